@@ -1,0 +1,25 @@
+"""Typed errors for user input: each carries one line that names the fix."""
+
+
+class SalienceError(Exception):
+    """Base of every error meant to be shown to the user as one line."""
+
+
+class ModelLoadError(SalienceError):
+    """The model could not be found, read or is not supported."""
+
+
+class PromptError(SalienceError):
+    """The prompt file cannot be read or parsed."""
+
+
+class UnknownMethodError(SalienceError):
+    """No attribution method is registered under that name."""
+
+
+class ParameterError(SalienceError):
+    """Method parameters or targets do not fit."""
+
+
+class Cancelled(SalienceError):
+    """The run was cancelled by its caller between batches."""

@@ -1,0 +1,44 @@
+"""The method registry: explicit, name-keyed, guarded against overwrites."""
+
+from __future__ import annotations
+
+from salience.attribution.errors import UnknownMethodError
+from salience.attribution.methods.attention import Attention
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
+from salience.attribution.methods.input_x_gradient import InputXGradient
+from salience.attribution.methods.integrated_gradients import IntegratedGradients
+from salience.attribution.methods.occlusion import Occlusion
+from salience.attribution.methods.saliency import Saliency
+
+DEFAULT_METHOD = "input_x_gradient"
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Add a method under its name; a second method of the same name is an error."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"method {cls.name!r} is already registered by {_REGISTRY[cls.name].__qualname__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> Method:
+    """An instance of the method called `name`; unknown names list the known ones."""
+    if name not in _REGISTRY:
+        raise UnknownMethodError(f"unknown method {name!r}; known methods: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]()
+
+
+def method_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def method_classes() -> list[type[Method]]:
+    return [_REGISTRY[n] for n in method_names()]
+
+
+for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion):
+    register(_cls)
+
+__all__ = ["AttributionInput", "DEFAULT_METHOD", "Method", "MethodParams", "get_method", "method_classes",
+           "method_names", "register"]

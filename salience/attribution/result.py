@@ -1,0 +1,61 @@
+"""`AttributionResult`: the one data type that crosses from the engine to the CLI and the server."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class SourceToken:
+    """A model input token; `range` is its [start, end) in the file (code points), None if template-only."""
+
+    id: int
+    text: str
+    range: tuple[int, int] | None
+
+
+@dataclass
+class AttributionResult:
+    """Scores of source tokens for each explained target token, with what was run and how long it took.
+
+    `matrix[t][i]` is the attribution of source token i for target step t; `aggregate[i]` is the mean
+    over targets of each row normalised to sum of |scores| = 1 (long and short completions compare).
+    """
+
+    source: list[SourceToken]
+    target_ids: list[int]
+    target_tokens: list[str]
+    matrix: list[list[float]]
+    aggregate: list[float]
+    explained_text: str
+    method: str
+    parameters: dict[str, Any]
+    model_id: str
+    chat: bool
+    contrast: str | None = None
+    generated: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AttributionResult:
+        source = [SourceToken(t["id"], t["text"], tuple(t["range"]) if t["range"] else None)
+                  for t in data["source"]]
+        return cls(**{**data, "source": source})
+
+    @classmethod
+    def from_json(cls, text: str) -> AttributionResult:
+        return cls.from_dict(json.loads(text))
+
+    def top_tokens(self, k: int = 5) -> list[int]:
+        """Indices of the k file tokens with the largest |aggregate|, best first."""
+        ranked = sorted((i for i, t in enumerate(self.source) if t.range), key=lambda i: -abs(self.aggregate[i]))
+        return ranked[:k]

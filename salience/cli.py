@@ -1,0 +1,156 @@
+"""`salience attribute | methods | demo`: argument parsing and output over the engine's calls."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from salience.attribution import (DEFAULT_METHOD, AttributionResult, Request, SalienceError, explain, get_method, load_model,
+                                  method_classes, parse_prompt, read_prompt_file)
+from salience.attribution.errors import PromptError
+from salience.heatmap import html_page, terminal_report
+
+DEMO_PROMPT = "door-codes.prompt"
+
+
+class ProgressBar:
+    """A progress bar on stderr that appears only once work has run for `delay` seconds."""
+
+    def __init__(self, console: Console, delay: float = 0.8) -> None:
+        self.console, self.delay, self.started = console, delay, time.monotonic()
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        if self.bar is None and time.monotonic() - self.started >= self.delay:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                TimeElapsedColumn(), console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(message or "working", total=1.0)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=fraction, description=message or "working")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="salience", description="Which parts of a prompt does the model rely on?")
+    sub = parser.add_subparsers(dest="command", required=True)
+    attribute = sub.add_parser("attribute", help="explain a prompt file and show a heatmap")
+    attribute.add_argument("file", type=Path)
+    _add_run_options(attribute)
+    attribute.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the full result as JSON "
+                           "(to stdout when no file is given)")
+    attribute.add_argument("--html", metavar="OUT", type=Path, help="write a self-contained heatmap page")
+    sub.add_parser("methods", help="list the attribution methods")
+    demo = sub.add_parser("demo", help="explain the example prompt shipped with salience")
+    _add_run_options(demo)
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", help="attribution method (see `salience methods`)")
+    parser.add_argument("--model", help="'default', a local model directory (safetensors) or a .gguf file")
+    parser.add_argument("--target", help="explain this text instead of the model's continuation")
+    parser.add_argument("--contrast", help="explain the target rather than this foil")
+    parser.add_argument("--max-new-tokens", type=int, help="length of the explained continuation")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="method parameter, e.g. --param steps=50 (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SalienceError(f"--param {pair!r}: expected KEY=VALUE")
+        params[key.strip()] = yaml.safe_load(value)
+    return params
+
+
+def run_attribution(text: str, args: argparse.Namespace, err: Console) -> AttributionResult:
+    """Parse, check and explain a prompt text with the options of `attribute` or `demo`."""
+    doc = parse_prompt(text)
+    if doc.errors:
+        raise PromptError(doc.errors[0].message)
+    for problem in doc.problems:
+        err.print(f"[yellow]warning:[/] {problem.message}", highlight=False)
+    request = Request(method=args.method, params=parse_params(args.param), target=args.target,
+                      contrast=args.contrast, max_new_tokens=args.max_new_tokens)
+    get_method(request.method or doc.front_matter.method or DEFAULT_METHOD).parse_params(request.params)
+    loaded = load_model(args.model or doc.front_matter.model, args.device, args.dtype,
+                        notify=lambda message: err.print(f"salience: {message}", highlight=False))
+    bar = ProgressBar(err)
+    try:
+        return explain(loaded, doc, request, progress=bar)
+    finally:
+        bar.close()
+
+
+def cmd_attribute(args: argparse.Namespace, out: Console, err: Console) -> int:
+    text = read_prompt_file(args.file)
+    result = run_attribution(text, args, err)
+    body_start = parse_prompt(text).body_start
+    if args.html:
+        args.html.write_text(html_page(text, result, args.file.name, body_start), encoding="utf-8")
+        err.print(f"salience: wrote {args.html}", highlight=False)
+    if args.json == "-":
+        sys.stdout.write(result.to_json(indent=2) + "\n")
+        return 0
+    if args.json:
+        Path(args.json).write_text(result.to_json(indent=2), encoding="utf-8")
+        err.print(f"salience: wrote {args.json}", highlight=False)
+    out.print(terminal_report(text, result, body_start))
+    return 0
+
+
+def cmd_methods(out: Console) -> int:
+    table = Table(show_edge=False)
+    for column in ("method", "cost", "signed", "description"):
+        table.add_column(column)
+    for cls in method_classes():
+        table.add_row(cls.name, cls.cost, "yes" if cls.signed else "no", cls.description)
+    out.print(table)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
+    text = importlib.resources.files("salience.examples").joinpath(DEMO_PROMPT).read_text(encoding="utf-8")
+    out.print(f"[bold]salience demo[/]: {DEMO_PROMPT}, explained with the embedded SmolLM2-135M-Instruct\n")
+    result = run_attribution(text, args, err)
+    out.print(terminal_report(text, result, parse_prompt(text).body_start))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out, err = Console(), Console(stderr=True)
+    try:
+        if args.command == "attribute":
+            return cmd_attribute(args, out, err)
+        if args.command == "methods":
+            return cmd_methods(out)
+        return cmd_demo(args, out, err)
+    except SalienceError as error:
+        err.print(f"salience: error: {error}", highlight=False, markup=False, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        err.print("salience: interrupted", highlight=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

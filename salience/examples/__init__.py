@@ -1,0 +1,1 @@
+"""Example prompts shipped inside the package (for `salience demo`)."""

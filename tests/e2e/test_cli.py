@@ -1,0 +1,86 @@
+"""The `salience` command end to end on the embedded model, as a user runs it."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.embedded
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def salience(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "salience.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("name,answer", [("door-codes.prompt", "7733"), ("chat.prompty", "Madrid"),
+                                         ("capital.prompt", "Paris")])
+def test_examples_complete_with_the_expected_answer(embedded, name, answer):
+    done = salience("attribute", str(EXAMPLES / name), "--method", "saliency")
+    assert done.returncode == 0, done.stderr
+    assert answer in done.stdout and "top 10 tokens" in done.stdout
+
+
+def test_json_holds_the_full_result(embedded):
+    done = salience("attribute", str(EXAMPLES / "apples.prompt"), "--json", "--max-new-tokens", "2")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert len(data["matrix"]) == len(data["target_ids"]) and len(data["aggregate"]) == len(data["source"])
+    text = (EXAMPLES / "apples.prompt").read_text()
+    assert all(text[a:b] for a, b in (t["range"] for t in data["source"] if t["range"]))
+
+
+def test_html_page_is_self_contained(embedded, tmp_path):
+    out = tmp_path / "page.html"
+    done = salience("attribute", str(EXAMPLES / "unicode.prompt"), "--html", str(out), "--max-new-tokens", "2",
+                    "--method", "attention")
+    assert done.returncode == 0, done.stderr
+    page = out.read_text(encoding="utf-8")
+    heatmap = re.search(r'<pre id="heatmap">(.*?)</pre>', page, re.S).group(1)
+    shown = html.unescape(re.sub(r"<[^>]+>", "", heatmap))
+    assert shown.startswith((EXAMPLES / "unicode.prompt").read_text(encoding="utf-8"))
+    assert "<script>" in page and "src=" not in page and "http" not in page.split("<body>")[1]
+
+
+def test_params_reach_the_method(embedded):
+    done = salience("attribute", str(EXAMPLES / "capital.prompt"), "--method", "integrated_gradients",
+                    "--param", "steps=4", "--max-new-tokens", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["parameters"]["steps"] == 4
+
+
+def test_methods_lists_every_method_with_its_cost():
+    done = salience("methods")
+    assert done.returncode == 0
+    for name in ("saliency", "input_x_gradient", "integrated_gradients", "attention", "occlusion"):
+        assert name in done.stdout
+
+
+def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
+    binary = tmp / "b.prompt"
+    binary.write_bytes(b"\x00\xff")
+    broken = tmp / "f.prompt"
+    broken.write_text("---\nmodel: [oops\n---\nhi")
+    return [
+        (["attribute", str(tmp / "missing.prompt")], "no such file"),
+        (["attribute", str(binary)], "binary file"),
+        (["attribute", str(broken)], "invalid YAML"),
+        (["attribute", str(EXAMPLES / "capital.prompt"), "--method", "nope"], "unknown method 'nope'"),
+        (["attribute", str(EXAMPLES / "capital.prompt"), "--model", str(tmp / "no-model")], "not found"),
+        (["attribute", str(EXAMPLES / "capital.prompt"), "--param", "steps=2"], "steps"),
+    ]
+
+
+def test_bad_inputs_give_one_clear_line_and_fail(tmp_path):
+    for args, message in bad_inputs(tmp_path):
+        done = salience(*args)
+        assert done.returncode != 0, args
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("salience: error:") and message in lines[0], done.stderr
