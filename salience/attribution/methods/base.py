@@ -144,41 +144,44 @@ def target_logits(loaded: LoadedModel, embeds: torch.Tensor, n_target: int, **kw
     return loaded.model(inputs_embeds=embeds, logits_to_keep=n_target, use_cache=False, **kwargs).logits
 
 
-def items_per_batch(loaded: LoadedModel, seq_len: int, n_target: int, budget_mb: int, backward: bool) -> int:
-    """How many sequences of `seq_len` fit the activation budget (a coarse per-layer estimate)."""
+def items_per_batch(loaded: LoadedModel, seq_len: int, n_target: int, budget_mb: int, vjps: int = 0) -> int:
+    """How many sequences of `seq_len` fit the activation budget (a coarse per-layer estimate).
+
+    `vjps` is the number of backward passes batched over one forward (0 for forward-only work).
+    """
     config = loaded.model.config
     hidden = getattr(config, "hidden_size", 768)
     inter = getattr(config, "intermediate_size", 4 * hidden)
     layers = getattr(config, "num_hidden_layers", 12)
     heads = getattr(config, "num_attention_heads", 12)
-    elem = 4 if backward else torch.finfo(loaded.dtype).bits // 8
+    elem = 4 if vjps else torch.finfo(loaded.dtype).bits // 8
     activations = seq_len * layers * (12 * hidden + 3 * inter + 2 * heads * seq_len) * elem
     logits = n_target * getattr(config, "vocab_size", 32000) * 12
-    per_item = activations * (2 if backward else 1) + logits
+    per_item = activations * (1 + vjps) + logits * (1 + vjps)
     return max(1, int(budget_mb * 2**20 // per_item))
 
 
 def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callable[[range], torch.Tensor],
-                     step_of: Callable[[range], torch.Tensor], budget_mb: int,
-                     ) -> Iterator[tuple[range, torch.Tensor]]:
-    """Yield (items, d f_{step(item)} / d embeds(item)) in fp32, batched to the memory budget.
+                     budget_mb: int) -> Iterator[tuple[range, torch.Tensor]]:
+    """Yield (items, d f_t / d embeds for every target t) as fp32 [B, T, N, d], batched to the budget.
 
-    `embeds_for(items)` gives [B, N, d] inputs; `step_of(items)` the target step each item explains.
-    One forward and one backward per batch: item b's gradient depends only on its own f.
+    Each item is one teacher-forced sequence; by causality its forward gives every f_t, and the T
+    backward passes run batched over that one forward (`is_grads_batched`): T times fewer forwards
+    than explaining each target step with its own sequence.
     """
-    seq_len = inputs.n_source + inputs.n_target - 1
-    size = items_per_batch(inputs.loaded, seq_len, inputs.n_target, budget_mb, backward=True)
+    n_target = inputs.n_target
+    seq_len = inputs.n_source + n_target - 1
+    size = items_per_batch(inputs.loaded, seq_len, n_target, budget_mb, vjps=n_target)
     batches = chunks(n_items, size)
     for done, items in enumerate(batches):
         check_cancel(inputs.cancelled)
         embeds = embeds_for(items).detach().requires_grad_(True)
         with torch.enable_grad():
-            f = explained_quantity(target_logits(inputs.loaded, embeds, inputs.n_target), inputs.target)
-            steps = step_of(items).to(f.device)
-            chosen = f.gather(1, steps.unsqueeze(1)).sum()
-            (grad,) = torch.autograd.grad(chosen, embeds)
+            f = explained_quantity(target_logits(inputs.loaded, embeds, n_target), inputs.target)  # [B, T]
+            selectors = torch.eye(n_target, device=f.device).unsqueeze(1).expand(-1, len(items), -1)
+            (grad,) = torch.autograd.grad(f, embeds, grad_outputs=selectors, is_grads_batched=True)
         inputs.progress((done + 1) / len(batches), "gradients")
-        yield items, grad.float()
+        yield items, grad.float().transpose(0, 1)
 
 
 def chunks(n: int, size: int) -> list[range]:

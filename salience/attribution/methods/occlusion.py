@@ -51,7 +51,7 @@ class Occlusion(Method):
         reference = explained_quantity(full.logits, inputs.target)[0]
         n_windows = inputs.n_source - window + 1
         seq_len = embeds.shape[1]
-        size = items_per_batch(loaded, seq_len, t, params.memory_budget_mb, backward=False)
+        size = items_per_batch(loaded, seq_len, t, params.memory_budget_mb)
         drops = torch.empty((n_windows, t), dtype=torch.float32)
         batches = chunks(n_windows, size)
         for done, starts in enumerate(batches):

@@ -13,13 +13,8 @@ from salience.attribution.methods.base import AttributionInput, Method, MethodPa
 def target_gradients(inputs: AttributionInput, params: MethodParams) -> tuple[torch.Tensor, torch.Tensor]:
     """Input embeddings [N, d] and d f_t / d e for every target step t: [T, N, d] (fp32)."""
     embeds = inputs.embeddings()
-    n = inputs.n_target
-    grads = torch.empty((n, *embeds.shape[1:]), dtype=torch.float32, device=embeds.device)
-    for items, grad in gradient_batches(
-            inputs, n, lambda items: embeds.expand(len(items), -1, -1),
-            lambda items: torch.tensor(list(items)), params.memory_budget_mb):
-        grads[items.start:items.stop] = grad
-    return embeds[0].float(), grads
+    ((_, grads),) = gradient_batches(inputs, 1, lambda items: embeds, params.memory_budget_mb)
+    return embeds[0].float(), grads[0]
 
 
 class Saliency(Method):

@@ -1,0 +1,42 @@
+"""Which method should be the interactive default? Time and needle rank of each, on the embedded model.
+
+`.venv/bin/python benchmarks/default_method.py`: for examples/door-codes.prompt (the answer 7733 depends on
+"red door is 7733" only) prints each method's attribution time (generation excluded, best of 2) and the
+rank of the best needle token ("7733" in the red-door sentence) among all file tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from salience.attribution import get_method, load_model, method_names, parse_prompt, read_prompt_file
+from salience.attribution.methods import AttributionInput
+from salience.attribution.targets import resolve_target
+from salience.attribution.tokens import encode_prompt
+
+PROMPT = Path(__file__).parents[1] / "examples" / "door-codes.prompt"
+
+
+def main() -> None:
+    loaded = load_model()
+    text = read_prompt_file(PROMPT)
+    doc = parse_prompt(text)
+    encoded = encode_prompt(doc, loaded.tokenizer, chat=False)
+    target = resolve_target(loaded, encoded.input_ids, None, None, doc.front_matter.max_new_tokens)
+    needle = (text.index("7733"), text.index("7733") + 4)
+    print(f"{PROMPT.name}: {len(encoded.input_ids)} tokens, explains {loaded.tokenizer.decode(target.ids)!r}")
+    print(f"{'method':22s} {'seconds':>8s} {'needle rank':>12s}")
+    for name in method_names():
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            result = get_method(name).attribute(AttributionInput(loaded, encoded.input_ids, encoded.ranges, target))
+            best = min(best, time.perf_counter() - start)
+        ranked = result.top_tokens(len(result.source))
+        rank = next(r for r, i in enumerate(ranked, 1) if needle[0] <= result.source[i].range[0] < needle[1])
+        print(f"{name:22s} {best:8.2f} {rank:>8d} of {len(ranked)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Speed and agreement against Inseq, in one run: `make bench` (or `.venv/bin/python benchmarks/speed.py`).
+
+The embedded model on examples/apples.prompt, its 4-token greedy continuation, each method with the
+same parameters in salience and in Inseq (explaining log p of each target token, baselines = the unk
+token embedding as Inseq uses). Prints per method: our time, Inseq's time, the ratio and the Pearson
+correlation of the two [target x source] matrices. Not a test: machines are shared and noisy, so both
+sides are timed in the same process, warm, best of `--repeats`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from salience.attribution import get_method, load_model, parse_prompt, read_prompt_file
+from salience.attribution.methods import AttributionInput
+from salience.attribution.model import converted_gguf, embedded_gguf_path
+from salience.attribution.targets import Target, greedy_continuation
+from salience.attribution.tokens import encode_prompt
+
+PROMPT = Path(__file__).parents[1] / "examples" / "apples.prompt"
+# name: (our parameters, Inseq's attribute() arguments, how Inseq's granular scores collapse the hidden dim)
+CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
+    "saliency": ({}, {}, "l2"),
+    "input_x_gradient": ({}, {}, "sum"),
+    "integrated_gradients": ({"steps": 50, "rule": "gausslegendre", "baseline": "unk"},
+                             {"n_steps": 50}, "sum"),  # Captum default rule: gausslegendre
+    "occlusion": ({"window": 1, "baseline": "unk"}, {}, "abs"),
+    "attention": ({"layers": "last"}, {}, "attention"),
+}
+
+
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    fn()  # warm-up
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def inseq_logprob(args: Any) -> torch.Tensor:
+    logits = args.attribution_model.output2logits(args.forward_output)
+    target_ids = args.target_ids.reshape(logits.shape[0], 1).to(logits.device)
+    return logits.float().log_softmax(dim=-1).gather(-1, target_ids).squeeze(-1)
+
+
+def inseq_matrix(out: Any, n_source: int, collapse: str) -> torch.Tensor:
+    """Inseq's [sequence, generated, ...] scores as our [target, source] matrix."""
+    scores = out.sequence_attributions[0].target_attributions.float()
+    if collapse == "l2":
+        scores = scores.norm(dim=-1)
+    elif collapse == "sum":
+        scores = scores.sum(dim=-1)
+    elif collapse == "attention":  # [seq, gen, layers, heads]: last layer, mean over heads
+        scores = scores[..., -1, :].mean(dim=-1)
+    return torch.nan_to_num(scores[:n_source]).T
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten().double(), b.flatten().double()
+    return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--methods", nargs="*", default=list(CASES))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="float32")
+    args = parser.parse_args()
+
+    import inseq
+    from inseq.attr.step_functions import register_step_function
+
+    register_step_function(inseq_logprob, "salience_logprob", overwrite=True)
+    loaded = load_model(None, args.device, args.dtype)
+    text = read_prompt_file(PROMPT)
+    doc = parse_prompt(text)
+    encoded = encode_prompt(doc, loaded.tokenizer, chat=False)
+    target_ids = greedy_continuation(loaded, encoded.input_ids, 4)
+    target_text = loaded.tokenizer.decode(target_ids)
+    target = Target(target_ids, [None] * len(target_ids), generated=True)
+    model_dir = str(converted_gguf(embedded_gguf_path(), print))
+    n = len(encoded.input_ids)
+    print(f"{PROMPT.name}: {n} source tokens, target {target_text!r} ({len(target_ids)} tokens), "
+          f"device {loaded.device}, {loaded.dtype}, torch threads {torch.get_num_threads()}\n")
+    print(f"{'method':22s} {'salience s':>11s} {'inseq s':>9s} {'speed-up':>9s} {'pearson':>8s}")
+
+    for name in args.methods:
+        ours_params, inseq_args, collapse = CASES[name]
+        method = get_method(name)
+        ours_time, result = best_time(lambda: method.attribute(
+            AttributionInput(loaded, encoded.input_ids, encoded.ranges, target), ours_params), args.repeats)
+        reference = inseq.load_model(model_dir, name, device=str(loaded.device),
+                                     model_kwargs={"dtype": loaded.dtype})
+        ref_time, out = best_time(lambda: reference.attribute(
+            text, text + target_text, attributed_fn="salience_logprob", show_progress=False,
+            **inseq_args), args.repeats)
+        theirs = inseq_matrix(out, n, collapse)
+        ours = torch.tensor(result.matrix)
+        if collapse == "abs":
+            ours = ours.abs()
+        same_tokens = [t.id for t in out.sequence_attributions[0].target] == encoded.input_ids + target_ids
+        corr = pearson(ours, theirs) if ours.shape == theirs.shape else float("nan")
+        note = "" if same_tokens else "  (tokenisation differs)"
+        print(f"{name:22s} {ours_time:11.3f} {ref_time:9.3f} {ref_time / ours_time:8.1f}x {corr:8.4f}{note}")
+        del reference
+
+
+if __name__ == "__main__":
+    main()
