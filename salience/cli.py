@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from salience.attribution import (DEFAULT_METHOD, AttributionResult, Request, SalienceError, explain, get_method, load_model,
-                                  method_classes, parse_prompt, read_prompt_file)
+from salience.attribution import (DEFAULT_METHOD, AttributionResult, PromptDocument, Request, SalienceError,
+                                  explain, get_method, load_model, method_classes, parse_prompt,
+                                  read_prompt_file)
 from salience.attribution.errors import PromptError
 from salience.heatmap import html_page, terminal_report
 
@@ -81,7 +82,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     return params
 
 
-def run_attribution(text: str, args: argparse.Namespace, err: Console) -> AttributionResult:
+def run_attribution(text: str, args: argparse.Namespace, err: Console) -> tuple[PromptDocument, AttributionResult]:
     """Parse, check and explain a prompt text with the options of `attribute` or `demo`."""
     doc = parse_prompt(text)
     if doc.errors:
@@ -95,15 +96,15 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console) -> Attrib
                         notify=lambda message: err.print(f"salience: {message}", highlight=False))
     bar = ProgressBar(err)
     try:
-        return explain(loaded, doc, request, progress=bar)
+        return doc, explain(loaded, doc, request, progress=bar)
     finally:
         bar.close()
 
 
 def cmd_attribute(args: argparse.Namespace, out: Console, err: Console) -> int:
     text = read_prompt_file(args.file)
-    result = run_attribution(text, args, err)
-    body_start = parse_prompt(text).body_start
+    doc, result = run_attribution(text, args, err)
+    body_start = doc.body_start
     if args.html:
         args.html.write_text(html_page(text, result, args.file.name, body_start), encoding="utf-8")
         err.print(f"salience: wrote {args.html}", highlight=False)
@@ -130,8 +131,8 @@ def cmd_methods(out: Console) -> int:
 def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     text = importlib.resources.files("salience.examples").joinpath(DEMO_PROMPT).read_text(encoding="utf-8")
     out.print(f"[bold]salience demo[/]: {DEMO_PROMPT}, explained with the embedded SmolLM2-135M-Instruct\n")
-    result = run_attribution(text, args, err)
-    out.print(terminal_report(text, result, parse_prompt(text).body_start))
+    doc, result = run_attribution(text, args, err)
+    out.print(terminal_report(text, result, doc.body_start))
     return 0
 
 

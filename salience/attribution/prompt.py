@@ -138,7 +138,6 @@ class PromptDocument:
     body: Segment
     messages: list[Message]
     problems: list[Problem] = field(default_factory=list)
-    front_matter_end: int = 0
 
     @property
     def errors(self) -> list[Problem]:
@@ -171,7 +170,7 @@ def parse_prompt(text: str) -> PromptDocument:
     front, body_start = _parse_front_matter(text, problems)
     body = _substitute(text, body_start, len(text), front.sample, problems)
     messages = _split_messages(text, body_start, front.sample, problems)
-    return PromptDocument(text, front, body_start, body, messages, problems, front_matter_end=body_start)
+    return PromptDocument(text, front, body_start, body, messages, problems)
 
 
 def _parse_front_matter(text: str, problems: list[Problem]) -> tuple[FrontMatter, int]:
