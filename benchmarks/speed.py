@@ -110,7 +110,6 @@ def main() -> None:
         corr = pearson(ours, theirs) if ours.shape == theirs.shape else float("nan")
         note = "" if same_tokens else "  (tokenisation differs)"
         print(f"{name:22s} {ours_time:11.3f} {ref_time:9.3f} {ref_time / ours_time:8.1f}x {corr:8.4f}{note}")
-        del reference
 
 
 if __name__ == "__main__":
