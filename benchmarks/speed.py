@@ -19,7 +19,7 @@ import torch
 from salience.attribution import get_method, load_model, parse_prompt, read_prompt_file
 from salience.attribution.methods import AttributionInput
 from salience.attribution.model import converted_gguf, embedded_gguf_path
-from salience.attribution.targets import Target, greedy_continuation
+from salience.attribution.targets import resolve_target
 from salience.attribution.tokens import encode_prompt
 
 PROMPT = Path(__file__).parents[1] / "examples" / "apples.prompt"
@@ -83,9 +83,9 @@ def main() -> None:
     text = read_prompt_file(PROMPT)
     doc = parse_prompt(text)
     encoded = encode_prompt(doc, loaded.tokenizer, chat=False)
-    target_ids = greedy_continuation(loaded, encoded.input_ids, 4)
+    target = resolve_target(loaded, encoded.input_ids, None, None, max_new_tokens=4)
+    target_ids = target.ids
     target_text = loaded.tokenizer.decode(target_ids)
-    target = Target(target_ids, [None] * len(target_ids), generated=True)
     model_dir = str(converted_gguf(embedded_gguf_path(), print))
     n = len(encoded.input_ids)
     print(f"{PROMPT.name}: {n} source tokens, target {target_text!r} ({len(target_ids)} tokens), "

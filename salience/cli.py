@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from salience.attribution import (DEFAULT_METHOD, AttributionResult, PromptDocument, Request, SalienceError,
-                                  explain, get_method, load_model, method_classes, parse_prompt,
-                                  read_prompt_file)
+from salience.attribution import (AttributionResult, PromptDocument, Request, SalienceError, explain, load_model,
+                                  method_classes, parse_prompt, read_prompt_file)
+from salience.attribution.engine import requested_method
 from salience.attribution.errors import PromptError
 from salience.heatmap import html_page, terminal_report
 
@@ -91,7 +91,7 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console) -> tuple[
         err.print(f"[yellow]warning:[/] {problem.message}", highlight=False)
     request = Request(method=args.method, params=parse_params(args.param), target=args.target,
                       contrast=args.contrast, max_new_tokens=args.max_new_tokens)
-    get_method(request.method or doc.front_matter.method or DEFAULT_METHOD).parse_params(request.params)
+    requested_method(doc, request)
     loaded = load_model(args.model or doc.front_matter.model, args.device, args.dtype,
                         notify=lambda message: err.print(f"salience: {message}", highlight=False))
     bar = ProgressBar(err)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from salience.attribution.errors import ParameterError
-from salience.attribution.methods import DEFAULT_METHOD, AttributionInput, get_method
+from salience.attribution.methods import DEFAULT_METHOD, AttributionInput, Method, get_method
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, no_cancel, no_progress
 from salience.attribution.prompt import PromptDocument
@@ -29,13 +29,22 @@ class Request:
     max_new_tokens: int | None = None
 
 
+def requested_method(doc: PromptDocument, request: Request) -> Method:
+    """The method the request names (else the front matter's, else the default), its parameters checked.
+
+    Callers run this before loading a model, so a bad name or parameter fails in milliseconds.
+    """
+    method = get_method(request.method or doc.front_matter.method or DEFAULT_METHOD)
+    method.parse_params(request.params)
+    return method
+
+
 def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = None,
             progress: Progress = no_progress, cancelled: CancelCheck = no_cancel) -> AttributionResult:
     """Attribute the document's explained target to its tokens with the requested method."""
     request = request or Request()
     front = doc.front_matter
-    method = get_method(request.method or front.method or DEFAULT_METHOD)
-    method.parse_params(request.params)  # fail before any model work
+    method = requested_method(doc, request)
     timings: dict[str, float] = {}
 
     start = time.perf_counter()

@@ -157,7 +157,7 @@ def items_per_batch(loaded: LoadedModel, seq_len: int, n_target: int, budget_mb:
     elem = 4 if vjps else torch.finfo(loaded.dtype).bits // 8
     activations = seq_len * layers * (12 * hidden + 3 * inter + 2 * heads * seq_len) * elem
     logits = n_target * getattr(config, "vocab_size", 32000) * 12
-    per_item = activations * (1 + vjps) + logits * (1 + vjps)
+    per_item = (activations + logits) * (1 + vjps)
     return max(1, int(budget_mb * 2**20 // per_item))
 
 
