@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "(to stdout when no file is given)")
     attribute.add_argument("--html", metavar="OUT", type=Path, help="write a self-contained heatmap page")
     sub.add_parser("methods", help="list the attribution methods")
+    serve = sub.add_parser("serve", help="run the language server (stdio unless --tcp or --ws)")
+    transport = serve.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
+    transport.add_argument("--tcp", metavar="HOST:PORT", help="listen for one client over TCP")
+    transport.add_argument("--ws", metavar="HOST:PORT", help="listen for clients over WebSocket")
+    serve.add_argument("--log-file", help="write the server log here (stdout belongs to LSP)")
     demo = sub.add_parser("demo", help="explain the example prompt shipped with salience")
     _add_run_options(demo)
     return parser
@@ -128,6 +134,18 @@ def cmd_methods(out: Console) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from salience.server.server import serve
+
+    for flag, address in (("tcp", args.tcp), ("ws", args.ws)):
+        if address:
+            _, sep, port = address.rpartition(":")
+            if not sep or not port.isdigit():
+                raise SalienceError(f"--{flag} {address!r}: expected HOST:PORT, e.g. 127.0.0.1:2087")
+            return serve(flag, address, args.log_file)
+    return serve("stdio", None, args.log_file)
+
+
 def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     text = importlib.resources.files("salience.examples").joinpath(DEMO_PROMPT).read_text(encoding="utf-8")
     out.print(f"[bold]salience demo[/]: {DEMO_PROMPT}, explained with the embedded SmolLM2-135M-Instruct\n")
@@ -144,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_attribute(args, out, err)
         if args.command == "methods":
             return cmd_methods(out)
+        if args.command == "serve":
+            return cmd_serve(args)
         return cmd_demo(args, out, err)
     except SalienceError as error:
         err.print(f"salience: error: {error}", highlight=False, markup=False, soft_wrap=True)

@@ -3,35 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
+from tiny_models import save_tiny_model, tiny_llama
 
 from salience.attribution.model import LoadedModel
 from salience.attribution.targets import Target
-
-
-class TinyTokenizer:
-    """Just enough tokenizer for methods on the tiny model: ids decode to their numbers."""
-
-    unk_token_id, pad_token_id, eos_token_id, bos_token_id = 0, 1, 2, 3
-    mask_token_id = None
-    chat_template = None
-
-    def decode(self, ids: list[int]) -> str:
-        return " ".join(f"t{i}" for i in ids)
-
-    def convert_tokens_to_ids(self, token: str) -> int:
-        return self.unk_token_id
-
-
-def tiny_llama(seed: int = 0) -> LoadedModel:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         eos_token_id=2, bos_token_id=3, pad_token_id=1)
-    model = LlamaForCausalLM(config).eval().requires_grad_(False)
-    return LoadedModel(model, TinyTokenizer(), "tiny-llama", torch.device("cpu"), torch.float32)
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +35,10 @@ def example():
 
     root = Path(__file__).parents[1] / "examples"
     return lambda name: (root / name).read_bytes().decode("utf-8")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny-model")
+    save_tiny_model(directory)
+    return directory

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any, Hashable
 
 from salience.attribution.errors import ParameterError
 from salience.attribution.methods import DEFAULT_METHOD, AttributionInput, Method, get_method
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, no_cancel, no_progress
 from salience.attribution.prompt import PromptDocument
-from salience.attribution.result import AttributionResult
+from salience.attribution.result import AttributionResult, SourceToken
 from salience.attribution.targets import resolve_target
 from salience.attribution.tokens import encode_prompt, use_chat
 
@@ -27,6 +29,43 @@ class Request:
     target: str | None = None
     contrast: str | None = None
     max_new_tokens: int | None = None
+    max_source_tokens: int | None = None
+    """Longer prompts keep only their last N tokens (the server's setting); None: refuse above the limit."""
+
+
+class ResultCache:
+    """A small LRU of results keyed by exact token ids and everything else that decides the scores."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, AttributionResult] = OrderedDict()
+        self._owners: dict[str, set[Hashable]] = {}
+
+    def get(self, key: Hashable) -> AttributionResult | None:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    def put(self, key: Hashable, result: AttributionResult, owner: str | None = None) -> None:
+        self._items[key] = result
+        self._items.move_to_end(key)
+        if owner is not None:
+            self._owners.setdefault(owner, set()).add(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def drop_owner(self, owner: str) -> None:
+        """Forget the results stored for one owner (e.g. a file that changed on disk)."""
+        for key in self._owners.pop(owner, set()):
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._owners.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def requested_method(doc: PromptDocument, request: Request) -> Method:
@@ -40,8 +79,13 @@ def requested_method(doc: PromptDocument, request: Request) -> Method:
 
 
 def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = None,
-            progress: Progress = no_progress, cancelled: CancelCheck = no_cancel) -> AttributionResult:
-    """Attribute the document's explained target to its tokens with the requested method."""
+            progress: Progress = no_progress, cancelled: CancelCheck = no_cancel,
+            cache: ResultCache | None = None, owner: str | None = None) -> AttributionResult:
+    """Attribute the document's explained target to its tokens with the requested method.
+
+    With a `cache`, a prompt whose token ids and settings were explained before is answered from
+    it, with the token ranges of this document (the same ids may sit at other file offsets).
+    """
     request = request or Request()
     front = doc.front_matter
     method = requested_method(doc, request)
@@ -52,20 +96,49 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
     encoded = encode_prompt(doc, loaded.tokenizer, chat)
     if not encoded.input_ids:
         raise ParameterError("the prompt is empty: write some text to explain")
-    if len(encoded.input_ids) > MAX_SOURCE_TOKENS:
-        raise ParameterError(f"the prompt has {len(encoded.input_ids)} tokens; the limit is {MAX_SOURCE_TOKENS}")
+    input_ids, ranges, dropped = _truncated(encoded.input_ids, encoded.ranges, request.max_source_tokens)
     timings["tokenize"] = time.perf_counter() - start
 
-    start = time.perf_counter()
     contrast = request.contrast if request.contrast is not None else front.contrast
-    target = resolve_target(
-        loaded, encoded.input_ids, request.target if request.target is not None else front.target, contrast,
-        request.max_new_tokens or front.max_new_tokens, _scaled(progress, 0.0, 0.1), cancelled)
+    target_text = request.target if request.target is not None else front.target
+    max_new_tokens = request.max_new_tokens or front.max_new_tokens
+    key = (loaded.model_id, str(loaded.device), str(loaded.dtype), method.name,
+           json.dumps(request.params or {}, sort_keys=True, default=str), tuple(input_ids), target_text, contrast,
+           max_new_tokens, chat)
+    if cache is not None and (hit := cache.get(key)) is not None:
+        return _with_ranges(hit, ranges)
+
+    start = time.perf_counter()
+    target = resolve_target(loaded, input_ids, target_text, contrast, max_new_tokens,
+                            _scaled(progress, 0.0, 0.1), cancelled)
     timings["target"] = time.perf_counter() - start
 
-    inputs = AttributionInput(loaded, encoded.input_ids, encoded.ranges, target, chat=chat, contrast=contrast,
+    inputs = AttributionInput(loaded, input_ids, ranges, target, chat=chat, contrast=contrast,
                               progress=_scaled(progress, 0.1, 1.0), cancelled=cancelled, timings=timings)
-    return method.attribute(inputs, request.params)
+    result = method.attribute(inputs, request.params)
+    if dropped:
+        result.extras["truncated_tokens"] = dropped
+    if cache is not None:
+        cache.put(key, result, owner)
+    return result
+
+
+def _truncated(ids: list[int], ranges: list[tuple[int, int] | None],
+               limit: int | None) -> tuple[list[int], list[tuple[int, int] | None], int]:
+    """Keep the last `limit` tokens (a user setting), or refuse prompts above the hard limit."""
+    if limit is None:
+        if len(ids) > MAX_SOURCE_TOKENS:
+            raise ParameterError(f"the prompt has {len(ids)} tokens; the limit is {MAX_SOURCE_TOKENS}")
+        return ids, ranges, 0
+    limit = max(1, min(limit, MAX_SOURCE_TOKENS))
+    dropped = max(0, len(ids) - limit)
+    return ids[dropped:], ranges[dropped:], dropped
+
+
+def _with_ranges(result: AttributionResult, ranges: list[tuple[int, int] | None]) -> AttributionResult:
+    """A cached result re-anchored on this document's token ranges (same ids, maybe other offsets)."""
+    source = [SourceToken(t.id, t.text, r) for t, r in zip(result.source, ranges)]
+    return replace(result, source=source, timings={**result.timings, "cached": 1.0})
 
 
 def _scaled(progress: Progress, low: float, high: float) -> Progress:

@@ -48,7 +48,7 @@ def test_unsupported_architecture(tmp_path):
 
 
 def test_weights_that_do_not_match_the_config_are_refused(tmp_path):
-    from conftest import tiny_llama
+    from tiny_models import tiny_llama
     from safetensors.torch import save_file
 
     tiny = tiny_llama()
@@ -82,7 +82,7 @@ def test_dtype_auto_is_bf16_on_cuda_only():
 
 
 def test_local_safetensors_directory_loads_frozen(tmp_path):
-    from conftest import tiny_llama
+    from tiny_models import tiny_llama
 
     tiny_llama().model.save_pretrained(tmp_path)
     _tiny_tokenizer(tmp_path)

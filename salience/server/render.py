@@ -1,0 +1,205 @@
+"""Pure rendering: (document text, result, settings) -> LSP structures. No server, no torch.
+
+Every layer of ../specs/rendering.md comes from one `View`: semantic tokens, hover, inlay hints,
+diagnostics, code lens and the `salience/scores` payload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+
+from salience.attribution.prompt import Problem
+from salience.attribution.result import AttributionResult
+from salience.server.positions import LineIndex
+from salience.server.settings import Settings
+from salience.server.spans import ScoredSpan, assign_levels, ranked, scored_spans, span_at
+
+TOKEN_TYPES = [f"salience{level}" for level in range(1, 6)]
+TOKEN_MODIFIERS = ["negative"]
+LEGEND = types.SemanticTokensLegend(token_types=TOKEN_TYPES, token_modifiers=TOKEN_MODIFIERS)
+SOURCE = "salience"
+COMMANDS = ("salience.run", "salience.setMethod", "salience.setTarget", "salience.clear")
+
+
+@dataclass
+class View:
+    """What one document shows now: its text, the result (ranges already in this text) and problems."""
+
+    text: str
+    settings: Settings
+    encoding: str = types.PositionEncodingKind.Utf16
+    result: AttributionResult | None = None
+    spans: list[ScoredSpan] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    error: str | None = None
+    body_start: int = 0
+    """Where the front matter ends; hovering above it shows the run summary."""
+    pending: bool = False
+    preview_of: str | None = None
+    """Set while a fast method's result stands in for the slow method named here."""
+    computed_version: int | None = None
+    """The document version the result was computed from (its spans may since have been shifted)."""
+
+    def __post_init__(self) -> None:
+        self.lines = LineIndex(self.text, self.encoding)
+
+    @classmethod
+    def of(cls, text: str, settings: Settings, encoding: str, result: AttributionResult | None,
+           **kwargs: Any) -> View:
+        """A view whose spans come straight from `result` (whose ranges index `text`)."""
+        spans = assign_levels(scored_spans(result), settings.bins, settings.thresholds) if result else []
+        return cls(text, settings, encoding, result, spans, **kwargs)
+
+    @property
+    def total(self) -> float:
+        return sum(abs(s.score) for s in self.spans) or 1.0
+
+
+def semantic_tokens(view: View, start: int = 0, end: int | None = None) -> list[int]:
+    """Delta-encoded semantic tokens for spans with a level, split per line, within [start, end)."""
+    end = len(view.text) if end is None else end
+    data: list[int] = []
+    prev_line = prev_char = 0
+    for span in view.spans:
+        if span.level == 0 or span.end <= start or span.start >= end:
+            continue
+        modifiers = 1 if span.negative and view.result and _signed(view.result) else 0
+        for a, b in view.lines.line_pieces(span.start, span.end):
+            first, last = view.lines.position(a), view.lines.position(b)
+            delta_char = first.character - prev_char if first.line == prev_line else first.character
+            data += [first.line - prev_line, delta_char, last.character - first.character, span.level - 1, modifiers]
+            prev_line, prev_char = first.line, first.character
+    return data
+
+
+def _signed(result: AttributionResult) -> bool:
+    return any(score < 0 for score in result.aggregate)
+
+
+def hover(view: View, offset: int) -> types.Hover | None:
+    """Score, share and rank of the token under the cursor; on the front matter, the run summary."""
+    if view.result is None:
+        return None
+    if offset < view.body_start:
+        return types.Hover(_markup(summary_markdown(view)))
+    span = span_at(view.spans, offset)
+    if span is None:
+        return None
+    order = ranked(view.spans)
+    rank = next(i for i, s in enumerate(order) if s is span) + 1
+    text = view.text[span.start:span.end]
+    share = 100 * abs(span.score) / view.total
+    lines = [f"**salience** `{_inline(text)}`",
+             f"score **{span.score:+.4f}** · {share:.1f}% of the document · rank {rank} of {len(order)}"]
+    influenced = _influenced(view.result, span)
+    if influenced:
+        lines.append("most influenced: " + ", ".join(f"`{_inline(t)}` {v:+.3f}" for t, v in influenced))
+    lines += ["", "---", _footer(view)]
+    return types.Hover(_markup("\n\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])),
+                       range=view.lines.range(span.start, span.end))
+
+
+def _influenced(result: AttributionResult, span: ScoredSpan, k: int = 3) -> list[tuple[str, float]]:
+    """The target tokens this span's tokens moved most (from the [target x source] matrix)."""
+    values = [(result.target_tokens[t], sum(row[i] for i in span.tokens)) for t, row in enumerate(result.matrix)]
+    return sorted(values, key=lambda item: -abs(item[1]))[:k]
+
+
+def summary_markdown(view: View) -> str:
+    """The whole run: completion, top tokens and the share of template tokens."""
+    result = view.result
+    assert result is not None
+    template = sum(abs(v) for t, v in zip(result.source, result.aggregate) if t.range is None)
+    located = sum(abs(v) for t, v in zip(result.source, result.aggregate) if t.range is not None)
+    share = 100 * template / ((template + located) or 1.0)
+    top = ", ".join(f"`{_inline(view.text[s.start:s.end])}` {s.score:+.3f}" for s in ranked(view.spans)[:5])
+    return "\n\n".join([f"**salience** explains `{_inline(result.explained_text)}`",
+                        f"top tokens: {top or 'none'}",
+                        f"chat-template tokens hold {share:.1f}% of the attribution (not shown in the file)",
+                        "---", _footer(view)])
+
+
+def _footer(view: View) -> str:
+    result = view.result
+    assert result is not None
+    seconds = sum(v for k, v in result.timings.items() if k != "cached")
+    cached = " (cached)" if result.timings.get("cached") else ""
+    note = f" · preview; {view.preview_of} is running" if view.preview_of else ""
+    return f"{result.method} · {result.model_id} · {seconds:.2f} s{cached}{note}"
+
+
+def _inline(text: str) -> str:
+    return text.replace("`", "'").replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _markup(value: str) -> types.MarkupContent:
+    return types.MarkupContent(kind=types.MarkupKind.Markdown, value=value)
+
+
+def inlay_hints(view: View, start: int = 0, end: int | None = None) -> list[types.InlayHint]:
+    """A short score label after each of the top-k spans inside [start, end)."""
+    end = len(view.text) if end is None else end
+    k = view.settings.inlay_top_k
+    top = [s for s in ranked(view.spans)[:k] if start <= s.end <= end] if k else []
+    return [types.InlayHint(position=view.lines.position(s.end), label=f"{s.score:.2f}",
+                            kind=types.InlayHintKind.Parameter, padding_left=True,
+                            tooltip=f"salience rank {rank}")
+            for rank, s in sorted(((i + 1, s) for i, s in enumerate(top)), key=lambda pair: pair[1].start)]
+
+
+def diagnostics(view: View) -> list[types.Diagnostic]:
+    """File problems, the run error, the explained completion, truncation and faded spans."""
+    found = [types.Diagnostic(view.lines.range(p.start, p.end), p.message, source=SOURCE,
+                              severity=types.DiagnosticSeverity.Error if p.severity == "error"
+                              else types.DiagnosticSeverity.Warning)
+             for p in view.problems]
+    first_line = view.lines.range(0, view.lines.ends[0])
+    if view.error:
+        found.append(types.Diagnostic(first_line, view.error, severity=types.DiagnosticSeverity.Error, source=SOURCE))
+    if view.result is None:
+        return found
+    found.append(types.Diagnostic(first_line, f"explains {view.result.explained_text!r} ({view.result.method})",
+                                  severity=types.DiagnosticSeverity.Information, source=SOURCE))
+    dropped = view.result.extras.get("truncated_tokens")
+    if dropped:
+        found.append(types.Diagnostic(first_line, f"prompt longer than maxPromptTokens: the first {dropped} "
+                                      "tokens are not attributed", severity=types.DiagnosticSeverity.Warning,
+                                      source=SOURCE))
+    return found + _faded(view)
+
+
+def _faded(view: View) -> list[types.Diagnostic]:
+    threshold = view.settings.fade_threshold
+    if threshold is None or not view.spans:
+        return []
+    top = max(abs(s.score) for s in view.spans) or 1.0
+    return [types.Diagnostic(view.lines.range(s.start, s.end), "low salience", source=SOURCE,
+                             severity=types.DiagnosticSeverity.Hint, tags=[types.DiagnosticTag.Unnecessary])
+            for s in view.spans if abs(s.score) < threshold * top]
+
+
+def code_lenses(view: View, uri: str) -> list[types.CodeLens]:
+    """Line 0: what is explained and with which method, and the commands."""
+    where = types.Range(types.Position(0, 0), types.Position(0, 0))
+    if view.result is not None:
+        title = f"salience: {view.result.explained_text.strip()[:40]!r} · {view.result.method}"
+    else:
+        title = "salience: running…" if view.pending else "salience: run"
+    lenses = [(title, "salience.run", [uri]), ("method…", "salience.setMethod", [uri]),
+              ("target…", "salience.setTarget", [uri]), ("clear", "salience.clear", [uri])]
+    return [types.CodeLens(where, types.Command(t, c, arguments=args)) for t, c, args in lenses]
+
+
+def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
+    """The `salience/scores` notification: ranges and scores normalised to [-1, 1] by the max |score|."""
+    top = max((abs(s.score) for s in view.spans), default=0.0) or 1.0
+    visible = [s for s in view.spans if view.lines.line_pieces(s.start, s.end)]  # not bare line breaks
+    ranges = [[p.line, p.character, q.line, q.character] for s in visible
+              for p, q in [(view.lines.position(s.start), view.lines.position(s.end))]]
+    return {"uri": uri, "version": version, "computedVersion": view.computed_version, "ranges": ranges,
+            "scores": [s.score / top for s in visible], "levels": [s.level for s in visible],
+            "method": view.result.method if view.result else None, "previewOf": view.preview_of,
+            "explained": view.result.explained_text if view.result else None}

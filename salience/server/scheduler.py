@@ -1,0 +1,307 @@
+"""Per-document state and when to run: debounce, latest version only, cancellation, edit shifting.
+
+All scheduling lives here. The event loop only parses, shifts and renders; attribution goes to the
+one `ModelWorker`. A result is shown only for the version it was computed from; while a newer
+version waits, the old spans are shifted through the edits so they stay on the right characters.
+Talks to the client only through `Output`, so it can be tested without LSP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from salience.attribution import (
+    DEFAULT_METHOD,
+    AttributionResult,
+    Cancelled,
+    PromptDocument,
+    Request,
+    SalienceError,
+    get_method,
+    parse_prompt,
+)
+from salience.server.render import View
+from salience.server.settings import Settings
+from salience.server.spans import ScoredSpan, assign_levels, scored_spans, shift_spans
+from salience.server.worker import ModelWorker
+
+log = logging.getLogger(__name__)
+
+PROGRESS_DELAY_S = 0.3
+
+
+@dataclass
+class Job:
+    """One run for one document version; `cancel` is read by the worker between batches."""
+
+    uri: str
+    version: int | None
+    title: str
+    id: str = field(default_factory=lambda: f"salience-{next(_job_ids)}")
+    cancel: threading.Event = field(default_factory=threading.Event)
+    by_user: bool = False
+    progress_shown: bool = False
+    last_report: float = 0.0
+
+
+_job_ids = itertools.count(1)
+
+
+class Output(Protocol):
+    """What the scheduler asks of the client side (implemented over LSP by the server)."""
+
+    def published(self, uri: str, new_result: bool) -> None: ...
+    def begin_progress(self, job: Job) -> None: ...
+    def report_progress(self, job: Job, fraction: float, message: str) -> None: ...
+    def end_progress(self, job: Job) -> None: ...
+    def show_error(self, message: str) -> None: ...
+    def notify(self, message: str) -> None: ...
+
+
+@dataclass
+class Document:
+    """An open prompt file: its text, the parse, what is shown and what is running."""
+
+    uri: str
+    text: str
+    version: int | None
+    parsed: PromptDocument
+    result: AttributionResult | None = None
+    result_version: int | None = None
+    """The version the shown result was computed from (older when its spans were shifted through edits)."""
+    spans: list[ScoredSpan] = field(default_factory=list)
+    error: str | None = None
+    preview_of: str | None = None
+    method: str | None = None
+    target: str | None = None
+    debounce: asyncio.Task | None = None
+    job: Job | None = None
+
+
+class Scheduler:
+    """Open documents, their runs and their views."""
+
+    def __init__(self, output: Output, settings: Settings | None = None, worker: ModelWorker | None = None,
+                 encoding: str = "utf-16") -> None:
+        self.output = output
+        self.settings = settings or Settings()
+        self.worker = worker or ModelWorker()
+        self.encoding = encoding
+        self.documents: dict[str, Document] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._last_error: str | None = None
+
+    # --- document events -------------------------------------------------------------------------
+
+    def open(self, uri: str, text: str, version: int | None) -> None:
+        self.documents[uri] = Document(uri, text, version, parse_prompt(text))
+        self.schedule(uri, delay=0.0)
+
+    def change(self, uri: str, text: str, version: int | None,
+               edits: list[tuple[int, int, int]] | None) -> None:
+        """A new version: `edits` are (start, end, inserted length) in order, or None for a full replace."""
+        doc = self.documents.get(uri)
+        if doc is None:
+            return self.open(uri, text, version)
+        for start, end, inserted in edits or []:
+            doc.spans = shift_spans(doc.spans, start, end, inserted)
+        if edits is None:
+            doc.spans = []
+        doc.text, doc.version, doc.parsed = text, version, parse_prompt(text)
+        self._cancel_job(doc)
+        self.output.published(uri, new_result=False)
+        self.schedule(uri, delay=self.settings.debounce_ms / 1000)
+
+    def close(self, uri: str) -> None:
+        doc = self.documents.pop(uri, None)
+        if doc is not None:
+            self._cancel_job(doc)
+
+    def file_changed_on_disk(self, uri: str) -> None:
+        """Re-run an open file; forget the cached results of a closed one."""
+        if uri in self.documents:
+            self.schedule(uri, delay=0.0)
+        else:
+            self.worker.executor.submit(self.worker.cache.drop_owner, uri)
+
+    # --- commands --------------------------------------------------------------------------------
+
+    def run_now(self, uri: str) -> None:
+        self.schedule(uri, delay=0.0)
+
+    def set_method(self, uri: str, method: str | None) -> None:
+        if method is not None:
+            get_method(method)  # raises UnknownMethodError naming the known ones
+        self.documents[uri].method = method
+        self.run_now(uri)
+
+    def set_target(self, uri: str, target: str | None) -> None:
+        self.documents[uri].target = target or None
+        self.run_now(uri)
+
+    def clear(self, uri: str) -> None:
+        doc = self.documents[uri]
+        self._cancel_job(doc)
+        if doc.debounce:
+            doc.debounce.cancel()
+        doc.result, doc.spans, doc.error, doc.preview_of = None, [], None, None
+        self.output.published(uri, new_result=True)
+
+    def cancel_progress(self, token: str) -> None:
+        """The user pressed cancel on a progress notification."""
+        for doc in self.documents.values():
+            if doc.job and doc.job.id == token:
+                doc.job.by_user = True
+                doc.job.cancel.set()
+
+    def update_settings(self, settings: Settings) -> None:
+        """New settings: swap the model if it changed, then re-run every open document."""
+        old, self.settings = self.settings, settings
+        if (old.model, old.models, old.device, old.dtype) != (settings.model, settings.models, settings.device,
+                                                            settings.dtype):
+            self.worker.unload()
+        for uri in list(self.documents):
+            self.schedule(uri, delay=0.0)
+
+    # --- views -----------------------------------------------------------------------------------
+
+    def view(self, uri: str) -> View | None:
+        doc = self.documents.get(uri)
+        if doc is None:
+            return None
+        return View(doc.text, self.settings, self.encoding, doc.result, doc.spans, doc.parsed.problems,
+                    doc.error, doc.parsed.body_start, pending=doc.job is not None or doc.debounce is not None,
+                    preview_of=doc.preview_of, computed_version=doc.result_version)
+
+    # --- running ---------------------------------------------------------------------------------
+
+    def schedule(self, uri: str, delay: float) -> None:
+        """(Re)start the document's debounce; the run after it explains the latest version."""
+        doc = self.documents[uri]
+        if doc.debounce is not None:
+            doc.debounce.cancel()
+        doc.debounce = self._spawn(self._debounced(doc, delay))
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("salience task failed", exc_info=task.exception())
+
+    async def _debounced(self, doc: Document, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        doc.debounce = None
+        self._cancel_job(doc)
+        await self._attribute(doc)
+
+    def _cancel_job(self, doc: Document) -> None:
+        if doc.job is not None:
+            doc.job.cancel.set()
+
+    def _request(self, doc: Document, method: str) -> Request:
+        return Request(method=method, params=self.settings.method_params.get(method), target=doc.target,
+                       max_source_tokens=self.settings.max_prompt_tokens)
+
+    async def _attribute(self, doc: Document) -> None:
+        """Explain the current version; with a slow method, the default fast method first as a preview."""
+        parsed, version = doc.parsed, doc.version
+        method = doc.method or parsed.front_matter.method or self.settings.method or DEFAULT_METHOD
+        job = Job(doc.uri, version, f"salience: {method}")
+        doc.job = job
+        self.output.published(doc.uri, new_result=False)
+        progress_timer = asyncio.get_running_loop().call_later(PROGRESS_DELAY_S, self._begin_progress, job)
+        try:
+            if self._wants_preview(method):
+                preview = await self._explain(doc, job, self._request(doc, DEFAULT_METHOD))
+                if preview is not None:
+                    self._show(doc, job, preview, preview_of=method)
+            result = await self._explain(doc, job, self._request(doc, method))
+            if result is not None:
+                self._show(doc, job, result)
+        finally:
+            progress_timer.cancel()
+            if job.progress_shown:
+                self.output.end_progress(job)
+            if doc.job is job:
+                doc.job = None
+                if job.by_user:
+                    self.output.published(doc.uri, new_result=False)
+
+    def _wants_preview(self, method: str) -> bool:
+        if not self.settings.progressive or method == DEFAULT_METHOD:
+            return False
+        try:
+            return get_method(method).cost != "cheap"
+        except SalienceError:
+            return False
+
+    async def _explain(self, doc: Document, job: Job, request: Request) -> AttributionResult | None:
+        """One engine call for `job`; errors become the document's error, never an exception here."""
+        key = (self.settings.model_spec(doc.parsed.front_matter.model), self.settings.device, self.settings.dtype)
+        loop = asyncio.get_running_loop()
+
+        def progress(fraction: float, message: str = "") -> None:
+            loop.call_soon_threadsafe(self._report, job, fraction, message)
+
+        def notify(message: str) -> None:
+            loop.call_soon_threadsafe(self.output.notify, message)
+
+        try:
+            return await self.worker.explain(key, doc.parsed, request, doc.uri, progress, job.cancel.is_set, notify)
+        except Cancelled:
+            return None
+        except SalienceError as err:
+            self._fail(doc, job, str(err))
+        except Exception as err:  # an engine bug must not take the server down
+            log.exception("attribution failed")
+            self._fail(doc, job, f"internal error: {type(err).__name__}: {err}")
+        return None
+
+    def _show(self, doc: Document, job: Job, result: AttributionResult, preview_of: str | None = None) -> None:
+        """Show a result only if the document is still at the version it was computed from."""
+        if job.cancel.is_set() or job.version != doc.version or self.documents.get(doc.uri) is not doc:
+            return
+        doc.result, doc.result_version, doc.preview_of, doc.error = result, job.version, preview_of, None
+        doc.spans = assign_levels(scored_spans(result), self.settings.bins, self.settings.thresholds)
+        self._last_error = None
+        self.output.published(doc.uri, new_result=True)
+
+    def _fail(self, doc: Document, job: Job, message: str) -> None:
+        if job.cancel.is_set() or job.version != doc.version:
+            return
+        job.cancel.set()  # no second stage after a failed preview
+        doc.result, doc.spans, doc.error, doc.preview_of = None, [], message, None
+        self.output.published(doc.uri, new_result=True)
+        if message != self._last_error:
+            self._last_error = message
+            self.output.show_error(f"salience: {message}")
+
+    def _begin_progress(self, job: Job) -> None:
+        if not job.cancel.is_set():
+            job.progress_shown = True
+            self.output.begin_progress(job)
+
+    def _report(self, job: Job, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if job.progress_shown and now - job.last_report >= 0.1:
+            job.last_report = now
+            self.output.report_progress(job, fraction, message)
+
+    def shutdown(self) -> None:
+        for doc in self.documents.values():
+            self._cancel_job(doc)
+        for task in list(self._tasks):
+            task.cancel()
+        self.worker.shutdown()

@@ -1,0 +1,91 @@
+"""Server settings: one typed model, camelCase on the wire, merged in one place.
+
+Priority, lowest first: defaults < `initializationOptions` < `workspace/configuration` (section
+`salience`) or `didChangeConfiguration` < the file's front matter (applied by the engine). Invalid
+values never stop the server: `merge_settings` drops them, falls back to the defaults and returns a
+message for the user.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from salience.attribution.prompt import PROMPT_SUFFIXES
+
+SECTION = "salience"
+DEFAULT_GLOBS = tuple(f"**/*{suffix}" for suffix in PROMPT_SUFFIXES)
+
+
+class Settings(BaseModel):
+    """What a user can set for the server (also the VS Code extension's settings schema)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    model: str | None = None
+    """Default model: 'default' (embedded SmolLM2), a name from `models`, a directory or a .gguf file."""
+    models: dict[str, str] = Field(default_factory=dict)
+    """Named models: name -> local directory (safetensors) or .gguf file; front matter may use a name."""
+    method: str | None = None
+    """Default attribution method (None: the engine's default interactive method)."""
+    method_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-method parameters, e.g. {"integrated_gradients": {"steps": 16}}."""
+    progressive: bool = True
+    """With a slow method, publish the default fast method first, then replace it."""
+    debounce_ms: int = Field(default=400, ge=0, le=10_000)
+    """Wait this long after the last edit before running."""
+    bins: Literal["quantile", "fixed"] = "quantile"
+    """How importance maps to the five levels: quantiles over the document, or `thresholds`."""
+    thresholds: tuple[float, float, float, float, float] = (0.02, 0.05, 0.1, 0.2, 0.35)
+    """Lower bounds of levels 1..5 for `bins: fixed`, as a fraction of the largest |score|."""
+    inlay_top_k: int = Field(default=5, ge=0, le=100)
+    """Inlay hints after the k most important tokens; 0 turns them off."""
+    fade_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Fade tokens (Hint diagnostics tagged Unnecessary) below this fraction of the largest |score|."""
+    max_prompt_tokens: int = Field(default=1024, ge=16, le=4096)
+    """Longer prompts get a diagnostic and only their last N tokens are attributed."""
+    device: str = "auto"
+    dtype: str = "auto"
+    file_globs: tuple[str, ...] = DEFAULT_GLOBS
+    """Which files are prompts (watched on disk, attributed when open)."""
+
+    @field_validator("thresholds")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if list(value) != sorted(value):
+            raise ValueError("thresholds must increase")
+        return value
+
+    def model_spec(self, front_matter_model: str | None) -> str | None:
+        """The model to load: the front matter's (a name or path), else the setting; names resolve."""
+        spec = front_matter_model or self.model
+        return self.models.get(spec, spec) if spec else None
+
+
+def merge_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]:
+    """Merge raw setting layers (lowest priority first); invalid keys fall back to defaults with a message."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if isinstance(layer, dict):
+            merged.update({k: v for k, v in layer.items() if v is not None})
+    try:
+        return Settings.model_validate(merged), []
+    except ValidationError as err:
+        bad = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in err.errors()]
+        kept = {k: v for k, v in merged.items() if k not in bad}
+        try:
+            settings = Settings.model_validate(kept)
+        except ValidationError:
+            settings = Settings()
+        return settings, [f"salience: invalid setting {p}; using the default" for p in problems]
+
+
+def section_of(raw: Any) -> dict[str, Any] | None:
+    """The `salience` section of a settings payload (clients send it nested or bare)."""
+    if not isinstance(raw, dict):
+        return None
+    inner = raw.get(SECTION)
+    return inner if isinstance(inner, dict) else raw

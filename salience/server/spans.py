@@ -1,0 +1,98 @@
+"""Scores on file characters: model tokens merged into non-overlapping spans, binned into levels.
+
+Several model tokens can land on the same characters (the bytes of one emoji, the tokens of a sample
+value shown on its `{{placeholder}}`): their scores add up on one span. Pure functions, no LSP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from salience.attribution.result import AttributionResult
+
+LEVELS = 5
+QUANTILES = (0.40, 0.60, 0.75, 0.88, 0.96)
+"""Quantile bins: the lowest 40% of spans get no level, the top 4% get level 5."""
+
+
+@dataclass
+class ScoredSpan:
+    """File characters [start, end) with the summed aggregate score of the tokens on them."""
+
+    start: int
+    end: int
+    score: float
+    tokens: list[int] = field(default_factory=list)
+    level: int = 0
+
+    @property
+    def negative(self) -> bool:
+        return self.score < 0
+
+
+def scored_spans(result: AttributionResult) -> list[ScoredSpan]:
+    """Non-overlapping spans in file order; overlapping token ranges merge."""
+    located = sorted((t.range[0], t.range[1], i) for i, t in enumerate(result.source) if t.range)
+    spans: list[ScoredSpan] = []
+    for start, end, index in located:
+        score = result.aggregate[index]
+        if spans and start < spans[-1].end:
+            last = spans[-1]
+            last.end, last.score = max(last.end, end), last.score + score
+            last.tokens.append(index)
+        else:
+            spans.append(ScoredSpan(start, end, score, [index]))
+    return spans
+
+
+def assign_levels(spans: list[ScoredSpan], bins: str = "quantile",
+                  thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.35)) -> list[ScoredSpan]:
+    """Set each span's level 0..5 from |score|: quantiles over the document, or fixed fractions of the max."""
+    magnitudes = sorted(abs(s.score) for s in spans)
+    top = magnitudes[-1] if magnitudes else 0.0
+    if top <= 0.0:
+        return spans
+    if bins == "fixed":
+        bounds = [t * top for t in thresholds]
+    else:
+        bounds = [_quantile(magnitudes, q) for q in QUANTILES]
+    for span in spans:
+        magnitude = abs(span.score)
+        span.level = 0 if magnitude <= 0.0 else sum(1 for b in bounds if magnitude >= b > 0.0)
+        if bins == "quantile" and magnitude == top:
+            span.level = LEVELS
+    return spans
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    """The value below which a fraction q of the values lie (nearest rank, strictly above ties at 0)."""
+    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
+    return sorted_values[index]
+
+
+def ranked(spans: list[ScoredSpan]) -> list[ScoredSpan]:
+    """Spans by |score|, largest first."""
+    return sorted(spans, key=lambda s: -abs(s.score))
+
+
+def span_at(spans: list[ScoredSpan], offset: int) -> ScoredSpan | None:
+    """The span covering `offset` (or ending right at it, so a cursor after a word finds the word)."""
+    for span in spans:
+        if span.start <= offset < span.end:
+            return span
+    for span in spans:
+        if span.end == offset:
+            return span
+    return None
+
+
+def shift_spans(spans: list[ScoredSpan], start: int, end: int, inserted: int) -> list[ScoredSpan]:
+    """Spans after replacing text [start, end) with `inserted` characters: edited spans are dropped."""
+    delta = inserted - (end - start)
+    kept = []
+    for span in spans:
+        if span.end <= start:
+            kept.append(span)
+        elif span.start >= end:
+            kept.append(ScoredSpan(span.start + delta, span.end + delta, span.score, span.tokens, span.level))
+    return kept

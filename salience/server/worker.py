@@ -1,0 +1,68 @@
+"""The one model worker: a single thread that owns the loaded model and runs every attribution.
+
+Model work never runs on the event loop nor on pygls' thread pool (pygls reads stdin there). The
+model is loaded lazily on the first run and swapped when the requested model, device or dtype
+changes; results go through one LRU cache keyed by exact token ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from salience.attribution import AttributionResult, LoadedModel, PromptDocument, Request, explain, load_model
+from salience.attribution.engine import ResultCache
+from salience.attribution.progress import CancelCheck, Progress
+
+log = logging.getLogger(__name__)
+
+ModelKey = tuple[str | None, str, str]
+
+
+class ModelWorker:
+    """Runs `explain` on one dedicated thread with a lazily loaded, swappable model."""
+
+    def __init__(self, cache_size: int = 64, loader: Callable[..., LoadedModel] = load_model) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salience-model")
+        self.cache = ResultCache(cache_size)
+        self._loader = loader
+        self._loaded: LoadedModel | None = None
+        self._key: ModelKey | None = None
+
+    async def explain(self, key: ModelKey, doc: PromptDocument, request: Request, owner: str,
+                      progress: Progress, cancelled: CancelCheck,
+                      notify: Callable[[str], None]) -> AttributionResult:
+        """Load (or reuse) the model named by `key` and explain `doc` on the worker thread."""
+        loop = asyncio.get_running_loop()
+
+        def work() -> AttributionResult:
+            loaded = self._model(key, notify)
+            return explain(loaded, doc, request, progress, cancelled, self.cache, owner)
+
+        return await loop.run_in_executor(self.executor, work)
+
+    def _model(self, key: ModelKey, notify: Callable[[str], None]) -> LoadedModel:
+        if self._loaded is None or self._key != key:
+            self._loaded, self._key = None, None  # free the old weights before loading the new ones
+            spec, device, dtype = key
+            log.info("loading model %s on %s (%s)", spec or "default", device, dtype)
+            self._loaded = self._loader(spec, device, dtype, notify=notify)
+            self._key = key
+            self.cache.clear()
+        return self._loaded
+
+    @property
+    def model_id(self) -> str | None:
+        return self._loaded.model_id if self._loaded else None
+
+    def unload(self) -> None:
+        """Drop the model and the cache on the worker thread (settings changed); the next run reloads."""
+        def drop() -> None:
+            self._loaded, self._key = None, None
+            self.cache.clear()
+        self.executor.submit(drop)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,128 @@
+"""Rendering is pure: results on texts with emoji, CJK, combining marks and CRLF, in every encoding."""
+
+from __future__ import annotations
+
+import pytest
+from lsp_decode import decode_semantic_tokens
+from lsprotocol import types
+
+from salience.attribution.result import AttributionResult, SourceToken
+from salience.server import render
+from salience.server.positions import LineIndex, apply_changes
+from salience.server.settings import Settings
+from salience.server.spans import ScoredSpan, assign_levels, scored_spans, shift_spans
+
+TEXT = "Hi 👩‍💻 and 日本語\r\ncafe\u0301 🇫🇷!\nend"
+WORDS = ["Hi", "👩‍💻", "and", "日本語", "cafe\u0301", "🇫🇷", "!", "end"]
+ENCODINGS = ["utf-16", "utf-8", "utf-32"]
+
+
+def result_for(text: str, words: list[str], scores: list[float], extra_template: float = 0.0) -> AttributionResult:
+    source, cursor = [], 0
+    for word in words:
+        start = text.index(word, cursor)
+        cursor = start + len(word)
+        source.append(SourceToken(len(source), word, (start, cursor)))
+    source.append(SourceToken(99, "<|im_end|>", None))
+    aggregate = list(scores) + [extra_template]
+    return AttributionResult(source, [5], ["x"], [aggregate], aggregate, "x", "input_x_gradient", {}, "m", False)
+
+
+@pytest.fixture
+def view():
+    scores = [0.05, -0.30, 0.01, 0.20, 0.10, 0.15, 0.02, 0.08]
+    return lambda encoding="utf-16", **kw: render.View.of(TEXT, Settings(**kw), encoding,
+                                                            result_for(TEXT, WORDS, scores, 0.5))
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_semantic_tokens_land_on_the_words(view, encoding):
+    decoded = decode_semantic_tokens(TEXT, render.semantic_tokens(view(encoding)), encoding)
+    highlighted = {token: (kind, modifiers) for _, _, token, kind, modifiers in decoded}
+    assert set(highlighted) <= set(WORDS)
+    assert highlighted["👩‍💻"] == (4, 1)  # largest |score|: level 5, negative
+    assert highlighted["日本語"][0] > highlighted.get("!", (-1,))[0]
+    assert "and" not in highlighted  # lowest scores get no token, syntax colours show through
+
+
+def test_positions_count_code_units_of_the_negotiated_encoding():
+    lines = LineIndex(TEXT, "utf-16")
+    emoji = TEXT.index("👩")
+    assert lines.position(emoji + len("👩‍💻")).character == 3 + 5
+    assert LineIndex(TEXT, "utf-8").position(TEXT.index("and")).character == 3 + len("👩‍💻 ".encode())
+    second = TEXT.index("cafe")
+    assert lines.position(second) == types.Position(1, 0)  # CRLF is one line break
+    for encoding in ENCODINGS:
+        index = LineIndex(TEXT, encoding)
+        for offset in range(len(TEXT) + 1):
+            if TEXT[offset - 1:offset + 1] != "\r\n":
+                assert index.offset(index.position(offset)) == offset
+
+
+def test_overlapping_tokens_merge_and_sum():
+    result = result_for("abc", ["abc"], [0.2])
+    result.source.insert(1, SourceToken(7, "c", (2, 3)))
+    result.aggregate.insert(1, 0.3)
+    spans = scored_spans(result)
+    assert [(s.start, s.end, round(s.score, 6)) for s in spans] == [(0, 3, 0.5)]
+
+
+def test_levels_quantile_and_fixed():
+    spans = [ScoredSpan(i, i + 1, score) for i, score in enumerate([0.0, 0.01, 0.1, 0.2, 0.5, 1.0])]
+    assert [s.level for s in assign_levels(spans)] == [0, 0, 1, 2, 3, 5]
+    fixed = assign_levels([ScoredSpan(0, 1, 0.01), ScoredSpan(1, 2, 0.3), ScoredSpan(2, 3, 1.0)], "fixed")
+    assert [s.level for s in fixed] == [0, 4, 5]
+
+
+def test_hover_shows_score_share_rank_and_footer(view):
+    v = view()
+    hover = render.hover(v, TEXT.index("日本") + 1)
+    assert "日本語" in hover.contents.value and "+0.2000" in hover.contents.value
+    assert "rank 2 of 8" in hover.contents.value and "input_x_gradient" in hover.contents.value
+    just_after = render.hover(v, TEXT.index(" and"))  # a cursor right after a word hovers that word
+    assert "rank 1 of 8" in just_after.contents.value
+    assert render.hover(render.View.of(TEXT, Settings(), "utf-16", None), 0) is None
+
+
+def test_hover_on_front_matter_is_the_run_summary(view):
+    v = view()
+    v.body_start = 3
+    summary = render.hover(v, 0).contents.value
+    assert "explains" in summary and "chat-template tokens hold" in summary
+
+
+@pytest.mark.parametrize("k", [0, 2, 5])
+def test_inlay_hints_mark_the_top_k(view, k):
+    hints = render.inlay_hints(view(inlay_top_k=k))
+    assert len(hints) == k
+    labels = sorted(float(h.label) for h in hints)
+    assert labels == sorted(sorted([0.05, -0.30, 0.01, 0.20, 0.10, 0.15, 0.02, 0.08], key=abs)[-k:]) if k else True
+
+
+def test_diagnostics_fade_and_completion(view):
+    found = render.diagnostics(view(fade_threshold=0.1))
+    assert any(d.severity == types.DiagnosticSeverity.Information and "explains" in d.message for d in found)
+    faded = [d for d in found if d.tags]
+    assert len(faded) == 2 and all(d.severity == types.DiagnosticSeverity.Hint for d in faded)
+
+
+def test_code_lens_offers_the_commands(view):
+    lenses = render.code_lenses(view(), "file:///a.prompt")
+    assert [lens.command.command for lens in lenses] == list(render.COMMANDS)
+
+
+def test_scores_payload_is_normalised(view):
+    payload = render.scores_payload(view(), "file:///a.prompt", 3)
+    assert max(abs(s) for s in payload["scores"]) == 1.0 and len(payload["ranges"]) == len(WORDS)
+
+
+def test_edits_shift_spans_and_drop_edited_ones():
+    text = "one two three"
+    spans = [ScoredSpan(0, 3, 1.0), ScoredSpan(4, 7, 2.0), ScoredSpan(8, 13, 3.0)]
+    change = types.TextDocumentContentChangePartial(
+        range=types.Range(types.Position(0, 5), types.Position(0, 6)), text="WXYZ")
+    new_text, edits = apply_changes(text, [change], "utf-16")
+    assert new_text == "one tWXYZo three"
+    for start, end, inserted in edits:
+        spans = shift_spans(spans, start, end, inserted)
+    assert [new_text[s.start:s.end] for s in spans] == ["one", "three"]

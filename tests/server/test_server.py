@@ -1,0 +1,150 @@
+"""The real server and engine on the tiny model, as Neovim 0.11 and as VS Code."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from lsp_decode import decode_semantic_tokens, split_lines, text_of_range
+from lsprotocol import types
+
+UNICODE = "Café 😀 and 日本語 e\u0301!\r\nsecond 👩‍💻 line\nlast"
+FRONT = "---\nmethod: integrated_gradients\n---\n"
+SLOW = FRONT + "The vault code is 7733. Repeat the vault code:"
+
+
+def doc_id(uri: str) -> types.TextDocumentIdentifier:
+    return types.TextDocumentIdentifier(uri)
+
+
+def characters(text: str) -> list[str]:
+    """The file's characters without line breaks (the tiny tokenizer gives each its own span)."""
+    return [ch for line in split_lines(text) for ch in line]
+
+
+async def test_scores_land_on_the_right_characters(session):
+    uri = session.open("unicode.prompt", UNICODE)
+    payload = await session.result_for(uri)
+    covered = [text_of_range(UNICODE, r, session.encoding) for r in payload["ranges"]]
+    assert "".join(covered) == "".join(characters(UNICODE))
+    assert "😀" in covered and "日" in covered and "\u0301" in covered  # whole code points
+
+    tokens = await session.client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(doc_id(uri)))
+    decoded = decode_semantic_tokens(UNICODE, list(tokens.data), session.encoding)
+    expected = [(text, level - 1) for text, level in zip(covered, payload["levels"]) if level]
+    assert [(token, kind) for _, _, token, kind, _ in decoded] == expected
+    assert session.refreshes.get(types.WORKSPACE_SEMANTIC_TOKENS_REFRESH, 0) >= 1 or \
+        not session.client.capabilities.workspace.semantic_tokens
+    watched = session.client.capabilities.workspace.did_change_watched_files
+    if watched and watched.dynamic_registration:
+        assert types.WORKSPACE_DID_CHANGE_WATCHED_FILES in [r.method for r in session.registrations]
+
+
+async def test_semantic_tokens_range_matches_full(session):
+    uri = session.open("range.prompt", UNICODE)
+    await session.result_for(uri)
+    full = await session.client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(doc_id(uri)))
+    first_line = types.Range(types.Position(0, 0), types.Position(1, 0))
+    part = await session.client.text_document_semantic_tokens_range_async(
+        types.SemanticTokensRangeParams(doc_id(uri), first_line))
+    all_tokens = decode_semantic_tokens(UNICODE, list(full.data), session.encoding)
+    assert decode_semantic_tokens(UNICODE, list(part.data), session.encoding) == [t for t in all_tokens if t[0] == 0]
+
+
+async def test_hover_shows_the_score_and_inlay_hints_mark_top_k(session):
+    uri = session.open("hover.prompt", UNICODE)
+    payload = await session.result_for(uri)
+    best = max(range(len(payload["scores"])), key=lambda i: abs(payload["scores"][i]))
+    line, character = payload["ranges"][best][:2]
+    hover = await session.client.text_document_hover_async(
+        types.HoverParams(doc_id(uri), types.Position(line, character)))
+    assert "rank 1 of" in hover.contents.value and re.search(r"score \*\*[-+]\d\.\d{4}", hover.contents.value)
+
+    whole = types.Range(types.Position(0, 0), types.Position(len(split_lines(UNICODE)), 0))
+    hints = await session.client.text_document_inlay_hint_async(types.InlayHintParams(doc_id(uri), whole))
+    assert len(hints) == 5
+    assert types.Position(*payload["ranges"][best][2:]) in [h.position for h in hints]
+
+
+async def test_code_lens_and_commands(session):
+    uri = session.open("lens.prompt", UNICODE)
+    await session.result_for(uri)
+    lenses = await session.client.text_document_code_lens_async(types.CodeLensParams(doc_id(uri)))
+    assert {lens.command.command for lens in lenses} == {"salience.run", "salience.setMethod",
+                                                         "salience.setTarget", "salience.clear"}
+    await session.client.workspace_execute_command_async(
+        types.ExecuteCommandParams("salience.setMethod", [uri, "occlusion"]))
+    await session.wait_scores(lambda p: p["uri"] == uri and p["method"] == "occlusion" and p["ranges"])
+    await session.client.workspace_execute_command_async(types.ExecuteCommandParams("salience.clear", [uri]))
+    cleared = await session.wait_scores(lambda p: p["uri"] == uri and not p["ranges"])
+    assert cleared["method"] is None
+
+
+async def test_typing_during_a_run_never_shows_another_version(session):
+    uri = session.open("typing.prompt", SLOW)
+    text = SLOW
+    for i in range(6):
+        await asyncio.sleep(0.04 * i)
+        at = text.index("Repeat")
+        line = len(split_lines(text[:at])) - 1
+        position = types.Position(line, 0)
+        text = text[:at] + f"w{i} " + text[at:]
+        session.edit(uri, position, position, f"w{i} ", text)
+    final = session.versions[uri]
+    await session.result_for(uri, final, method="integrated_gradients")
+    seen = 0
+    for payload in session.scores:
+        if payload["uri"] != uri or not payload["ranges"]:
+            continue
+        assert payload["version"] >= seen  # never an older version after a newer one
+        seen = payload["version"]
+        shown = [text_of_range(session.texts[(uri, payload["version"])], r, session.encoding)
+                 for r in payload["ranges"]]
+        source = session.texts[(uri, payload["computedVersion"])]
+        if payload["computedVersion"] == payload["version"]:  # fresh: exactly that version's body
+            assert "".join(shown) == "".join(characters(source[len(FRONT):]))
+        else:  # shifted through edits: only characters that the computed version had, none typed since
+            assert not set(shown) - set(characters(source))
+            assert len(shown) <= len(characters(source[len(FRONT):]))
+    previews = [p for p in session.scores if p["uri"] == uri and p["previewOf"] == "integrated_gradients"]
+    assert previews and all(p["method"] == "input_x_gradient" for p in previews)
+
+
+async def test_cancel_from_progress_stops_the_run(session):
+    session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
+                                                   "progressive": False,
+                                                   "methodParams": {"integrated_gradients": {"steps": 4096}}}})
+    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await asyncio.sleep(0.3)
+    uri = session.open("cancel.prompt", SLOW)
+    for _ in range(200):
+        if session.client.progress_reports:
+            break
+        await asyncio.sleep(0.05)
+    assert session.client.progress_reports, "no progress shown for a long run"
+    token = next(iter(session.client.progress_reports))
+    session.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token))
+    for _ in range(200):
+        if isinstance(session.client.progress_reports[token][-1], types.WorkDoneProgressEnd):
+            break
+        await asyncio.sleep(0.05)
+    end = session.client.progress_reports[token][-1]
+    assert isinstance(end, types.WorkDoneProgressEnd) and end.message == "cancelled"
+    assert not any(p["uri"] == uri and p["method"] == "integrated_gradients" for p in session.scores)
+
+
+async def test_bad_settings_and_a_missing_model_do_not_crash(session):
+    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"salience": {"debounceMs": "soon", "bins": "weird", "model": session.client.session_model}}))
+    uri = session.open("missing.prompt", "---\nmodel: /no/such/model\n---\nhello")
+    for _ in range(100):
+        if session.client.diagnostics.get(uri) and any(
+                d.severity == types.DiagnosticSeverity.Error for d in session.client.diagnostics[uri]):
+            break
+        await asyncio.sleep(0.05)
+    errors = [d for d in session.client.diagnostics[uri] if d.severity == types.DiagnosticSeverity.Error]
+    assert errors and "/no/such/model" in errors[0].message
+    warnings = [m.message for m in session.client.messages if m.type == types.MessageType.Warning]
+    assert any("debounceMs" in m for m in warnings) and any("bins" in m for m in warnings)
+    ok = session.open("ok.prompt", UNICODE)
+    assert (await session.result_for(ok))["ranges"]

@@ -1,0 +1,54 @@
+"""Tiny random Llama models for tests: in memory (ids only) or saved like a real local model."""
+
+from __future__ import annotations
+
+import torch
+
+from salience.attribution.model import LoadedModel
+
+
+class TinyTokenizer:
+    """Just enough tokenizer for methods on the tiny model: ids decode to their numbers."""
+
+    unk_token_id, pad_token_id, eos_token_id, bos_token_id = 0, 1, 2, 3
+    mask_token_id = None
+    chat_template = None
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(f"t{i}" for i in ids)
+
+    def convert_tokens_to_ids(self, token: str) -> int:
+        return self.unk_token_id
+
+
+def tiny_llama(seed: int = 0) -> LoadedModel:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         eos_token_id=2, bos_token_id=3, pad_token_id=1)
+    model = LlamaForCausalLM(config).eval().requires_grad_(False)
+    return LoadedModel(model, TinyTokenizer(), "tiny-llama", torch.device("cpu"), torch.float32)
+
+
+def save_tiny_model(directory) -> None:
+    """A tiny random Llama with a byte-level fast tokenizer, saved like a real local model (safetensors)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<pad>", "<eos>", "<bos>"]
+    vocab = {token: i for i, token in enumerate(specials)}
+    for char in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[char] = len(vocab)
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
+                                        eos_token="<eos>", bos_token="<bos>")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         eos_token_id=2, bos_token_id=3, pad_token_id=1, tie_word_embeddings=False)
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
