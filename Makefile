@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.salience-bench-installed
 INSEQ_DEPS := "jaxtyping>=0.2.25" "typeguard<=2.13.3" "matplotlib>=3.5" "tqdm>=4.64" "treescope>=0.1" \
               "protobuf>=4.25" sentencepiece
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench latency clean
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/speed.py
+
+latency: install
+	$(PY) benchmarks/latency.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

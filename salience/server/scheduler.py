@@ -16,16 +16,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from salience.attribution import (
-    DEFAULT_METHOD,
-    AttributionResult,
-    Cancelled,
-    PromptDocument,
-    Request,
-    SalienceError,
-    get_method,
-    parse_prompt,
-)
+from salience.attribution import (DEFAULT_METHOD, AttributionResult, Cancelled, PromptDocument, Request,
+                                  SalienceError, get_method, parse_prompt)
+from salience.attribution.prompt import MAX_PROMPT_BYTES
 from salience.server.render import View
 from salience.server.settings import Settings
 from salience.server.spans import ScoredSpan, assign_levels, scored_spans, shift_spans
@@ -220,6 +213,11 @@ class Scheduler:
         method = doc.method or parsed.front_matter.method or self.settings.method or DEFAULT_METHOD
         job = Job(doc.uri, version, f"salience: {method}")
         doc.job = job
+        size = len(doc.text.encode("utf-8", "surrogatepass"))
+        if size > MAX_PROMPT_BYTES:
+            self._fail(doc, job, f"{size} bytes is too large for a prompt (limit {MAX_PROMPT_BYTES}); not attributed")
+            doc.job = None
+            return
         self.output.published(doc.uri, new_result=False)
         progress_timer = asyncio.get_running_loop().call_later(PROGRESS_DELAY_S, self._begin_progress, job)
         try:

@@ -146,5 +146,9 @@ async def test_bad_settings_and_a_missing_model_do_not_crash(session):
     assert errors and "/no/such/model" in errors[0].message
     warnings = [m.message for m in session.client.messages if m.type == types.MessageType.Warning]
     assert any("debounceMs" in m for m in warnings) and any("bins" in m for m in warnings)
+    huge = session.open("huge.prompt", "x" * 1_000_001)
+    notes = session.open("notes.txt", UNICODE, language_id="plaintext")  # not a prompt file: ignored
     ok = session.open("ok.prompt", UNICODE)
     assert (await session.result_for(ok))["ranges"]
+    assert any("too large" in d.message for d in session.client.diagnostics.get(huge, []))
+    assert not any(p["uri"] == notes for p in session.scores)
