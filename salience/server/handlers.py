@@ -212,7 +212,11 @@ def _document(ls: SalienceServer, args: tuple[Any, ...]) -> str:
 async def _choose_method(ls: SalienceServer) -> str | None:
     if not ls.supports("window", "show_message"):
         return None
-    picked = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
-        types.MessageType.Info, "salience: attribution method",
-        actions=[types.MessageActionItem(name) for name in method_names()]))
+    try:
+        picked = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
+            types.MessageType.Info, "salience: attribution method",
+            actions=[types.MessageActionItem(name) for name in method_names()]))
+    except Exception as err:  # a client without message requests: keep the method
+        log.info("showMessageRequest failed: %s", err)
+        return None
     return picked.title if picked else None

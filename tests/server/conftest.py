@@ -72,12 +72,13 @@ class Session:
             [types.TextDocumentContentChangePartial(range=types.Range(start, end), text=new)]))
         return version
 
-    async def wait_scores(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> dict:
-        """The first `salience/scores` payload (old or new) that satisfies `predicate`."""
+    async def wait_scores(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0,
+                          start: int = 0) -> dict:
+        """The first `salience/scores` payload from index `start` on that satisfies `predicate`."""
         async def scan() -> dict:
-            seen = 0
+            seen = start
             while True:
-                for payload in self.scores[seen:]:
+                for payload in self.scores[seen:]:  # noqa: B023 (read while waiting)
                     if predicate(payload):
                         return payload
                 seen = len(self.scores)

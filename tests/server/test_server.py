@@ -152,3 +152,35 @@ async def test_bad_settings_and_a_missing_model_do_not_crash(session):
     assert (await session.result_for(ok))["ranges"]
     assert any("too large" in d.message for d in session.client.diagnostics.get(huge, []))
     assert not any(p["uri"] == notes for p in session.scores)
+
+
+async def test_save_and_disk_changes_rerun_open_files(session):
+    uri = session.open("saved.prompt", UNICODE)
+    await session.result_for(uri)
+    before = len(session.scores)
+    session.client.text_document_did_save(types.DidSaveTextDocumentParams(doc_id(uri)))
+    await session.wait_scores(lambda p: p["uri"] == uri and p["ranges"], start=before)
+    before = len(session.scores)
+    session.client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
+        [types.FileEvent(uri, types.FileChangeType.Changed),
+         types.FileEvent((session.root / "closed.prompt").as_uri(), types.FileChangeType.Changed)]))
+    await session.wait_scores(lambda p: p["uri"] == uri and p["ranges"], start=before)
+
+
+async def test_set_method_asks_the_user_and_close_stops_work(session):
+    @session.client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def pick(params: types.ShowMessageRequestParams):
+        return next(a for a in params.actions if a.title == "saliency")
+
+    uri = session.open("ask.prompt", UNICODE)
+    await session.result_for(uri)
+    await session.client.workspace_execute_command_async(types.ExecuteCommandParams("salience.setMethod", [uri]))
+    await session.wait_scores(lambda p: p["uri"] == uri and p["method"] == "saliency" and p["ranges"])
+    session.client.text_document_did_close(types.DidCloseTextDocumentParams(doc_id(uri)))
+    for _ in range(100):
+        if not session.client.diagnostics.get(uri, [None]):
+            break
+        await asyncio.sleep(0.05)
+    assert not session.client.diagnostics.get(uri, [None])
+    hover = await session.client.text_document_hover_async(types.HoverParams(doc_id(uri), types.Position(0, 1)))
+    assert hover is None
