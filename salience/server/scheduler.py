@@ -253,8 +253,9 @@ class Scheduler:
         def progress(fraction: float, message: str = "") -> None:
             loop.call_soon_threadsafe(self._report, job, fraction, message)
 
-        def notify(message: str) -> None:
+        def notify(message: str) -> None:  # model loading and conversion: a message and the progress text
             loop.call_soon_threadsafe(self.output.notify, message)
+            loop.call_soon_threadsafe(self._report, job, 0.0, message)
 
         try:
             return await self.worker.explain(key, doc.parsed, request, doc.uri, progress, job.cancel.is_set, notify)

@@ -126,3 +126,10 @@ def test_edits_shift_spans_and_drop_edited_ones():
     for start, end, inserted in edits:
         spans = shift_spans(spans, start, end, inserted)
     assert [new_text[s.start:s.end] for s in spans] == ["one", "three"]
+
+
+def test_truncated_prompts_get_a_warning(view):
+    v = view()
+    v.result.extras["truncated_tokens"] = 12
+    warnings = [d for d in render.diagnostics(v) if d.severity == types.DiagnosticSeverity.Warning]
+    assert len(warnings) == 1 and "first 12 tokens" in warnings[0].message
