@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
+import json
 import sys
 import time
 from pathlib import Path
@@ -14,8 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from salience.attribution import (AttributionResult, PromptDocument, Request, SalienceError, explain, load_model,
-                                  method_classes, parse_prompt, read_prompt_file)
+from salience.attribution import (Request, SalienceError, explain, load_model, method_classes, parse_prompt,
+                                  read_prompt_file)
 from salience.attribution.engine import requested_method
 from salience.attribution.errors import PromptError
 from salience.heatmap import html_page, terminal_report
@@ -54,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the full result as JSON "
                            "(to stdout when no file is given)")
     attribute.add_argument("--html", metavar="OUT", type=Path, help="write a self-contained heatmap page")
+    faith = sub.add_parser("faithfulness", help="explain a prompt file and measure how faithful the scores are")
+    faith.add_argument("file", type=Path)
+    _add_run_options(faith)
+    faith.add_argument("--samples", type=int, default=8, help="Bernoulli mask samples for Soft-NS/NC")
+    faith.add_argument("--points", type=int, default=10, help="removal steps of the MoRF/LeRF curves")
+    faith.add_argument("--seed", type=int, default=0)
+    faith.add_argument("--json", action="store_true", help="print the figures as JSON")
     sub.add_parser("methods", help="list the attribution methods")
     serve = sub.add_parser("serve", help="run the language server (stdio unless --tcp or --ws)")
     transport = serve.add_mutually_exclusive_group()
@@ -88,8 +96,11 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     return params
 
 
-def run_attribution(text: str, args: argparse.Namespace, err: Console) -> tuple[PromptDocument, AttributionResult]:
-    """Parse, check and explain a prompt text with the options of `attribute` or `demo`."""
+def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_model: bool = False) -> tuple:
+    """Parse, check and explain a prompt text with the options of `attribute` or `demo`.
+
+    Returns (document, result), and the loaded model too with `keep_model`.
+    """
     doc = parse_prompt(text)
     if doc.errors:
         raise PromptError(doc.errors[0].message)
@@ -102,9 +113,10 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console) -> tuple[
                         notify=lambda message: err.print(f"salience: {message}", highlight=False))
     bar = ProgressBar(err)
     try:
-        return doc, explain(loaded, doc, request, progress=bar)
+        result = explain(loaded, doc, request, progress=bar)
     finally:
         bar.close()
+    return (doc, result, loaded) if keep_model else (doc, result)
 
 
 def cmd_attribute(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -121,6 +133,36 @@ def cmd_attribute(args: argparse.Namespace, out: Console, err: Console) -> int:
         Path(args.json).write_text(result.to_json(indent=2), encoding="utf-8")
         err.print(f"salience: wrote {args.json}", highlight=False)
     out.print(terminal_report(text, result, body_start))
+    return 0
+
+
+def cmd_faithfulness(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from salience.attribution.metrics import faithfulness
+
+    if args.samples < 1 or args.points < 2:
+        raise SalienceError("--samples must be at least 1 and --points at least 2")
+    text = read_prompt_file(args.file)
+    _, result, loaded = run_attribution(text, args, err, keep_model=True)
+    bar = ProgressBar(err)
+    try:
+        figures = faithfulness(loaded, result, samples=args.samples, points=args.points, seed=args.seed,
+                               progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        sys.stdout.write(json.dumps({"method": result.method, **figures.to_dict()}, indent=2) + "\n")
+        return 0
+    out.print(f"{args.file.name}: {result.method} explaining {result.explained_text!r}")
+    table = Table(show_edge=False)
+    for column in ("metric", "method", "random placement", "log ratio", "better when"):
+        table.add_column(column)
+    table.add_row("Soft-NC", f"{figures.soft_nc:.4f}", f"{figures.random_nc:.4f}", f"{figures.nc_log_ratio:+.2f}",
+                  "ratio > 0")
+    table.add_row("Soft-NS", f"{figures.soft_ns:.4f}", f"{figures.random_ns:.4f}", f"{figures.ns_log_ratio:+.2f}",
+                  "ratio < 0")
+    table.add_row("MoRF/LeRF area", f"{figures.area:.3f}", f"{figures.random_area:.3f}", "", "larger")
+    out.print(table)
+    out.print(figures.summary())
     return 0
 
 
@@ -164,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_methods(out)
         if args.command == "serve":
             return cmd_serve(args)
+        if args.command == "faithfulness":
+            return cmd_faithfulness(args, out, err)
         return cmd_demo(args, out, err)
     except SalienceError as error:
         err.print(f"salience: error: {error}", highlight=False, markup=False, soft_wrap=True)

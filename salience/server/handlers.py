@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 
-from salience.attribution import SalienceError, method_names
+from salience.attribution import Cancelled, SalienceError, method_names
 from salience.server import render
 from salience.server.positions import apply_changes
 from salience.server.server import SalienceServer
@@ -193,6 +193,20 @@ def _commands(server: SalienceServer) -> None:
     def set_target(ls: SalienceServer, *args: Any) -> None:
         """Explain this text instead of the continuation: salience.setTarget(uri, text); no text resets it."""
         ls.scheduler.set_target(_document(ls, args), args[1] if len(args) > 1 else None)
+
+    @server.command("salience.faithfulness")
+    async def faithfulness(ls: SalienceServer, *args: Any) -> dict[str, Any] | None:
+        """Measure how faithful the shown scores are: salience.faithfulness(uri); the summary is shown."""
+        uri = _document(ls, args)
+        try:
+            figures = await ls.scheduler.faithfulness(uri)
+        except Cancelled:
+            return None
+        except SalienceError as err:
+            ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"salience: {err}"))
+            return None
+        ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, f"salience: {figures.summary()}"))
+        return figures.to_dict()
 
     @server.command("salience.clear")
     def clear(ls: SalienceServer, *args: Any) -> None:

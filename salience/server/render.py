@@ -21,7 +21,7 @@ TOKEN_TYPES = [f"salience{level}" for level in range(1, 6)]
 TOKEN_MODIFIERS = ["negative"]
 LEGEND = types.SemanticTokensLegend(token_types=TOKEN_TYPES, token_modifiers=TOKEN_MODIFIERS)
 SOURCE = "salience"
-COMMANDS = ("salience.run", "salience.setMethod", "salience.setTarget", "salience.clear")
+COMMANDS = ("salience.run", "salience.setMethod", "salience.setTarget", "salience.clear", "salience.faithfulness")
 
 
 @dataclass
@@ -190,6 +190,8 @@ def code_lenses(view: View, uri: str) -> list[types.CodeLens]:
         title = "salience: running…" if view.pending else "salience: run"
     lenses = [(title, "salience.run", [uri]), ("method…", "salience.setMethod", [uri]),
               ("target…", "salience.setTarget", [uri]), ("clear", "salience.clear", [uri])]
+    if view.result is not None:
+        lenses.append(("faithfulness", "salience.faithfulness", [uri]))
     return [types.CodeLens(where, types.Command(t, c, arguments=args)) for t, c, args in lenses]
 
 

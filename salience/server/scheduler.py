@@ -18,6 +18,7 @@ from typing import Protocol
 
 from salience.attribution import (DEFAULT_METHOD, AttributionResult, Cancelled, PromptDocument, Request,
                                   SalienceError, get_method, parse_prompt)
+from salience.attribution.metrics import Faithfulness, faithfulness
 from salience.attribution.prompt import MAX_PROMPT_BYTES
 from salience.server.render import View
 from salience.server.settings import Settings
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 PROGRESS_DELAY_S = 0.3
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     """One run for one document version; `cancel` is read by the worker between batches."""
 
@@ -88,6 +89,7 @@ class Scheduler:
         self.encoding = encoding
         self.documents: dict[str, Document] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._side_jobs: set[Job] = set()
         self._last_error: str | None = None
 
     # --- document events -------------------------------------------------------------------------
@@ -148,10 +150,34 @@ class Scheduler:
 
     def cancel_progress(self, token: str) -> None:
         """The user pressed cancel on a progress notification."""
-        for doc in self.documents.values():
-            if doc.job and doc.job.id == token:
-                doc.job.by_user = True
-                doc.job.cancel.set()
+        jobs = [doc.job for doc in self.documents.values() if doc.job] + list(self._side_jobs)
+        for job in jobs:
+            if job.id == token:
+                job.by_user = True
+                job.cancel.set()
+
+    async def faithfulness(self, uri: str) -> Faithfulness:
+        """Soft-NS/NC and MoRF/LeRF of the result shown for `uri` (on the worker, with progress)."""
+        doc = self.documents[uri]
+        result = doc.result
+        if result is None or doc.result_version != doc.version:
+            raise SalienceError("no up-to-date result for this document yet: wait for the heatmap, then ask again")
+        job = Job(uri, doc.version, "salience: faithfulness")
+        self._side_jobs.add(job)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(PROGRESS_DELAY_S, self._begin_progress, job)
+
+        def progress(fraction: float, message: str = "") -> None:
+            loop.call_soon_threadsafe(self._report, job, fraction, message)
+
+        try:
+            return await self.worker.with_model(result.model_id, lambda loaded: faithfulness(
+                loaded, result, progress=progress, cancelled=job.cancel.is_set))
+        finally:
+            timer.cancel()
+            self._side_jobs.discard(job)
+            if job.progress_shown:
+                self.output.end_progress(job)
 
     def update_settings(self, settings: Settings) -> None:
         """New settings: swap the model if it changed, then re-run every open document."""

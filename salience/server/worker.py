@@ -11,14 +11,17 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-from salience.attribution import AttributionResult, LoadedModel, PromptDocument, Request, explain, load_model
+from salience.attribution import (AttributionResult, LoadedModel, PromptDocument, Request, SalienceError, explain,
+                                  load_model)
 from salience.attribution.engine import ResultCache
 from salience.attribution.progress import CancelCheck, Progress
 
 log = logging.getLogger(__name__)
 
 ModelKey = tuple[str | None, str, str]
+T = TypeVar("T")
 
 
 class ModelWorker:
@@ -42,6 +45,15 @@ class ModelWorker:
             return explain(loaded, doc, request, progress, cancelled, self.cache, owner)
 
         return await loop.run_in_executor(self.executor, work)
+
+    async def with_model(self, model_id: str, work: Callable[[LoadedModel], T]) -> T:
+        """Run `work(model)` on the worker thread, if the loaded model is still `model_id`."""
+        def run() -> T:
+            if self._loaded is None or self._loaded.model_id != model_id:
+                raise SalienceError(f"the model {model_id} is no longer loaded: run the attribution again")
+            return work(self._loaded)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, run)
 
     def _model(self, key: ModelKey, notify: Callable[[str], None]) -> LoadedModel:
         if self._loaded is None or self._key != key:

@@ -84,3 +84,13 @@ def test_bad_inputs_give_one_clear_line_and_fail(tmp_path):
         assert done.returncode != 0, args
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("salience: error:") and message in lines[0], done.stderr
+
+
+def test_faithfulness_reports_figures_against_random(embedded):
+    done = salience("faithfulness", str(EXAMPLES / "capital.prompt"), "--samples", "2", "--points", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["method"] == "input_x_gradient" and len(figures["morf"]) == 4
+    assert {"soft_ns", "soft_nc", "random_ns", "random_nc", "area", "random_area", "nc_log_ratio"} <= set(figures)
+    table = salience("faithfulness", str(EXAMPLES / "capital.prompt"), "--samples", "2", "--points", "3")
+    assert "× random" in table.stdout and "MoRF/LeRF" in table.stdout

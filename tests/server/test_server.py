@@ -70,8 +70,12 @@ async def test_code_lens_and_commands(session):
     uri = session.open("lens.prompt", UNICODE)
     await session.result_for(uri)
     lenses = await session.client.text_document_code_lens_async(types.CodeLensParams(doc_id(uri)))
-    assert {lens.command.command for lens in lenses} == {"salience.run", "salience.setMethod",
-                                                         "salience.setTarget", "salience.clear"}
+    assert {lens.command.command for lens in lenses} == {"salience.run", "salience.setMethod", "salience.setTarget",
+                                                         "salience.clear", "salience.faithfulness"}
+    figures = await session.client.workspace_execute_command_async(
+        types.ExecuteCommandParams("salience.faithfulness", [uri]))
+    assert figures["soft_nc"] >= 0 and len(figures["morf"]) == 11
+    assert any("× random" in m.message for m in session.client.messages if m.type == types.MessageType.Info)
     await session.client.workspace_execute_command_async(
         types.ExecuteCommandParams("salience.setMethod", [uri, "occlusion"]))
     await session.wait_scores(lambda p: p["uri"] == uri and p["method"] == "occlusion" and p["ranges"])
