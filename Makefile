@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.salience-bench-installed
 INSEQ_DEPS := "jaxtyping>=0.2.25" "typeguard<=2.13.3" "matplotlib>=3.5" "tqdm>=4.64" "treescope>=0.1" \
               "protobuf>=4.25" sentencepiece
 
-.PHONY: install demo test bench latency clean
+.PHONY: install demo test bench benchmarks latency clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/speed.py
+
+# The faithfulness suite: docs/BENCHMARKS.md and its plots (`make benchmarks ARGS=--quick` for minutes).
+benchmarks: $(BENCH_STAMP)
+	$(PY) benchmarks/run.py $(ARGS)
 
 latency: install
 	$(PY) benchmarks/latency.py

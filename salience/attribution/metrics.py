@@ -41,6 +41,8 @@ class Faithfulness:
     lerf: list[float]
     area: float
     random_area: float
+    kept_fraction: float
+    """Mean normalised score: the share of tokens a sufficiency mask keeps (small for peaked scores)."""
 
     @property
     def nc_log_ratio(self) -> float:
@@ -142,7 +144,7 @@ def faithfulness(loaded: LoadedModel, result: AttributionResult, samples: int = 
             progress((i + 1) / len(placements), "faithfulness")
     ns, nc, morf, lerf, area = figures[0]
     rns, rnc, rarea = (sum(f[k] for f in figures[1:]) / repeats for k in (0, 1, 4))
-    return Faithfulness(ns, nc, rns, rnc, morf, lerf, area, rarea)
+    return Faithfulness(ns, nc, rns, rnc, morf, lerf, area, rarea, float(importance.mean()))
 
 
 def _curves(values: torch.Tensor, points: int) -> tuple[list[float], list[float], float]:
