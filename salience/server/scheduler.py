@@ -9,16 +9,19 @@ Talks to the client only through `Output`, so it can be tested without LSP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Protocol
 
 from salience.attribution import (DEFAULT_METHOD, AttributionResult, Cancelled, PromptDocument, Request,
                                   SalienceError, get_method, parse_prompt)
 from salience.attribution.metrics import Faithfulness, faithfulness
+from salience.attribution.progress import Progress
 from salience.attribution.prompt import MAX_PROMPT_BYTES
 from salience.server.render import View
 from salience.server.settings import Settings
@@ -164,20 +167,13 @@ class Scheduler:
             raise SalienceError("no up-to-date result for this document yet: wait for the heatmap, then ask again")
         job = Job(uri, doc.version, "salience: faithfulness")
         self._side_jobs.add(job)
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(PROGRESS_DELAY_S, self._begin_progress, job)
-
-        def progress(fraction: float, message: str = "") -> None:
-            loop.call_soon_threadsafe(self._report, job, fraction, message)
-
+        progress = self._progress_hook(job)
         try:
-            return await self.worker.with_model(result.model_id, lambda loaded: faithfulness(
-                loaded, result, progress=progress, cancelled=job.cancel.is_set))
+            with self._progress(job):
+                return await self.worker.with_model(result.model_id, lambda loaded: faithfulness(
+                    loaded, result, progress=progress, cancelled=job.cancel.is_set))
         finally:
-            timer.cancel()
             self._side_jobs.discard(job)
-            if job.progress_shown:
-                self.output.end_progress(job)
 
     def update_settings(self, settings: Settings) -> None:
         """New settings: swap the model if it changed, then re-run every open document."""
@@ -205,9 +201,10 @@ class Scheduler:
         doc = self.documents[uri]
         if doc.debounce is not None:
             doc.debounce.cancel()
-        doc.debounce = self._spawn(self._debounced(doc, delay))
+        doc.debounce = self.spawn(self._debounced(doc, delay))
 
-    def _spawn(self, coro) -> asyncio.Task:
+    def spawn(self, coro) -> asyncio.Task:
+        """Start a task, keep a reference to it and log its exception, if any."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -245,19 +242,16 @@ class Scheduler:
             doc.job = None
             return
         self.output.published(doc.uri, new_result=False)
-        progress_timer = asyncio.get_running_loop().call_later(PROGRESS_DELAY_S, self._begin_progress, job)
         try:
-            if self._wants_preview(method):
-                preview = await self._explain(doc, job, self._request(doc, DEFAULT_METHOD))
-                if preview is not None:
-                    self._show(doc, job, preview, preview_of=method)
-            result = await self._explain(doc, job, self._request(doc, method))
-            if result is not None:
-                self._show(doc, job, result)
+            with self._progress(job):
+                if self._wants_preview(method):
+                    preview = await self._explain(doc, job, self._request(doc, DEFAULT_METHOD))
+                    if preview is not None:
+                        self._show(doc, job, preview, preview_of=method)
+                result = await self._explain(doc, job, self._request(doc, method))
+                if result is not None:
+                    self._show(doc, job, result)
         finally:
-            progress_timer.cancel()
-            if job.progress_shown:
-                self.output.end_progress(job)
             if doc.job is job:
                 doc.job = None
                 if job.by_user:
@@ -275,9 +269,7 @@ class Scheduler:
         """One engine call for `job`; errors become the document's error, never an exception here."""
         key = (self.settings.model_spec(doc.parsed.front_matter.model), self.settings.device, self.settings.dtype)
         loop = asyncio.get_running_loop()
-
-        def progress(fraction: float, message: str = "") -> None:
-            loop.call_soon_threadsafe(self._report, job, fraction, message)
+        progress = self._progress_hook(job)
 
         def notify(message: str) -> None:  # model loading and conversion: a message and the progress text
             loop.call_soon_threadsafe(self.output.notify, message)
@@ -312,6 +304,25 @@ class Scheduler:
         if message != self._last_error:
             self._last_error = message
             self.output.show_error(f"salience: {message}")
+
+    @contextlib.contextmanager
+    def _progress(self, job: Job) -> Iterator[None]:
+        """Show progress for `job` once it has run PROGRESS_DELAY_S; end it when the block exits."""
+        timer = asyncio.get_running_loop().call_later(PROGRESS_DELAY_S, self._begin_progress, job)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            if job.progress_shown:
+                self.output.end_progress(job)
+
+    def _progress_hook(self, job: Job) -> Progress:
+        """A progress callback the worker thread can call; reports land on the event loop."""
+        loop = asyncio.get_running_loop()
+
+        def progress(fraction: float, message: str = "") -> None:
+            loop.call_soon_threadsafe(self._report, job, fraction, message)
+        return progress
 
     def _begin_progress(self, job: Job) -> None:
         if not job.cancel.is_set():

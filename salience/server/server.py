@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -41,10 +40,6 @@ class SalienceServer(LanguageServer):
                 return False
         return bool(node)
 
-    def spawn(self, coro) -> asyncio.Task:
-        """Start a task that the scheduler keeps a reference to and whose errors are logged."""
-        return self.scheduler._spawn(coro)
-
 
 class LspOutput:
     """The scheduler's `Output` over LSP: diagnostics, `salience/scores`, refreshes, progress, messages."""
@@ -75,7 +70,7 @@ class LspOutput:
 
     def begin_progress(self, job: Job) -> None:
         if self.server.supports("window", "work_done_progress"):
-            self.server.spawn(self._begin(job))
+            self.server.scheduler.spawn(self._begin(job))
 
     async def _begin(self, job: Job) -> None:
         try:
