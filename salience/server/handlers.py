@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 
-from salience.attribution import Cancelled, SalienceError, method_names
+from salience.attribution import Cancelled, SalienceError, method_classes, method_names
 from salience.server import render
 from salience.server.positions import apply_changes
 from salience.server.server import SalienceServer
@@ -208,6 +208,11 @@ def _commands(server: SalienceServer) -> None:
         ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, f"salience: {figures.summary()}"))
         return figures.to_dict()
 
+    @server.command("salience.methods")
+    def methods(ls: SalienceServer, *args: Any) -> list[dict[str, Any]]:
+        """The registered methods, for a client's method picker: [{name, description, cost}]."""
+        return [{"name": cls.name, "description": cls.description, "cost": cls.cost} for cls in method_classes()]
+
     @server.command("salience.clear")
     def clear(ls: SalienceServer, *args: Any) -> None:
         """Remove the heatmap from a document: salience.clear(uri)."""
@@ -215,9 +220,14 @@ def _commands(server: SalienceServer) -> None:
 
 
 def _document(ls: SalienceServer, args: tuple[Any, ...]) -> str:
-    """The open document a command names (its first argument, a URI or {uri: ...})."""
+    """The open document a command names (its first argument, a URI or {uri: ...}).
+
+    Without one (Helix, Sublime and Emacs palettes send none), the document edited most recently.
+    """
     first = args[0] if args else None
     uri = first.get("uri") if isinstance(first, dict) else first
+    if uri is None:
+        uri = ls.scheduler.latest
     if not isinstance(uri, str) or uri not in ls.scheduler.documents:
         raise SalienceError(f"salience: no open prompt document {uri!r}; pass the document URI as the argument")
     return uri

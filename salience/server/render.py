@@ -125,10 +125,14 @@ def summary_markdown(view: View) -> str:
 def _footer(view: View) -> str:
     result = view.result
     assert result is not None
-    seconds = sum(v for k, v in result.timings.items() if k != "cached")
     cached = " (cached)" if result.timings.get("cached") else ""
     note = f" · preview; {view.preview_of} is running" if view.preview_of else ""
-    return f"{result.method} · {result.model_id} · {seconds:.2f} s{cached}{note}"
+    return f"{result.method} · {result.model_id} · {run_seconds(result):.2f} s{cached}{note}"
+
+
+def run_seconds(result: AttributionResult) -> float:
+    """Wall time of the run that produced `result` (its timings, without the cache flag)."""
+    return sum(v for k, v in result.timings.items() if k != "cached")
 
 
 def _inline(text: str) -> str:
@@ -161,8 +165,9 @@ def diagnostics(view: View) -> list[types.Diagnostic]:
         found.append(types.Diagnostic(first_line, view.error, severity=types.DiagnosticSeverity.Error, source=SOURCE))
     if view.result is None:
         return found
+    # A hint, not information: editors draw information as a squiggle under the whole line, over the heatmap.
     found.append(types.Diagnostic(first_line, f"explains {view.result.explained_text!r} ({view.result.method})",
-                                  severity=types.DiagnosticSeverity.Information, source=SOURCE))
+                                  severity=types.DiagnosticSeverity.Hint, source=SOURCE))
     dropped = view.result.extras.get("truncated_tokens")
     if dropped:
         found.append(types.Diagnostic(first_line, f"prompt longer than maxPromptTokens: the first {dropped} "
@@ -201,7 +206,11 @@ def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
     visible = [s for s in view.spans if view.lines.line_pieces(s.start, s.end)]  # not bare line breaks
     ranges = [[p.line, p.character, q.line, q.character] for s in visible
               for p, q in [(view.lines.position(s.start), view.lines.position(s.end))]]
+    result = view.result
     return {"uri": uri, "version": version, "computedVersion": view.computed_version, "ranges": ranges,
             "scores": [s.score / top for s in visible], "levels": [s.level for s in visible],
-            "method": view.result.method if view.result else None, "previewOf": view.preview_of,
-            "explained": view.result.explained_text if view.result else None}
+            "method": result.method if result else None, "previewOf": view.preview_of,
+            "explained": result.explained_text if result else None,
+            "model": result.model_id if result else None,
+            "seconds": round(run_seconds(result), 3) if result else None,
+            "cached": bool(result.timings.get("cached")) if result else False}

@@ -104,9 +104,10 @@ class Scheduler:
     def change(self, uri: str, text: str, version: int | None,
                edits: list[tuple[int, int, int]] | None) -> None:
         """A new version: `edits` are (start, end, inserted length) in order, or None for a full replace."""
-        doc = self.documents.get(uri)
+        doc = self.documents.pop(uri, None)
         if doc is None:
             return self.open(uri, text, version)
+        self.documents[uri] = doc  # re-inserted last: `latest` is the document edited most recently
         for start, end, inserted in edits or []:
             doc.spans = shift_spans(doc.spans, start, end, inserted)
         if edits is None:
@@ -115,6 +116,11 @@ class Scheduler:
         self._cancel_job(doc)
         self.output.published(uri, new_result=False)
         self.schedule(uri, delay=self.settings.debounce_ms / 1000)
+
+    @property
+    def latest(self) -> str | None:
+        """The URI opened or edited most recently (what a command without arguments means)."""
+        return next(reversed(self.documents), None)
 
     def close(self, uri: str) -> None:
         doc = self.documents.pop(uri, None)

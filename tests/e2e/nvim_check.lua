@@ -37,6 +37,21 @@ local function highlighted()
   return false
 end
 
+-- `:Salience clear` (the config's user command) must remove the heatmap.
+local function clear_then_finish()
+  vim.cmd('Salience clear')
+  local waited = 0
+  local poll = vim.uv.new_timer()
+  poll:start(200, 200, vim.schedule_wrap(function()
+    waited = waited + 200
+    if not highlighted() or waited > 20000 then
+      poll:stop()
+      out.cleared = not highlighted()
+      finish()
+    end
+  end))
+end
+
 local function record()
   out.filetype = vim.bo[bufnr].filetype
   for row = 0, vim.api.nvim_buf_line_count(bufnr) - 1 do
@@ -64,7 +79,7 @@ local function record()
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   client:request('textDocument/hover', params, function(err, result)
     out.hover = result and result.contents and result.contents.value or vim.inspect(err)
-    finish()
+    clear_then_finish()
   end, bufnr)
 end
 

@@ -25,7 +25,8 @@ def result_for(text: str, words: list[str], scores: list[float], extra_template:
         source.append(SourceToken(len(source), word, (start, cursor)))
     source.append(SourceToken(99, "<|im_end|>", None))
     aggregate = list(scores) + [extra_template]
-    return AttributionResult(source, [5], ["x"], [aggregate], aggregate, "x", "input_x_gradient", {}, "m", False)
+    return AttributionResult(source, [5], ["x"], [aggregate], aggregate, "x", "input_x_gradient", {}, "m", False,
+                             timings={"generate": 0.2, "attribute": 0.3})
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_inlay_hints_mark_the_top_k(view, k):
 
 def test_diagnostics_fade_and_completion(view):
     found = render.diagnostics(view(fade_threshold=0.1))
-    assert any(d.severity == types.DiagnosticSeverity.Information and "explains" in d.message for d in found)
+    assert any(d.severity == types.DiagnosticSeverity.Hint and not d.tags and "explains" in d.message for d in found)
     faded = [d for d in found if d.tags]
     assert len(faded) == 2 and all(d.severity == types.DiagnosticSeverity.Hint for d in faded)
 
@@ -114,6 +115,7 @@ def test_code_lens_offers_the_commands(view):
 def test_scores_payload_is_normalised(view):
     payload = render.scores_payload(view(), "file:///a.prompt", 3)
     assert max(abs(s) for s in payload["scores"]) == 1.0 and len(payload["ranges"]) == len(WORDS)
+    assert payload["method"] and payload["model"] and payload["seconds"] == 0.5 and payload["cached"] is False
 
 
 def test_edits_shift_spans_and_drop_edited_ones():

@@ -79,7 +79,10 @@ async def test_code_lens_and_commands(session):
     await session.client.workspace_execute_command_async(
         types.ExecuteCommandParams("salience.setMethod", [uri, "occlusion"]))
     await session.wait_scores(lambda p: p["uri"] == uri and p["method"] == "occlusion" and p["ranges"])
-    await session.client.workspace_execute_command_async(types.ExecuteCommandParams("salience.clear", [uri]))
+    methods = await session.client.workspace_execute_command_async(types.ExecuteCommandParams("salience.methods"))
+    assert {"input_x_gradient", "occlusion"} <= {m["name"] for m in methods} and all(m["cost"] for m in methods)
+    # No argument (Helix, Sublime, Emacs palettes): the document edited most recently.
+    await session.client.workspace_execute_command_async(types.ExecuteCommandParams("salience.clear"))
     cleared = await session.wait_scores(lambda p: p["uri"] == uri and not p["ranges"])
     assert cleared["method"] is None
 
