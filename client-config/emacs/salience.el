@@ -63,6 +63,7 @@
 (defvar lsp-inlay-hint-enable)
 (defvar lsp-semantic-token-faces)
 (defvar lsp-semantic-token-modifier-faces)
+(defvar lsp-semantic-tokens-apply-modifiers)
 (declare-function lsp-register-client "lsp-mode")
 (declare-function make-lsp-client "lsp-mode")
 (declare-function lsp-stdio-connection "lsp-mode")
@@ -101,9 +102,10 @@
   (add-hook 'lsp-configure-hook #'salience--lsp-semantic-tokens))
 
 (defun salience--lsp-scores (_workspace params)
-  "A new result (the `salience/scores' notification, PARAMS): fetch the buffer's tokens again.
-lsp-mode honours the server's semantic-token refresh only when `lsp-semantic-tokens-enable' is
-set globally, so the heatmap would otherwise keep showing the previous result."
+  "Fetch a buffer's tokens again on a new result (`salience/scores', PARAMS).
+lsp-mode honours the server's semantic-token refresh only when
+`lsp-semantic-tokens-enable' is set globally, so the heatmap would
+otherwise keep showing the previous result."
   (let* ((uri (if (hash-table-p params) (gethash "uri" params) (plist-get params :uri)))
          (buffer (and uri (find-buffer-visiting (lsp--uri-to-path uri)))))
     (when buffer
@@ -114,6 +116,7 @@ set globally, so the heatmap would otherwise keep showing the previous result."
 (defun salience--lsp-semantic-tokens ()
   "Show the heatmap (semantic tokens) in a prompt buffer managed by lsp-mode."
   (when (and (derived-mode-p 'salience-prompt-mode) (fboundp 'lsp-semantic-tokens-mode))
+    (setq-local lsp-semantic-tokens-apply-modifiers t)  ; the `negative' modifier
     (lsp-semantic-tokens-mode 1)))
 
 ;;; eglot: inlay hints, hover (eldoc) and diagnostics (flymake); no semantic tokens.

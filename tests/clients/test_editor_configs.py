@@ -133,7 +133,11 @@ def test_emacs_config_compiles_and_sets_up_prompt_buffers(tmp_path):
     (unless (facep face) (kill-emacs 6)))
   (dolist (command '(salience-run salience-set-method salience-set-target salience-clear salience-faithfulness))
     (unless (commandp command) (kill-emacs 7)))
+  (package-initialize)
+  (when (require 'eglot nil t)  ; Debian's elpa-eglot, where installed
+    (unless (assq 'salience-prompt-mode eglot-server-programs) (kill-emacs 8)))
   (kill-emacs 0))"""
-    done = subprocess.run([EMACS, "--batch", "-Q", "--eval", script], capture_output=True, text=True, timeout=120, check=False,
-                          stdin=subprocess.DEVNULL)
+    # No -Q: Debian's site files make the elpa-* packages loadable; HOME keeps the user's init out.
+    done = subprocess.run([EMACS, "--batch", "--eval", script], capture_output=True, text=True, timeout=120,
+                          check=False, stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from salience.attribution import Request, explain, parse_prompt
-from salience.server.render import View
-from salience.server.settings import Settings
+from e2e_expected import expected_levels, expected_view
 
 pytestmark = pytest.mark.embedded
 ROOT = Path(__file__).parents[2]
@@ -40,21 +38,15 @@ def run_neovim(prompt: Path, home: Path) -> dict:
 
 
 def expected_cells(text: str, embedded) -> dict[tuple[int, int], list[str]]:
-    """The engine's own result, binned as the server bins it, as Neovim cells (row, byte column)."""
-    result = explain(embedded, parse_prompt(text), Request(max_source_tokens=Settings().max_prompt_tokens))
-    view = View.of(text, Settings(), "utf-8", result)
-    signed = any(score < 0 for score in result.aggregate)
+    """The expected highlights as Neovim cells: (row, byte column) -> highlight groups."""
+    view = expected_view(text, embedded)
     cells: dict[tuple[int, int], list[str]] = {}
-    for span in view.spans:
-        if not span.level:
-            continue
-        groups = sorted([f"@lsp.type.salience{span.level}"] + (["@lsp.mod.negative"] if signed and span.score < 0
-                                                             else []))
-        for start, end in view.lines.line_pieces(span.start, span.end):
-            row = view.lines.line_of(start)
-            first = len(text[view.lines.starts[row]:start].encode("utf-8"))
-            for col in range(first, first + len(text[start:end].encode("utf-8"))):
-                cells[(row, col)] = groups
+    for offset, (level, negative) in expected_levels(view).items():
+        row = view.lines.line_of(offset)
+        first = len(text[view.lines.starts[row]:offset].encode("utf-8"))
+        groups = sorted([f"@lsp.type.salience{level}"] + (["@lsp.mod.negative"] if negative else []))
+        for col in range(first, first + len(text[offset].encode("utf-8"))):
+            cells[(row, col)] = groups
     return cells
 
 
