@@ -2,9 +2,10 @@
 
 The embedded model on examples/apples.prompt, its 4-token greedy continuation, each method with the
 same parameters in salience and in Inseq (explaining log p of each target token, baselines = the unk
-token embedding as Inseq uses). Prints per method: our time, Inseq's time, the ratio and the Pearson
-correlation of the two [target x source] matrices. Not a test: machines are shared and noisy, so both
-sides are timed in the same process, warm, best of `--repeats`.
+token embedding as Inseq uses). Prints per method: our time, our time relative to one forward pass of
+the teacher-forced sequence, Inseq's time, the ratio and the Pearson correlation of the two
+[target x source] matrices (methods Inseq lacks, such as AttnLRP, get dashes). Not a test: machines are
+shared and noisy, so every side is timed in the same process, warm, best of `--repeats`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from salience.attribution.targets import resolve_target
 from salience.attribution.tokens import encode_prompt
 
 PROMPT = Path(__file__).parents[1] / "examples" / "apples.prompt"
-# name: (our parameters, Inseq's attribute() arguments, how Inseq's granular scores collapse the hidden dim)
-CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
+# name: (our parameters, Inseq's attribute() arguments or None where Inseq has no such method,
+#        how Inseq's granular scores collapse the hidden dim)
+CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str]] = {
     "saliency": ({}, {}, "l2"),
     "input_x_gradient": ({}, {}, "sum"),
     "integrated_gradients": ({"steps": 50, "rule": "gausslegendre", "baseline": "unk"},
                              {"n_steps": 50}, "sum"),  # Captum default rule: gausslegendre
     "occlusion": ({"window": 1, "baseline": "unk"}, {}, "abs"),
     "attention": ({"layers": "last"}, {}, "attention"),
+    "attnlrp": ({}, None, "sum"),  # Inseq has no AttnLRP; LXT 2.1 does not run on transformers 5
 }
 
 
@@ -90,13 +93,22 @@ def main() -> None:
     n = len(encoded.input_ids)
     print(f"{PROMPT.name}: {n} source tokens, target {target_text!r} ({len(target_ids)} tokens), "
           f"device {loaded.device}, {loaded.dtype}, torch threads {torch.get_num_threads()}\n")
-    print(f"{'method':22s} {'salience s':>11s} {'inseq s':>9s} {'speed-up':>9s} {'pearson':>8s}")
+    sequence = torch.tensor([encoded.input_ids + target_ids[:-1]], device=loaded.device)
+    with torch.inference_mode():
+        forward_time, _ = best_time(lambda: loaded.model(input_ids=sequence, logits_to_keep=len(target_ids),
+                                                         use_cache=False), args.repeats)
+    print(f"one forward pass: {forward_time:.3f} s\n")
+    print(f"{'method':22s} {'salience s':>11s} {'x forward':>9s} {'inseq s':>9s} {'speed-up':>9s} {'pearson':>8s}")
 
     for name in args.methods:
         ours_params, inseq_args, collapse = CASES[name]
         method = get_method(name)
         ours_time, result = best_time(lambda: method.attribute(
             AttributionInput(loaded, encoded.input_ids, encoded.ranges, target), ours_params), args.repeats)
+        row = f"{name:22s} {ours_time:11.3f} {ours_time / forward_time:8.1f}x"
+        if inseq_args is None:
+            print(f"{row} {'-':>9s} {'-':>9s} {'-':>8s}")
+            continue
         reference = inseq.load_model(model_dir, name, device=str(loaded.device),
                                      model_kwargs={"dtype": loaded.dtype})
         ref_time, out = best_time(lambda: reference.attribute(
@@ -109,7 +121,7 @@ def main() -> None:
         same_tokens = [t.id for t in out.sequence_attributions[0].target] == encoded.input_ids + target_ids
         corr = pearson(ours, theirs) if ours.shape == theirs.shape else float("nan")
         note = "" if same_tokens else "  (tokenisation differs)"
-        print(f"{name:22s} {ours_time:11.3f} {ref_time:9.3f} {ref_time / ours_time:8.1f}x {corr:8.4f}{note}")
+        print(f"{row} {ref_time:9.3f} {ref_time / ours_time:8.1f}x {corr:8.4f}{note}")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,29 @@ def save_tiny_model(directory) -> None:
                          eos_token_id=2, bos_token_id=3, pad_token_id=1, tie_word_embeddings=False)
     LlamaForCausalLM(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+
+
+FAMILY_CONFIGS = {
+    "llama": ("LlamaConfig", dict(num_key_value_heads=2)),
+    "mistral": ("MistralConfig", dict(num_key_value_heads=2)),
+    "qwen2": ("Qwen2Config", dict(num_key_value_heads=2)),
+    "qwen3": ("Qwen3Config", dict(num_key_value_heads=2, head_dim=8)),
+    "gemma": ("GemmaConfig", dict(num_key_value_heads=2, head_dim=8, hidden_act="gelu_pytorch_tanh")),
+    "phi": ("PhiConfig", dict(partial_rotary_factor=0.5, resid_pdrop=0.1)),
+    "gpt2": ("GPT2Config", dict(n_embd=32, n_layer=2, n_head=4, n_positions=128, resid_pdrop=0.1)),
+}
+"""Tiny random configs of every family AttnLRP supports (dropout set where the family has it)."""
+
+
+def tiny_family(family: str, seed: int = 0) -> LoadedModel:
+    """A tiny random causal LM of `family` (see FAMILY_CONFIGS), eval mode, frozen, fp32."""
+    import transformers
+
+    config_name, extra = FAMILY_CONFIGS[family]
+    common = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                  max_position_embeddings=128, eos_token_id=2, bos_token_id=3, pad_token_id=1)
+    config = getattr(transformers, config_name)(**{**common, **extra})
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+    return LoadedModel(model.eval().requires_grad_(False), TinyTokenizer(), f"tiny-{family}", torch.device("cpu"),
+                       torch.float32)

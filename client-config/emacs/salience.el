@@ -163,7 +163,7 @@ otherwise keep showing the previous result."
 (defun salience-set-method (method)
   "Explain the current prompt with METHOD."
   (interactive (list (completing-read "salience method: "
-                                      '("input_x_gradient" "saliency" "integrated_gradients"
+                                      '("input_x_gradient" "attnlrp" "saliency" "integrated_gradients"
                                         "occlusion" "attention"))))
   (salience--command "salience.setMethod" method))
 

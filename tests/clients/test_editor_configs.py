@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from salience.attribution import method_names
 from salience.attribution.prompt import PROMPT_SUFFIXES
 from salience.server import render
 from salience.server.server import create_server
@@ -108,6 +109,12 @@ def test_commands_named_in_readmes_exist_on_the_server():
         named = set(re.findall(r"`(salience\.[A-Za-z]+)`", readme.read_text(encoding="utf-8")))
         commands = named - settings - client_only
         assert commands <= registered, f"{readme}: {sorted(commands - registered)} are not server commands"
+
+
+def test_emacs_method_choices_are_the_registered_methods():
+    text = (CONFIG / "emacs/salience.el").read_text(encoding="utf-8")
+    choices = text[text.index("(defun salience-set-method"):text.index("(salience--command \"salience.setMethod\"")]
+    assert set(re.findall(r'"([a-z_]+)"', choices)) == set(method_names())
 
 
 EMACS = shutil.which("emacs")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from salience.attribution.errors import UnknownMethodError
 from salience.attribution.methods.attention import Attention
+from salience.attribution.methods.attnlrp import AttnLRP
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.input_x_gradient import InputXGradient
 from salience.attribution.methods.integrated_gradients import IntegratedGradients
@@ -37,7 +38,7 @@ def method_classes() -> list[type[Method]]:
     return [_REGISTRY[n] for n in method_names()]
 
 
-for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion):
+for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion, AttnLRP):
     register(_cls)
 
 __all__ = ["AttributionInput", "DEFAULT_METHOD", "Method", "MethodParams", "get_method", "method_classes",

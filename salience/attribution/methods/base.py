@@ -126,15 +126,27 @@ def build_result(inputs: AttributionInput, method: Method, params: MethodParams,
     )
 
 
+Quantity = Callable[[torch.Tensor, Target], torch.Tensor]
+"""What a gradient method differentiates: logits [B, T, V] and the target to f [B, T]."""
+
+
 def explained_quantity(logits: torch.Tensor, target: Target) -> torch.Tensor:
     """f_t = log p(y_t) (minus log p(foil_t) with a contrast) from logits [B, T, V], in fp32: [B, T]."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    ids = torch.tensor(target.ids, device=logits.device)
-    f = logp.gather(-1, ids.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)
+    return _target_minus_foil(torch.log_softmax(logits.float(), dim=-1), target)
+
+
+def explained_logit(logits: torch.Tensor, target: Target) -> torch.Tensor:
+    """f_t = logit of y_t (minus the foil's logit with a contrast), in fp32: [B, T]; what LRP conserves."""
+    return _target_minus_foil(logits.float(), target)
+
+
+def _target_minus_foil(scores: torch.Tensor, target: Target) -> torch.Tensor:
+    ids = torch.tensor(target.ids, device=scores.device)
+    f = scores.gather(-1, ids.expand(scores.shape[0], -1).unsqueeze(-1)).squeeze(-1)
     if target.contrastive:
-        foil = torch.tensor([x if x is not None else -1 for x in target.foil_ids], device=logits.device)
+        foil = torch.tensor([x if x is not None else -1 for x in target.foil_ids], device=scores.device)
         has_foil = foil >= 0
-        g = logp.gather(-1, foil.clamp(min=0).expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)
+        g = scores.gather(-1, foil.clamp(min=0).expand(scores.shape[0], -1).unsqueeze(-1)).squeeze(-1)
         f = f - torch.where(has_foil, g, torch.zeros_like(g))
     return f
 
@@ -162,7 +174,7 @@ def items_per_batch(loaded: LoadedModel, seq_len: int, n_target: int, budget_mb:
 
 
 def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callable[[range], torch.Tensor],
-                     budget_mb: int) -> Iterator[tuple[range, torch.Tensor]]:
+                     budget_mb: int, quantity: Quantity = explained_quantity) -> Iterator[tuple[range, torch.Tensor]]:
     """Yield (items, d f_t / d embeds for every target t) as fp32 [B, T, N, d], batched to the budget.
 
     Each item is one teacher-forced sequence; by causality its forward gives every f_t, and the T
@@ -177,7 +189,7 @@ def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callabl
         check_cancel(inputs.cancelled)
         embeds = embeds_for(items).detach().requires_grad_(True)
         with torch.enable_grad():
-            f = explained_quantity(target_logits(inputs.loaded, embeds, n_target), inputs.target)  # [B, T]
+            f = quantity(target_logits(inputs.loaded, embeds, n_target), inputs.target)  # [B, T]
             selectors = torch.eye(n_target, device=f.device).unsqueeze(1).expand(-1, len(items), -1)
             (grad,) = torch.autograd.grad(f, embeds, grad_outputs=selectors, is_grads_batched=True)
         inputs.progress((done + 1) / len(batches), "gradients")

@@ -7,13 +7,15 @@ from typing import Any
 import torch
 
 from salience.attribution.aggregation import l2_over_hidden
-from salience.attribution.methods.base import AttributionInput, Method, MethodParams, gradient_batches
+from salience.attribution.methods.base import (AttributionInput, Method, MethodParams, Quantity, explained_quantity,
+                                              gradient_batches)
 
 
-def target_gradients(inputs: AttributionInput, params: MethodParams) -> tuple[torch.Tensor, torch.Tensor]:
+def target_gradients(inputs: AttributionInput, params: MethodParams,
+                     quantity: Quantity = explained_quantity) -> tuple[torch.Tensor, torch.Tensor]:
     """Input embeddings [N, d] and d f_t / d e for every target step t: [T, N, d] (fp32)."""
     embeds = inputs.embeddings()
-    ((_, grads),) = gradient_batches(inputs, 1, lambda items: embeds, params.memory_budget_mb)
+    ((_, grads),) = gradient_batches(inputs, 1, lambda items: embeds, params.memory_budget_mb, quantity)
     return embeds[0].float(), grads[0]
 
 

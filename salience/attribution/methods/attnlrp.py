@@ -1,0 +1,38 @@
+"""AttnLRP (Achtibat et al. 2024): LRP for transformers as input x modified gradient of the target logit.
+
+One forward and one backward pass, like input x gradient, with the rules of `lrp_rules` installed for
+this call only. Relevance is (nearly) conserved: over every position of the sequence it sums to the
+explained logit (minus what biases absorb), reported per target step as `relevance_sum`.
+LRP is patented (Fraunhofer); the reference library LXT is licensed for personal and research use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+
+from salience.attribution.aggregation import sum_over_hidden
+from salience.attribution.lrp_rules import attnlrp_rules
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams, explained_logit
+from salience.attribution.methods.saliency import target_gradients
+
+
+class AttnLRPParams(MethodParams):
+    checkpointing: bool = Field(default=False, description="recompute each layer in the backward pass: "
+                                "less memory for long prompts, one more forward")
+
+
+class AttnLRP(Method):
+    name = "attnlrp"
+    description = "layer-wise relevance (AttnLRP) from the target logit; signed, one forward and backward"
+    cost = "cheap"
+    needs_gradients = True
+    Params = AttnLRPParams
+
+    def scores(self, inputs: AttributionInput, params: AttnLRPParams) -> tuple[torch.Tensor, dict[str, Any]]:
+        with attnlrp_rules(inputs.loaded.model, checkpointing=params.checkpointing):
+            embeds, grads = target_gradients(inputs, params, quantity=explained_logit)
+        relevance = sum_over_hidden(embeds * grads)  # [T, N]: every position, target prefix included
+        return relevance[:, :inputs.n_source], {"relevance_sum": relevance.sum(dim=1).tolist()}

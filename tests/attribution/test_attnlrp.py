@@ -1,0 +1,142 @@
+"""AttnLRP: conservation where the rules are exact, scoping to one call and one model, real-model sanity."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny_models import FAMILY_CONFIGS, tiny_family
+
+from salience.attribution.errors import ModelLoadError
+from salience.attribution.lrp_rules import attnlrp_rules
+from salience.attribution.methods import AttributionInput, get_method
+from salience.attribution.targets import Target
+
+FAMILIES = sorted(FAMILY_CONFIGS)
+ATTENTION_OUTPUTS = ("o_proj.weight", "attn.c_proj.weight", "self_attn.dense.weight")
+CONSERVATION_TOLERANCE = 1e-5  # relative to |logit|, fp32
+SOURCE = [5, 17, 23, 8, 42, 11, 30, 7, 19]
+TARGET = Target([12, 33, 4], [None, None, None], generated=False)
+
+
+def without_biases_and_attention(loaded):
+    """Zero what LRP cannot conserve: biases, GPT-2's position embeddings, and (optionally) attention
+    outputs, whose softmax absorbs relevance by design (AttnLRP's softmax rule is not conservative)."""
+    for name, parameter in loaded.model.named_parameters():
+        if name.endswith("bias") or "wpe" in name or name.endswith(ATTENTION_OUTPUTS):
+            parameter.data.zero_()
+    return loaded
+
+
+def attnlrp(loaded, source=SOURCE, target=TARGET, **params):
+    inputs = AttributionInput(loaded, source, [None] * len(source), target)
+    return get_method("attnlrp").attribute(inputs, params)
+
+
+def logits_of(loaded, ids):
+    with torch.no_grad():
+        return loaded.model(input_ids=torch.tensor([ids])).logits
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_relevance_is_conserved_where_the_rules_are_exact(family):
+    """Norms, activations, gated products, residuals, embeddings and the head conserve the logit."""
+    loaded = without_biases_and_attention(tiny_family(family))
+    result = attnlrp(loaded)
+    sequence = SOURCE + TARGET.ids[:-1]
+    logits = logits_of(loaded, sequence)[0, len(SOURCE) - 1:]
+    for step, (total, token) in enumerate(zip(result.extras["relevance_sum"], TARGET.ids)):
+        logit = logits[step, token].item()
+        assert abs(total - logit) <= CONSERVATION_TOLERANCE * max(1.0, abs(logit)), (family, step, total, logit)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_model_computes_exactly_as_before_after_the_call(family):
+    loaded = tiny_family(family)
+    sequence = SOURCE + TARGET.ids
+    before = logits_of(loaded, sequence)
+    implementation = loaded.model.config._attn_implementation
+    result = attnlrp(loaded)
+    assert torch.equal(logits_of(loaded, sequence), before)
+    assert loaded.model.config._attn_implementation == implementation
+    assert not any("forward" in m.__dict__ for m in loaded.model.modules())
+    assert torch.tensor(result.matrix).abs().max() > 0
+
+
+def test_rules_stay_on_their_model_and_are_undone_after_an_error():
+    explained, other = tiny_family("llama", seed=1), tiny_family("llama", seed=2)
+    sequence = SOURCE + TARGET.ids
+    other_before = logits_of(other, sequence)
+    with pytest.raises(RuntimeError, match="inside"), attnlrp_rules(explained.model):
+        assert "forward" in explained.model.model.norm.__dict__
+        assert explained.model.config._attn_implementation == "salience_attnlrp"
+        assert torch.equal(logits_of(other, sequence), other_before)
+        assert not any("forward" in m.__dict__ for m in other.model.modules())
+        raise RuntimeError("inside")
+    assert not any("forward" in m.__dict__ for m in explained.model.modules())
+    assert explained.model.config._attn_implementation == "sdpa"
+
+
+def test_rules_change_the_gradient_not_the_forward():
+    loaded = tiny_family("gemma")
+    sequence = SOURCE + TARGET.ids
+    before = logits_of(loaded, sequence)
+    with attnlrp_rules(loaded.model):
+        inside = logits_of(loaded, sequence)
+    assert (inside - before).abs().max() < 1e-5
+
+
+def test_checkpointing_gives_the_same_relevance():
+    loaded = tiny_family("qwen3")
+    plain, checkpointed = attnlrp(loaded), attnlrp(loaded, checkpointing=True)
+    assert torch.allclose(torch.tensor(plain.matrix), torch.tensor(checkpointed.matrix), atol=1e-6)
+
+
+def test_contrast_explains_the_logit_difference():
+    loaded = without_biases_and_attention(tiny_family("llama"))
+    target = Target(TARGET.ids, [9, None, 50], generated=False)
+    result = attnlrp(loaded, target=target)
+    logits = logits_of(loaded, SOURCE + target.ids[:-1])[0, len(SOURCE) - 1:]
+    expected = logits[0, 12] - logits[0, 9]
+    assert abs(result.extras["relevance_sum"][0] - expected.item()) <= CONSERVATION_TOLERANCE * max(1.0, abs(expected))
+
+
+def test_unsupported_architecture_names_the_supported_ones():
+    import transformers
+
+    config = transformers.GPTNeoXConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=4)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    with pytest.raises(ModelLoadError, match="gpt_neox.*supported: llama, mistral"), attnlrp_rules(model):
+        pass
+
+
+@pytest.mark.embedded
+def test_on_the_embedded_model_attnlrp_is_not_input_x_gradient(embedded):
+    ids = embedded.tokenizer("The code for the red door is 7733. The code for the blue door is 4812. "
+                             "The code for the red door is")["input_ids"]
+    target = Target([embedded.tokenizer(" 7")["input_ids"][0]], [None], generated=False)
+    inputs = AttributionInput(embedded, ids, [None] * len(ids), target)
+    lrp = torch.tensor(get_method("attnlrp").attribute(inputs).aggregate)
+    ixg = torch.tensor(get_method("input_x_gradient").attribute(inputs).aggregate)
+    assert torch.isfinite(lrp).all()
+    assert torch.corrcoef(torch.stack([lrp, ixg]))[0, 1] < 0.99
+
+
+def test_attention_splits_the_gradient_over_query_key_and_value():
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from salience.attribution.lrp_rules import attnlrp_attention
+
+    module = tiny_family("llama").model.model.layers[0].self_attn
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 4, 6, 8, generator=generator) for _ in range(3))
+    k, v = k[:, :2], v[:, :2]  # grouped-query attention: 4 query heads share 2 key/value heads
+
+    def grads(attention):
+        leaves = [t.clone().requires_grad_(True) for t in (q, k, v)]
+        out, _ = attention(module, *leaves, None, scaling=8 ** -0.5, is_causal=True)
+        return torch.autograd.grad(out.pow(2).sum(), leaves)
+
+    plain, lrp = grads(sdpa_attention_forward), grads(attnlrp_attention)
+    for factor, a, b in zip((0.25, 0.25, 0.5), plain, lrp):
+        assert torch.allclose(b, factor * a, atol=1e-6)
