@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Hashable
 
 from salience.attribution.errors import ParameterError
-from salience.attribution.methods import DEFAULT_METHOD, AttributionInput, Method, get_method
+from salience.attribution.methods import (DEFAULT_METHOD, AttributionInput, Method, default_method, get_method,
+                                          is_default)
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, no_cancel, no_progress
 from salience.attribution.prompt import PromptDocument
@@ -73,7 +74,8 @@ def requested_method(doc: PromptDocument, request: Request) -> Method:
 
     Callers run this before loading a model, so a bad name or parameter fails in milliseconds.
     """
-    method = get_method(request.method or doc.front_matter.method or DEFAULT_METHOD)
+    name = request.method or doc.front_matter.method
+    method = get_method(DEFAULT_METHOD if is_default(name) else name)
     method.parse_params(request.params)
     return method
 
@@ -89,6 +91,8 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
     request = request or Request()
     front = doc.front_matter
     method = requested_method(doc, request)
+    if is_default(request.method or front.method):  # the default this model supports
+        method = get_method(default_method(loaded))
     timings: dict[str, float] = {}
 
     start = time.perf_counter()

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from collections.abc import Iterator
 from typing import Protocol
 
-from salience.attribution import (DEFAULT_METHOD, AttributionResult, Cancelled, PromptDocument, Request,
-                                  SalienceError, get_method, parse_prompt)
+from salience.attribution import (DEFAULT_ALIAS, DEFAULT_METHOD, FALLBACK_METHOD, AttributionResult, Cancelled,
+                                  PromptDocument, Request, SalienceError, get_method, parse_prompt)
 from salience.attribution.metrics import Faithfulness, faithfulness
 from salience.attribution.progress import Progress
 from salience.attribution.prompt import MAX_PROMPT_BYTES
@@ -232,14 +232,15 @@ class Scheduler:
         if doc.job is not None:
             doc.job.cancel.set()
 
-    def _request(self, doc: Document, method: str) -> Request:
+    def _request(self, doc: Document, method: str | None) -> Request:
         return Request(method=method, params=self.settings.method_params.get(method), target=doc.target,
                        max_source_tokens=self.settings.max_prompt_tokens)
 
     async def _attribute(self, doc: Document) -> None:
         """Explain the current version; with a slow method, the default fast method first as a preview."""
         parsed, version = doc.parsed, doc.version
-        method = doc.method or parsed.front_matter.method or self.settings.method or DEFAULT_METHOD
+        chosen = doc.method or parsed.front_matter.method or self.settings.method  # None: the model's default
+        method = chosen or DEFAULT_METHOD
         job = Job(doc.uri, version, f"salience: {method}")
         doc.job = job
         size = len(doc.text.encode("utf-8", "surrogatepass"))
@@ -251,10 +252,10 @@ class Scheduler:
         try:
             with self._progress(job):
                 if self._wants_preview(method):
-                    preview = await self._explain(doc, job, self._request(doc, DEFAULT_METHOD))
+                    preview = await self._explain(doc, job, self._request(doc, DEFAULT_ALIAS))
                     if preview is not None:
                         self._show(doc, job, preview, preview_of=method)
-                result = await self._explain(doc, job, self._request(doc, method))
+                result = await self._explain(doc, job, self._request(doc, chosen))
                 if result is not None:
                     self._show(doc, job, result)
         finally:
@@ -264,7 +265,7 @@ class Scheduler:
                     self.output.published(doc.uri, new_result=False)
 
     def _wants_preview(self, method: str) -> bool:
-        if not self.settings.progressive or method == DEFAULT_METHOD:
+        if not self.settings.progressive or method in (DEFAULT_METHOD, FALLBACK_METHOD):
             return False
         try:
             return get_method(method).cost != "cheap"

@@ -140,3 +140,17 @@ def test_attention_splits_the_gradient_over_query_key_and_value():
     plain, lrp = grads(sdpa_attention_forward), grads(attnlrp_attention)
     for factor, a, b in zip((0.25, 0.25, 0.5), plain, lrp):
         assert torch.allclose(b, factor * a, atol=1e-6)
+
+
+def test_default_method_falls_back_where_attnlrp_cannot_explain_the_model():
+    import transformers
+
+    from salience.attribution import DEFAULT_METHOD, FALLBACK_METHOD, default_method
+    from salience.attribution.model import LoadedModel
+
+    assert DEFAULT_METHOD == "attnlrp" and default_method(tiny_family("phi")) == "attnlrp"
+    config = transformers.GPTNeoXConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=4)
+    neox = LoadedModel(transformers.AutoModelForCausalLM.from_config(config).eval(), None, "tiny-neox",
+                       torch.device("cpu"), torch.float32)
+    assert default_method(neox) == FALLBACK_METHOD

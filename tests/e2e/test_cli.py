@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from salience.attribution import DEFAULT_METHOD
+
 pytestmark = pytest.mark.embedded
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -56,10 +58,19 @@ def test_params_reach_the_method(embedded):
     assert json.loads(done.stdout)["parameters"]["steps"] == 4
 
 
+def test_attnlrp_runs_from_the_cli_with_checkpointing(embedded):
+    done = salience("attribute", str(EXAMPLES / "capital.prompt"), "--method", "attnlrp", "--param",
+                    "checkpointing=true", "--max-new-tokens", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["method"] == "attnlrp" and data["parameters"]["checkpointing"] is True
+    assert any(abs(score) > 0 for score in data["aggregate"])
+
+
 def test_methods_lists_every_method_with_its_cost():
     done = salience("methods")
     assert done.returncode == 0
-    for name in ("saliency", "input_x_gradient", "integrated_gradients", "attention", "occlusion"):
+    for name in ("saliency", "input_x_gradient", "integrated_gradients", "attention", "occlusion", "attnlrp"):
         assert name in done.stdout
 
 
@@ -90,7 +101,7 @@ def test_faithfulness_reports_figures_against_random(embedded):
     done = salience("faithfulness", str(EXAMPLES / "capital.prompt"), "--samples", "2", "--points", "3", "--json")
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
-    assert figures["method"] == "input_x_gradient" and len(figures["morf"]) == 4
+    assert figures["method"] == DEFAULT_METHOD and len(figures["morf"]) == 4
     assert {"soft_ns", "soft_nc", "random_ns", "random_nc", "area", "random_area", "nc_log_ratio"} <= set(figures)
     table = salience("faithfulness", str(EXAMPLES / "capital.prompt"), "--samples", "2", "--points", "3")
     assert "× random" in table.stdout and "MoRF/LeRF" in table.stdout

@@ -8,6 +8,8 @@ import re
 from lsp_decode import decode_semantic_tokens, split_lines, text_of_range
 from lsprotocol import types
 
+from salience.attribution import DEFAULT_METHOD
+
 UNICODE = "Café 😀 and 日本語 e\u0301!\r\nsecond 👩‍💻 line\nlast"
 FRONT = "---\nmethod: integrated_gradients\n---\n"
 SLOW = FRONT + "The vault code is 7733. Repeat the vault code:"
@@ -94,7 +96,7 @@ async def test_typing_during_a_run_never_shows_another_version(session):
         await asyncio.sleep(0.04 * i)
         at = text.index("Repeat")
         line = len(split_lines(text[:at])) - 1
-        position = types.Position(line, 0)
+        position = types.Position(line, at - (text.rfind("\n", 0, at) + 1))  # just before "Repeat" (ASCII)
         text = text[:at] + f"w{i} " + text[at:]
         session.edit(uri, position, position, f"w{i} ", text)
     final = session.versions[uri]
@@ -111,16 +113,17 @@ async def test_typing_during_a_run_never_shows_another_version(session):
         if payload["computedVersion"] == payload["version"]:  # fresh: exactly that version's body
             assert "".join(shown) == "".join(characters(source[len(FRONT):]))
         else:  # shifted through edits: only characters that the computed version had, none typed since
-            assert not set(shown) - set(characters(source))
+            assert not set(shown) - set(characters(source)), (payload["method"], payload["computedVersion"])
             assert len(shown) <= len(characters(source[len(FRONT):]))
     previews = [p for p in session.scores if p["uri"] == uri and p["previewOf"] == "integrated_gradients"]
-    assert previews and all(p["method"] == "input_x_gradient" for p in previews)
+    assert previews and all(p["method"] == DEFAULT_METHOD for p in previews)
 
 
 async def test_cancel_from_progress_stops_the_run(session):
     session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
                                                    "progressive": False,
-                                                   "methodParams": {"integrated_gradients": {"steps": 4096}}}})
+                                                   "methodParams": {"integrated_gradients": {  # long: many batches
+                                                       "steps": 1024, "memory_budget_mb": 16}}}})
     session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     await asyncio.sleep(0.3)
     uri = session.open("cancel.prompt", SLOW)
@@ -128,7 +131,8 @@ async def test_cancel_from_progress_stops_the_run(session):
         if session.client.progress_reports:
             break
         await asyncio.sleep(0.05)
-    assert session.client.progress_reports, "no progress shown for a long run"
+    assert session.client.progress_reports, ("no progress shown for a long run",
+                                             [m.message for m in session.client.messages])
     token = next(iter(session.client.progress_reports))
     session.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token))
     for _ in range(200):

@@ -161,7 +161,7 @@ async function main() {
       return found.length >= 3 ? found : undefined;
     });
     const status = await waitFor('the status bar item', () => page.$$eval('.statusbar-item',
-      (items) => items.map((i) => i.textContent?.trim() ?? '').find((t) => t.includes('input_x_gradient'))));
+      (items) => items.map((i) => i.textContent?.trim() ?? '').find((t) => t.includes('attnlrp'))));
     step('heatmap drawn', { cells: cells.length, colours: new Set(cells.map((c) => c.background)).size, status });
     await page.mouse.move(5, 5);
     await page.screenshot({ path: path.join(out, 'vscode-heatmap-dark.png') });
@@ -177,7 +177,7 @@ async function main() {
     await page.keyboard.press('Escape');
     // Click the status bar item: the method picker lists the server's methods; choose occlusion.
     await page.evaluate(() => [...document.querySelectorAll('.statusbar-item')]
-      .find((item) => item.textContent?.includes('input_x_gradient'))
+      .find((item) => item.textContent?.includes('attnlrp'))
       ?.querySelector('a, .statusbar-item-label')?.click());
     await waitFor('the method picker', () => page.$$eval('.quick-input-list .monaco-list-row',
       (rows) => rows.some((r) => r.textContent?.includes('occlusion'))), 15000);

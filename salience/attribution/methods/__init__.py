@@ -6,12 +6,18 @@ from salience.attribution.errors import UnknownMethodError
 from salience.attribution.methods.attention import Attention
 from salience.attribution.methods.attnlrp import AttnLRP
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
+from salience.attribution.model import LoadedModel
 from salience.attribution.methods.input_x_gradient import InputXGradient
 from salience.attribution.methods.integrated_gradients import IntegratedGradients
 from salience.attribution.methods.occlusion import Occlusion
 from salience.attribution.methods.saliency import Saliency
 
-DEFAULT_METHOD = "input_x_gradient"
+DEFAULT_METHOD = "attnlrp"
+"""The interactive default, chosen by benchmarks/run.py (README, docs/BENCHMARKS.md)."""
+DEFAULT_ALIAS = "default"
+"""A method name (in a request, front matter or settings) meaning: the default this model supports."""
+FALLBACK_METHOD = "input_x_gradient"
+"""The default where the model's architecture is one DEFAULT_METHOD does not support."""
 _REGISTRY: dict[str, type[Method]] = {}
 
 
@@ -30,6 +36,16 @@ def get_method(name: str) -> Method:
     return _REGISTRY[name]()
 
 
+def is_default(name: str | None) -> bool:
+    """Whether a requested method name leaves the choice to `default_method`."""
+    return name is None or name == DEFAULT_ALIAS
+
+
+def default_method(loaded: LoadedModel) -> str:
+    """The method used when none is named: the default, or its fallback for an architecture it lacks."""
+    return DEFAULT_METHOD if get_method(DEFAULT_METHOD).supports(loaded) else FALLBACK_METHOD
+
+
 def method_names() -> list[str]:
     return sorted(_REGISTRY)
 
@@ -41,5 +57,5 @@ def method_classes() -> list[type[Method]]:
 for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion, AttnLRP):
     register(_cls)
 
-__all__ = ["AttributionInput", "DEFAULT_METHOD", "Method", "MethodParams", "get_method", "method_classes",
+__all__ = ["AttributionInput", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "Method", "default_method", "is_default", "MethodParams", "get_method", "method_classes",
            "method_names", "register"]

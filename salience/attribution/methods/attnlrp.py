@@ -14,9 +14,10 @@ import torch
 from pydantic import Field
 
 from salience.attribution.aggregation import sum_over_hidden
-from salience.attribution.lrp_rules import attnlrp_rules
+from salience.attribution.lrp_rules import SUPPORTED_TYPES, attnlrp_rules
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams, explained_logit
 from salience.attribution.methods.saliency import target_gradients
+from salience.attribution.model import LoadedModel
 
 
 class AttnLRPParams(MethodParams):
@@ -30,6 +31,9 @@ class AttnLRP(Method):
     cost = "cheap"
     needs_gradients = True
     Params = AttnLRPParams
+
+    def supports(self, loaded: LoadedModel) -> bool:
+        return getattr(loaded.model.config, "model_type", None) in SUPPORTED_TYPES
 
     def scores(self, inputs: AttributionInput, params: AttnLRPParams) -> tuple[torch.Tensor, dict[str, Any]]:
         with attnlrp_rules(inputs.loaded.model, checkpointing=params.checkpointing):

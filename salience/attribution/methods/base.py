@@ -81,6 +81,10 @@ class Method(ABC):
     signed: ClassVar[bool] = True
     Params: ClassVar[type[MethodParams]] = MethodParams
 
+    def supports(self, loaded: LoadedModel) -> bool:
+        """Whether this method can explain `loaded` (all can, unless a method says otherwise)."""
+        return True
+
     def parse_params(self, params: dict[str, Any] | None) -> MethodParams:
         try:
             return self.Params.model_validate(params or {})
