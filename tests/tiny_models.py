@@ -22,14 +22,7 @@ class TinyTokenizer:
 
 
 def tiny_llama(seed: int = 0) -> LoadedModel:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         eos_token_id=2, bos_token_id=3, pad_token_id=1)
-    model = LlamaForCausalLM(config).eval().requires_grad_(False)
-    return LoadedModel(model, TinyTokenizer(), "tiny-llama", torch.device("cpu"), torch.float32)
+    return tiny_family("llama", seed)
 
 
 def save_tiny_model(directory) -> None:

@@ -9,7 +9,7 @@ from salience.attribution.model import LoadedModel, load_model
 from salience.attribution.prompt import PromptDocument, parse_prompt, read_prompt_file
 from salience.attribution.result import AttributionResult, SourceToken
 
-__all__ = ["AttributionResult", "Cancelled", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "LoadedModel", "ModelLoadError",
-           "ParameterError", "PromptDocument", "PromptError", "Request", "SalienceError", "SourceToken",
-           "UnknownMethodError", "default_method", "explain", "get_method", "load_model", "method_classes", "method_names", "parse_prompt",
-           "read_prompt_file"]
+__all__ = ["AttributionResult", "Cancelled", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "LoadedModel",
+           "ModelLoadError", "ParameterError", "PromptDocument", "PromptError", "Request", "SalienceError",
+           "SourceToken", "UnknownMethodError", "default_method", "explain", "get_method", "load_model",
+           "method_classes", "method_names", "parse_prompt", "read_prompt_file"]

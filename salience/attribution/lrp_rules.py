@@ -55,9 +55,14 @@ AttentionInterface.register(ATTENTION, attnlrp_attention)
 AttentionMaskInterface.register(ATTENTION, sdpa_mask)
 
 
+def supported(model: nn.Module) -> bool:
+    """Whether the rules below cover `model`'s architecture."""
+    return getattr(model.config, "model_type", None) in SUPPORTED_TYPES
+
+
 def check_supported(model: nn.Module) -> None:
-    model_type = getattr(model.config, "model_type", None)
-    if model_type not in SUPPORTED_TYPES:
+    if not supported(model):
+        model_type = getattr(model.config, "model_type", None)
         raise ModelLoadError(f"attnlrp does not support model type {model_type!r}; supported: "
                              f"{', '.join(SUPPORTED_TYPES)} (SmolLM is llama)")
 

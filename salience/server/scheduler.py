@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from collections.abc import Iterator
 from typing import Protocol
 
-from salience.attribution import (DEFAULT_ALIAS, DEFAULT_METHOD, FALLBACK_METHOD, AttributionResult, Cancelled,
-                                  PromptDocument, Request, SalienceError, get_method, parse_prompt)
+from salience.attribution import (DEFAULT_ALIAS, DEFAULT_METHOD, AttributionResult, Cancelled, PromptDocument,
+                                  Request, SalienceError, get_method, parse_prompt)
 from salience.attribution.metrics import Faithfulness, faithfulness
 from salience.attribution.progress import Progress
 from salience.attribution.prompt import MAX_PROMPT_BYTES
@@ -265,7 +265,7 @@ class Scheduler:
                     self.output.published(doc.uri, new_result=False)
 
     def _wants_preview(self, method: str) -> bool:
-        if not self.settings.progressive or method in (DEFAULT_METHOD, FALLBACK_METHOD):
+        if not self.settings.progressive:
             return False
         try:
             return get_method(method).cost != "cheap"

@@ -6,11 +6,11 @@ from salience.attribution.errors import UnknownMethodError
 from salience.attribution.methods.attention import Attention
 from salience.attribution.methods.attnlrp import AttnLRP
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
-from salience.attribution.model import LoadedModel
 from salience.attribution.methods.input_x_gradient import InputXGradient
 from salience.attribution.methods.integrated_gradients import IntegratedGradients
 from salience.attribution.methods.occlusion import Occlusion
 from salience.attribution.methods.saliency import Saliency
+from salience.attribution.model import LoadedModel
 
 DEFAULT_METHOD = "attnlrp"
 """The interactive default, chosen by benchmarks/run.py (README, docs/BENCHMARKS.md)."""
@@ -57,5 +57,5 @@ def method_classes() -> list[type[Method]]:
 for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion, AttnLRP):
     register(_cls)
 
-__all__ = ["AttributionInput", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "Method", "default_method", "is_default", "MethodParams", "get_method", "method_classes",
-           "method_names", "register"]
+__all__ = ["AttributionInput", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "Method", "MethodParams",
+           "default_method", "get_method", "is_default", "method_classes", "method_names", "register"]

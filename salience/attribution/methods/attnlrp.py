@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 
 from salience.attribution.aggregation import sum_over_hidden
-from salience.attribution.lrp_rules import SUPPORTED_TYPES, attnlrp_rules
+from salience.attribution.lrp_rules import attnlrp_rules, supported
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams, explained_logit
 from salience.attribution.methods.saliency import target_gradients
 from salience.attribution.model import LoadedModel
@@ -33,7 +33,7 @@ class AttnLRP(Method):
     Params = AttnLRPParams
 
     def supports(self, loaded: LoadedModel) -> bool:
-        return getattr(loaded.model.config, "model_type", None) in SUPPORTED_TYPES
+        return supported(loaded.model)
 
     def scores(self, inputs: AttributionInput, params: AttnLRPParams) -> tuple[torch.Tensor, dict[str, Any]]:
         with attnlrp_rules(inputs.loaded.model, checkpointing=params.checkpointing):
