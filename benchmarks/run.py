@@ -3,8 +3,10 @@
 `.venv/bin/python benchmarks/run.py [--quick]` (or `make benchmarks`) writes docs/BENCHMARKS.md and its
 PNG plots. It explains the example prompts and a seeded set of needle prompts (door codes with
 distractors, kept only where the embedded model answers with the right code) and reports per method:
-attribution time and time relative to one forward pass, agreement with Captum, Soft-NS / Soft-NC and
-the MoRF/LeRF area relative to random placements of the same scores, and the needle hit rate.
+attribution time and time relative to one forward pass, agreement with the reference implementation
+(Captum, or Inseq for SIG) on a short probe prompt, Soft-NS / Soft-NC and the MoRF/LeRF area relative
+to random placements of the same scores, and the needle hit rate. Sequential integrated gradients
+costs words x steps forward passes: the full run takes hours on a CPU (`--quick` uses 4 steps).
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from report import write_report  # up front: a later edit cannot break the end of a long run
 
 from salience.attribution import get_method, load_model, method_names, parse_prompt, read_prompt_file
 from salience.attribution.methods import AttributionInput
 from salience.attribution.metrics import Faithfulness, faithfulness
-from salience.attribution.reference import CAPTUM_METHODS, captum_rows
+from salience.attribution.reference import CAPTUM_METHODS, captum_rows, inseq_sig_rows
 from salience.attribution.targets import Target, resolve_target
 from salience.attribution.tokens import encode_prompt, use_chat
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = ["door-codes.prompt", "rag.prompt.md", "apples.prompt", "chat.prompty", "unicode.prompt"]
+PROBE = "apples.prompt"  # the agreement check: short, no chat template, 4-token continuation
+SIG = "sequential_integrated_gradients"
 COLOURS = ["red", "blue", "green", "yellow", "white", "black", "orange", "purple"]
 
 
@@ -51,12 +56,13 @@ class Row:
     per_forward: float
     faith: Faithfulness
     hit: bool | None
+    gap: float | None = None  # a path method's largest completeness gap
 
 
 @dataclass
 class MethodReport:
     rows: list[Row] = field(default_factory=list)
-    captum: tuple[float, float] | None = None  # (Pearson r, max |difference|)
+    reference: tuple[str, float, float] | None = None  # (implementation, Pearson r, max |difference|)
 
 
 def needle_prompt(rng: random.Random) -> tuple[str, str, tuple[int, int]]:
@@ -119,6 +125,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, MethodReport], list[Case], 
     cases, tried = build_cases(loaded, args.needles, examples, args.seed)
     print(f"{len(cases)} prompts ({len(cases) - len(examples)} needle prompts kept of {tried} tried)")
     reports = {name: MethodReport() for name in method_names()}
+    probe = make_probe(loaded)
+    for name, report in reports.items():
+        if name in CAPTUM_METHODS or name == SIG:
+            report.reference = reference_agreement(loaded, probe, name, args.params.get(name))
+            print(f"  {PROBE:18s} {name:22s} {report.reference[0]} r {report.reference[1]:.4f}", flush=True)
     for case in cases:
         unit = forward_seconds(loaded, case)
         for name, report in reports.items():
@@ -129,36 +140,49 @@ def run(args: argparse.Namespace) -> tuple[dict[str, MethodReport], list[Case], 
             faith = faithfulness(loaded, result, samples=args.samples, points=args.points, seed=args.seed,
                                  repeats=args.repeats)
             hit = needle_hit(result, case.needle) if case.needle else None
-            report.rows.append(Row(seconds, seconds / unit, faith, hit))
-            if case is cases[0] and name in CAPTUM_METHODS:
-                report.captum = captum_agreement(loaded, case, name, result, args.params.get(name))
+            report.rows.append(Row(seconds, seconds / unit, faith, hit, result.extras.get("max_completeness_gap")))
             print(f"  {case.name:18s} {name:22s} {seconds:6.2f} s  {faith.summary()}", flush=True)
     return reports, cases, tried
 
 
-def captum_agreement(loaded, case: Case, name: str, result, params: dict | None) -> tuple[float, float]:
-    params = get_method(name).parse_params(params).model_dump()
-    expected = captum_rows(loaded, case.ids, case.target, name, **params).float()
-    ours = torch.tensor(result.matrix)
+def make_probe(loaded) -> Case:
+    doc = parse_prompt(read_prompt_file(ROOT / "examples" / PROBE))
+    encoded = encode_prompt(doc, loaded.tokenizer, chat=False)
+    target = resolve_target(loaded, encoded.input_ids, None, None, max_new_tokens=4)
+    return Case(PROBE, "", encoded.input_ids, encoded.ranges, target, chat=False)
+
+
+def reference_agreement(loaded, case: Case, name: str, params: dict | None) -> tuple[str, float, float]:
+    """Pearson r and max |difference| of our [target x source] matrix and the reference's on `case`.
+
+    SIG is compared per token and unnormalised: Inseq has no word granularity and reports raw rows.
+    """
+    params = {**(params or {}), **({"granularity": "token", "normalise": False} if name == SIG else {})}
+    result = get_method(name).attribute(AttributionInput(loaded, case.ids, case.ranges, case.target), params)
+    parsed = get_method(name).parse_params(params).model_dump()
+    if name == SIG:
+        expected, reference = inseq_sig_rows(loaded, case.ids, case.target, parsed["steps"], parsed["rule"],
+                                             result.extras["baseline"]), "Inseq"
+    else:
+        expected, reference = captum_rows(loaded, case.ids, case.target, name, **parsed), "Captum"
+    ours, expected = torch.tensor(result.matrix), expected.float()
     pearson = torch.corrcoef(torch.stack([ours.flatten(), expected.flatten()]))[0, 1].item()
-    return pearson, (ours - expected).abs().max().item()
+    return reference, pearson, (ours - expected).abs().max().item()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="1 example, 4 needles, 8 IG steps, fewer mask samples (a few minutes on 2 cores)")
-    parser.add_argument("--needles", type=int, default=None, help="needle prompts to keep (default 50; quick 6)")
+                        help="1 example, 4 needles, 8 IG and 4 SIG steps, fewer mask samples (~14 min on 2 cores)")
+    parser.add_argument("--needles", type=int, default=None, help="needle prompts to keep (default 50; quick 4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DOCS)
     args = parser.parse_args()
     args.needles = args.needles if args.needles is not None else (4 if args.quick else 50)
     args.samples, args.points, args.repeats = (4, 5, 2) if args.quick else (8, 10, 3)
-    args.params = {"integrated_gradients": {"steps": 8}} if args.quick else {}
+    args.params = {"integrated_gradients": {"steps": 8}, SIG: {"steps": 4}} if args.quick else {}
     started = time.perf_counter()
     reports, cases, tried = run(args)
-    from report import write_report
-
     write_report(args, reports, cases, tried, time.perf_counter() - started)
     print(f"wrote {args.out / 'BENCHMARKS.md'}")
 

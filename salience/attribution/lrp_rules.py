@@ -74,9 +74,9 @@ def attnlrp_rules(model: nn.Module, checkpointing: bool = False) -> Iterator[Non
     with ExitStack() as stack:
         for module in model.modules():
             for forward in _rule_forwards(module):
-                stack.enter_context(_forward_replaced(*forward))
+                stack.enter_context(forward_replaced(*forward))
             if checkpointing and isinstance(module, GradientCheckpointingLayer):
-                stack.enter_context(_forward_replaced(module, _checkpointed(module.forward)))
+                stack.enter_context(forward_replaced(module, _checkpointed(module.forward)))
         stack.enter_context(_attention(model, ATTENTION))
         stack.enter_context(_eval_mode(model))
         yield
@@ -129,7 +129,7 @@ def _checkpointed(forward: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @contextmanager
-def _forward_replaced(module: nn.Module, forward: Callable[..., Any]) -> Iterator[None]:
+def forward_replaced(module: nn.Module, forward: Callable[..., Any]) -> Iterator[None]:
     """An instance-level forward (restoring any the instance had, e.g. an accelerate hook)."""
     had, previous = "forward" in module.__dict__, module.__dict__.get("forward")
     module.forward = forward

@@ -51,3 +51,20 @@ def captum_rows(loaded, source, target, method: str, **kw) -> torch.Tensor:
                                                strides=(1, embeds.shape[-1]), baselines=base)[..., 0]
         rows.append(row[0, :len(source)])
     return torch.stack(rows)
+
+
+def inseq_sig_rows(loaded, source, target, steps: int, rule: str, baseline: str | int) -> torch.Tensor:
+    """[T, N] from Inseq's SequentialIntegratedGradients (token granularity, summed over the hidden dim).
+
+    Needs the `dev` extra (inseq). Like Inseq, every position of x ++ y_<t gets its own path at step t.
+    """
+    from inseq.attr.feat.ops import SequentialIntegratedGradients
+
+    rows = []
+    for step in range(len(target.ids)):
+        embeds = step_embeddings(loaded, source, target, step)
+        base = baseline_embedding(loaded, baseline).expand_as(embeds).contiguous()
+        row = SequentialIntegratedGradients(step_forward(loaded, target, step)).attribute(
+            embeds, baselines=base, n_steps=steps, method=rule).sum(-1)
+        rows.append(row[0, :len(source)])
+    return torch.stack(rows)

@@ -6,6 +6,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+COMPLETENESS_WARNING = 0.5
+"""A path method's largest completeness gap (in units of f: nats for log p) worth a warning."""
+
 
 @dataclass
 class SourceToken:
@@ -59,3 +62,11 @@ class AttributionResult:
         """Indices of the k file tokens with the largest |aggregate|, best first."""
         ranked = sorted((i for i, t in enumerate(self.source) if t.range), key=lambda i: -abs(self.aggregate[i]))
         return ranked[:k]
+
+    def completeness_warning(self) -> str | None:
+        """A warning when a path method's scores miss f(input) - f(baseline) by more than COMPLETENESS_WARNING."""
+        gap = self.extras.get("max_completeness_gap")
+        if gap is None or gap <= COMPLETENESS_WARNING:
+            return None
+        return (f"{self.method}: the path integral misses f(input) - f(baseline) by up to {gap:.2f}; "
+                "more `steps` make it exact")

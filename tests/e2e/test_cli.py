@@ -67,6 +67,16 @@ def test_attnlrp_runs_from_the_cli_with_checkpointing(embedded):
     assert any(abs(score) > 0 for score in data["aggregate"])
 
 
+def test_sig_warns_when_its_paths_have_not_converged(embedded):
+    """One step cannot follow SmolLM2's rough paths: the scores miss the drops, and the user is told."""
+    args = ("attribute", str(EXAMPLES / "apples.prompt"), "--method", "sequential_integrated_gradients",
+            "--param", "granularity=token", "--max-new-tokens", "1", "--json")
+    done = salience(*args, "--param", "steps=1")
+    assert done.returncode == 0, done.stderr
+    gap = json.loads(done.stdout)["extras"]["max_completeness_gap"]
+    assert gap > 0.5 and f"up to {gap:.2f}; more `steps`" in done.stderr
+
+
 def test_methods_lists_every_method_with_its_cost():
     done = salience("methods")
     assert done.returncode == 0

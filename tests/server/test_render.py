@@ -92,6 +92,16 @@ def test_hover_on_front_matter_is_the_run_summary(view):
     assert "explains" in summary and "chat-template tokens hold" in summary
 
 
+@pytest.mark.parametrize("gap,warned", [(9.1, True), (0.01, False), (None, False)])
+def test_a_large_completeness_gap_is_a_warning(gap, warned):
+    result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
+    if gap is not None:
+        result.extras["max_completeness_gap"] = gap
+    messages = [d.message for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
+                if d.severity == types.DiagnosticSeverity.Warning]
+    assert any("more `steps`" in m for m in messages) == warned
+
+
 @pytest.mark.parametrize("k", [0, 2, 5])
 def test_inlay_hints_mark_the_top_k(view, k):
     hints = render.inlay_hints(view(inlay_top_k=k))

@@ -119,6 +119,19 @@ async def test_typing_during_a_run_never_shows_another_version(session):
     assert previews and all(p["method"] == DEFAULT_METHOD for p in previews)
 
 
+async def test_sig_in_front_matter_shows_a_preview_progress_then_sig(session):
+    text = "---\nmethod: sequential_integrated_gradients\n---\nThe vault code is 7733. Repeat it:"
+    uri = session.open("sig.prompt", text)
+    final = await session.result_for(uri, method="sequential_integrated_gradients")
+    mine = [p for p in session.scores if p["uri"] == uri and p["ranges"]]
+    assert mine[0]["method"] == DEFAULT_METHOD and mine[0]["previewOf"] == "sequential_integrated_gradients"
+    assert final["previewOf"] is None and mine.index(final) > 0
+    reports = [r for rs in session.client.progress_reports.values() for r in rs]
+    messages = " ".join(getattr(r, "message", None) or "" for r in reports)
+    assert "sequential integrated gradients" in messages
+    assert any(isinstance(r, types.WorkDoneProgressReport) and r.percentage for r in reports)
+
+
 async def test_cancel_from_progress_stops_the_run(session):
     session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
                                                    "progressive": False,

@@ -10,6 +10,7 @@ from salience.attribution.methods.input_x_gradient import InputXGradient
 from salience.attribution.methods.integrated_gradients import IntegratedGradients
 from salience.attribution.methods.occlusion import Occlusion
 from salience.attribution.methods.saliency import Saliency
+from salience.attribution.methods.sequential_integrated_gradients import SequentialIntegratedGradients
 from salience.attribution.model import LoadedModel
 
 DEFAULT_METHOD = "attnlrp"
@@ -54,7 +55,8 @@ def method_classes() -> list[type[Method]]:
     return [_REGISTRY[n] for n in method_names()]
 
 
-for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion, AttnLRP):
+for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion, AttnLRP,
+             SequentialIntegratedGradients):
     register(_cls)
 
 __all__ = ["AttributionInput", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "Method", "MethodParams",

@@ -160,10 +160,14 @@ def target_logits(loaded: LoadedModel, embeds: torch.Tensor, n_target: int, **kw
     return loaded.model(inputs_embeds=embeds, logits_to_keep=n_target, use_cache=False, **kwargs).logits
 
 
-def items_per_batch(loaded: LoadedModel, seq_len: int, n_target: int, budget_mb: int, vjps: int = 0) -> int:
+def items_per_batch(loaded: LoadedModel, seq_len: int, n_target: int, budget_mb: int, vjps: int = 0,
+                    layers_held: int | None = None) -> int:
     """How many sequences of `seq_len` fit the activation budget (a coarse per-layer estimate).
 
-    `vjps` is the number of backward passes batched over one forward (0 for forward-only work).
+    `vjps` is the number of backward passes batched over one forward (0 for forward-only work), or
+    the number of tangents carried along in forward mode. `layers_held`: how many layers' activations
+    live at once (None: all, as a backward pass needs; a pass without a graph holds about one, plus
+    the KV cache of every layer).
     """
     config = loaded.model.config
     hidden = getattr(config, "hidden_size", 768)
@@ -171,7 +175,9 @@ def items_per_batch(loaded: LoadedModel, seq_len: int, n_target: int, budget_mb:
     layers = getattr(config, "num_hidden_layers", 12)
     heads = getattr(config, "num_attention_heads", 12)
     elem = 4 if vjps else torch.finfo(loaded.dtype).bits // 8
-    activations = seq_len * layers * (12 * hidden + 3 * inter + 2 * heads * seq_len) * elem
+    held = layers if layers_held is None else min(layers, layers_held)
+    activations = seq_len * held * (12 * hidden + 3 * inter + 2 * heads * seq_len) * elem
+    activations += seq_len * (layers - held) * 4 * hidden * elem  # keys and values (at most)
     logits = n_target * getattr(config, "vocab_size", 32000) * 12
     per_item = (activations + logits) * (1 + vjps)
     return max(1, int(budget_mb * 2**20 // per_item))

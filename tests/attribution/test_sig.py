@@ -1,0 +1,146 @@
+"""Sequential integrated gradients: Inseq's numbers, completeness, batching, words, progress, cancellation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny_models import FAMILY_CONFIGS, tiny_family
+
+from salience.attribution.aggregation import word_starts
+from salience.attribution.errors import Cancelled
+from salience.attribution.methods import AttributionInput, get_method
+from salience.attribution.methods import sequential_integrated_gradients as sig
+from salience.attribution.reference import inseq_sig_rows
+from salience.attribution.targets import Target
+
+SIG = "sequential_integrated_gradients"
+RAW = {"normalise": False}
+
+
+def run(loaded, source, target, ranges=None, **params):
+    ranges = ranges or [(2 * i, 2 * i + 1) for i in range(len(source))]  # one word per token
+    return get_method(SIG).attribute(AttributionInput(loaded, source, ranges, target), params)
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]).double())[0, 1])
+
+
+@pytest.mark.parametrize("contrast", [False, True])
+@pytest.mark.parametrize("params", [{"steps": 16, "rule": "gausslegendre", "baseline": "unk"},
+                                    {"steps": 8, "rule": "riemann_middle", "baseline": "zero"}])
+def test_matches_inseq(tiny, tiny_case, params, contrast):
+    source, target = tiny_case
+    if contrast:
+        target = Target(target.ids, [9, None, 50], target.generated)
+    ours = torch.tensor(run(tiny, source, target, granularity="token", **RAW, **params).matrix)
+    expected = inseq_sig_rows(tiny, source, target, params["steps"], params["rule"], params["baseline"])
+    assert ours.shape == expected.shape == (3, len(source))
+    assert (ours - expected).abs().max() <= 1e-4
+    assert pearson(ours, expected) >= 0.999
+    assert expected.abs().max() > 1e-3
+
+
+def test_a_token_path_integrates_to_occlusions_drop(tiny, tiny_case):
+    """Per token, the scores integrate d f_t / d alpha: f_t(x) - f_t(x with the token at the baseline)."""
+    source, target = tiny_case
+    result = run(tiny, source, target, granularity="token", baseline="unk", **RAW)
+    occlusion = get_method("occlusion").attribute(
+        AttributionInput(tiny, source, [None] * len(source), target), {"baseline": "unk"})
+    assert torch.allclose(torch.tensor(result.matrix), torch.tensor(occlusion.matrix), atol=1e-5)
+    assert result.extras["max_completeness_gap"] < 1e-5
+
+
+def test_words_move_together_and_their_scores_sum_to_the_words_drop(tiny, tiny_case):
+    source, target = tiny_case
+    ranges = [(0, 2), (2, 4), (5, 7), (7, 9), (9, 11), (12, 14), (15, 17), (17, 19), (20, 22)]
+    words = run(tiny, source, target, ranges, baseline="unk", **RAW)
+    tokens = run(tiny, source, target, ranges, granularity="token", baseline="unk", **RAW)
+    assert words.extras["paths"] == 5 and tokens.extras["paths"] == 9
+    assert words.extras["max_completeness_gap"] < 1e-5
+    got, single = torch.tensor(words.matrix), torch.tensor(tokens.matrix)
+    assert torch.allclose(got[:, 5], single[:, 5], atol=1e-6)  # a one-token word: the same path
+    assert (got[:, :2] - single[:, :2]).abs().max() > 1e-4  # in a two-token word, both tokens move
+
+
+@pytest.mark.parametrize("budget_items", [1, 7, 40])
+def test_batches_and_shared_prefixes_do_not_change_scores(tiny, tiny_case, monkeypatch, budget_items):
+    source, target = tiny_case
+    ranges = [(0, 2), (2, 4), (5, 7), (7, 9), (9, 11), (12, 14), (15, 17), (17, 19), (20, 22)]
+    whole = torch.tensor(run(tiny, source, target, ranges, steps=6).matrix)
+    monkeypatch.setattr(sig, "items_per_batch", lambda *a, **k: budget_items)
+    batched = torch.tensor(run(tiny, source, target, ranges, steps=6).matrix)
+    assert torch.allclose(whole, batched, atol=1e-5)
+
+
+def test_template_tokens_cost_nothing_unless_asked(tiny, tiny_case):
+    source, target = tiny_case
+    ranges = [None, None, None] + [(2 * i, 2 * i + 1) for i in range(len(source) - 3)]
+    skipped = run(tiny, source, target, ranges, steps=4, **RAW)
+    included = run(tiny, source, target, ranges, steps=4, template_tokens=True, **RAW)
+    assert skipped.extras["paths"] == 6 and included.extras["paths"] == 9
+    assert torch.tensor(skipped.matrix)[:, :3].abs().max() == 0
+    assert torch.allclose(torch.tensor(skipped.matrix)[:, 3:], torch.tensor(included.matrix)[:, 3:], atol=1e-6)
+
+
+def test_rows_are_normalised_and_the_raw_rows_kept(tiny, tiny_case):
+    source, target = tiny_case
+    result = run(tiny, source, target, steps=4)
+    matrix, raw = torch.tensor(result.matrix), torch.tensor(result.extras["raw_matrix"])
+    assert torch.allclose(matrix.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(matrix * raw.norm(dim=1, keepdim=True), raw, atol=1e-6)
+    assert result.extras["baseline"] == "unk"  # 'auto': the tiny tokenizer has no mask token
+
+
+def test_progress_rises_and_cancel_stops_between_batches(tiny, tiny_case, monkeypatch):
+    source, target = tiny_case
+    monkeypatch.setattr(sig, "items_per_batch", lambda *a, **k: 10)
+    seen: list[float] = []
+    inputs = AttributionInput(tiny, source, [(i, i + 1) for i in range(len(source))], target,
+                              progress=lambda fraction, message="": seen.append(fraction))
+    get_method(SIG).attribute(inputs, {"steps": 4, "granularity": "token"})
+    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0
+    calls = []
+    cancelling = AttributionInput(tiny, source, [None] * len(source), target, cancelled=lambda: len(calls) > 1,
+                                  progress=lambda fraction, message="": calls.append(fraction))
+    with pytest.raises(Cancelled):
+        get_method(SIG).attribute(cancelling, {"steps": 4, "template_tokens": True})
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_CONFIGS))
+def test_forward_mode_is_exact_on_every_family(family, tiny_case):
+    """Forward-mode passes (patched linears, math attention, the flattened head) on each architecture."""
+    loaded = tiny_family(family)
+    source, target = tiny_case
+    result = run(loaded, source, target, granularity="token", baseline="unk", **RAW)
+    occlusion = get_method("occlusion").attribute(
+        AttributionInput(loaded, source, [None] * len(source), target), {"baseline": "unk"})
+    assert torch.allclose(torch.tensor(result.matrix), torch.tensor(occlusion.matrix), atol=1e-5)
+
+
+@pytest.mark.parametrize("pieces,ranges,starts", [
+    (["Hello", " wor", "ld", "!"], [(0, 5), (5, 9), (9, 11), (11, 12)], [0, 1, 3]),
+    (["77", "33", "."], [(0, 2), (2, 4), (4, 5)], [0, 2]),
+    (["<s>", "code", "\ufffd", "\ufffd", " x"], [None, (0, 4), (4, 5), (4, 5), (5, 7)], [0, 1, 4]),
+    (["a", "b"], [(0, 1), (2, 3)], [0, 1]),  # not touching in the file
+    (["x", "\ufffd", "\ufffd", "!", "\ufffd", "\ufffd", "本"], [(0, 1), (1, 2), (1, 2), (2, 3), (3, 4), (3, 4), (4, 5)],
+     [0, 3, 4]),
+])
+def test_word_starts(pieces, ranges, starts):
+    assert word_starts(pieces, ranges) == starts
+
+
+@pytest.mark.embedded
+@pytest.mark.slow
+def test_matches_inseq_on_the_embedded_model(embedded):
+    from salience.attribution import parse_prompt
+    from salience.attribution.targets import resolve_target
+    from salience.attribution.tokens import encode_prompt
+
+    encoded = encode_prompt(parse_prompt("The vault code is 7733. The code is"), embedded.tokenizer, chat=False)
+    target = resolve_target(embedded, encoded.input_ids, None, None, max_new_tokens=2)
+    ours = run(embedded, encoded.input_ids, target, encoded.ranges, granularity="token", steps=8,
+               baseline="unk", **RAW)
+    expected = inseq_sig_rows(embedded, encoded.input_ids, target, 8, "gausslegendre", "unk")
+    assert pearson(torch.tensor(ours.matrix), expected) >= 0.99
