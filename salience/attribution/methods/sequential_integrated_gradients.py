@@ -88,7 +88,9 @@ def path_items(inputs: AttributionInput, params: SIGParams) -> Items:
             word += [index] * params.steps
             token += [i] * params.steps
             step += list(range(params.steps))
-        word.append(index), token.append(w.start), step.append(params.steps)
+        word.append(index)  # the alpha = 0 row
+        token.append(w.start)
+        step.append(params.steps)
     return Items(words, torch.tensor(word), torch.tensor(token), torch.tensor(step))
 
 
@@ -128,7 +130,7 @@ class SequentialIntegratedGradients(Method):
             inputs.progress((done + 1) / len(batches), "sequential integrated gradients")
         gaps = self._completeness_gaps(raw, items.words, f_full, at_baseline)
         extras = {"baseline": baseline, "granularity": params.granularity, "paths": len(items.words),
-                  "completeness_gap": gaps.tolist(), "max_completeness_gap": float(gaps.max()) if gaps.numel() else 0.0,
+                  "completeness_gap": gaps.tolist(), "max_completeness_gap": float(gaps.max()),
                   "raw_matrix": raw.tolist()}
         norms = raw.norm(dim=1, keepdim=True)
         matrix = raw / torch.where(norms > 0, norms, torch.ones_like(norms)) if params.normalise else raw
