@@ -203,4 +203,5 @@ def write_report(args, reports: dict, cases: list, tried: int, seconds: float) -
 
 
 def _parameters(params: dict[str, dict]) -> str:
-    return "; ".join(f"`{name}` {', '.join(f'{k} {v}' for k, v in p.items())}" for name, p in params.items()) or "none"
+    described = [f"`{name}` {', '.join(f'{k} {v}' for k, v in p.items())}" for name, p in params.items()]
+    return "; ".join(described) or "none"

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from salience.attribution.lrp_rules import forward_replaced
 from salience.attribution.methods.base import Quantity, explained_quantity
 from salience.attribution.model import LoadedModel
+from salience.attribution.patching import forward_replaced
 from salience.attribution.targets import Target
 
 
@@ -71,22 +71,27 @@ def dual_quantity(loaded: LoadedModel, embeds: torch.Tensor, tangent: torch.Tens
     Call inside `dual_mode(loaded.model)`; `kwargs` go to the model (e.g. past_key_values). With
     `plain` the LM head runs on the flattened last positions (see `plain_head`), else the whole model runs.
     """
-    model, dual, n_target = loaded.model, fwAD.make_dual(embeds, tangent), len(target.ids)
+    dual, n_target = fwAD.make_dual(embeds, tangent), len(target.ids)
     if plain:
-        last = model.base_model(inputs_embeds=dual, **kwargs).last_hidden_state[:, -n_target:]
-        logits = model.get_output_embeddings()(last.reshape(-1, last.shape[-1])).view(*last.shape[:2], -1)
+        logits = _flat_head_logits(loaded, dual, n_target, **kwargs)
     else:
-        logits = model(inputs_embeds=dual, logits_to_keep=n_target, **kwargs).logits
+        logits = loaded.model(inputs_embeds=dual, logits_to_keep=n_target, **kwargs).logits
     f, df = fwAD.unpack_dual(quantity(logits, target))
     return f, df
 
 
-def plain_head(loaded: LoadedModel, embeds: torch.Tensor, target: Target) -> bool:
-    """Whether the output embeddings applied to the base model's states give the model's f_t.
+def _flat_head_logits(loaded: LoadedModel, embeds: torch.Tensor, n_target: int, **kwargs: Any) -> torch.Tensor:
+    """Logits [B, T, V] of the last `n_target` positions: the output embeddings on the base model's states."""
+    model = loaded.model
+    last = model.base_model(inputs_embeds=embeds, **kwargs).last_hidden_state[:, -n_target:]
+    return model.get_output_embeddings()(last.reshape(-1, last.shape[-1])).view(*last.shape[:2], -1)
+
+
+def plain_head(loaded: LoadedModel, embeds: torch.Tensor, target: Target, expected: torch.Tensor) -> bool:
+    """Whether the output embeddings applied to the base model's states give `expected`, the model's f_t.
 
     True for most causal LMs; False where the model scales or soft-caps its logits (Gemma 2, Cohere).
     """
-    with dual_mode(loaded.model):
-        ours, _ = dual_quantity(loaded, embeds, torch.zeros_like(embeds), target, use_cache=False)
-        logits = loaded.model(inputs_embeds=embeds, logits_to_keep=len(target.ids), use_cache=False).logits
-    return torch.allclose(ours, explained_quantity(logits, target), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        ours = explained_quantity(_flat_head_logits(loaded, embeds, len(target.ids), use_cache=False), target)
+    return torch.allclose(ours, expected, rtol=1e-4, atol=1e-4)

@@ -25,6 +25,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from salience.attribution.errors import ModelLoadError
+from salience.attribution.patching import forward_replaced
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2", "phi")
 """Model types whose modules the rules below cover (SmolLM is a Llama)."""
@@ -126,20 +127,6 @@ def _checkpointed(forward: Callable[..., Any]) -> Callable[..., Any]:
     def rule(*args: Any, **kwargs: Any) -> Any:
         return checkpoint(forward, *args, use_reentrant=False, **kwargs)
     return rule
-
-
-@contextmanager
-def forward_replaced(module: nn.Module, forward: Callable[..., Any]) -> Iterator[None]:
-    """An instance-level forward (restoring any the instance had, e.g. an accelerate hook)."""
-    had, previous = "forward" in module.__dict__, module.__dict__.get("forward")
-    module.forward = forward
-    try:
-        yield
-    finally:
-        if had:
-            module.forward = previous
-        else:
-            del module.forward
 
 
 @contextmanager

@@ -108,6 +108,15 @@ def test_progress_rises_and_cancel_stops_between_batches(tiny, tiny_case, monkey
     assert len(calls) == 2
 
 
+def test_the_whole_model_path_gives_the_same_scores(tiny, tiny_case, monkeypatch):
+    """Where the flattened head would not reproduce the model's logits, the whole model runs instead."""
+    source, target = tiny_case
+    flat = torch.tensor(run(tiny, source, target, steps=4).matrix)
+    monkeypatch.setattr(sig, "plain_head", lambda *args: False)
+    whole = torch.tensor(run(tiny, source, target, steps=4).matrix)
+    assert torch.allclose(flat, whole, atol=1e-5)
+
+
 @pytest.mark.parametrize("family", sorted(FAMILY_CONFIGS))
 def test_forward_mode_is_exact_on_every_family(family, tiny_case):
     """Forward-mode passes (patched linears, math attention, the flattened head) on each architecture."""

@@ -114,10 +114,10 @@ class SequentialIntegratedGradients(Method):
         weights = torch.cat([weights, torch.zeros(1, dtype=weights.dtype)]).float()
         with torch.no_grad():
             full = loaded.model(inputs_embeds=embeds, use_cache=True, logits_to_keep=n_target)
-        f_full = explained_quantity(full.logits, inputs.target)[0].cpu()
+        f_full = explained_quantity(full.logits, inputs.target)
         raw = torch.zeros((n_target, inputs.n_source), dtype=torch.float32)
         at_baseline = torch.zeros((len(items.words), n_target), dtype=torch.float32)
-        head = plain_head(loaded, embeds, inputs.target)
+        head = plain_head(loaded, embeds, inputs.target, f_full)
         size = items_per_batch(loaded, embeds.shape[1], n_target, params.memory_budget_mb, vjps=1, layers_held=2)
         batches = chunks(len(items.word), size)
         for done, rows in enumerate(batches):
@@ -128,7 +128,7 @@ class SequentialIntegratedGradients(Method):
             ends = step == params.steps
             at_baseline[items.word[rows.start:rows.stop][ends]] = f[ends]
             inputs.progress((done + 1) / len(batches), "sequential integrated gradients")
-        gaps = self._completeness_gaps(raw, items.words, f_full, at_baseline)
+        gaps = self._completeness_gaps(raw, items.words, f_full[0].cpu(), at_baseline)
         extras = {"baseline": baseline, "granularity": params.granularity, "paths": len(items.words),
                   "completeness_gap": gaps.tolist(), "max_completeness_gap": float(gaps.max()),
                   "raw_matrix": raw.tolist()}
