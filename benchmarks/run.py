@@ -6,7 +6,8 @@ distractors, kept only where the embedded model answers with the right code) and
 attribution time and time relative to one forward pass, agreement with the reference implementation
 (Captum, or Inseq for SIG) on a short probe prompt, Soft-NS / Soft-NC and the MoRF/LeRF area relative
 to random placements of the same scores, and the needle hit rate. Sequential integrated gradients
-costs words x steps forward passes: the full run takes hours on a CPU (`--quick` uses 4 steps).
+costs words x steps forward passes: the full run takes hours on a CPU (`--quick` uses 4 steps). ReAGent's
+agreement with Inseq is measured by benchmarks/speed.py (Inseq's run alone takes about 20 minutes).
 """
 
 from __future__ import annotations
@@ -173,14 +174,16 @@ def reference_agreement(loaded, case: Case, name: str, params: dict | None) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="1 example, 4 needles, 8 IG and 4 SIG steps, fewer mask samples (~14 min on 2 cores)")
+                        help="1 example, 4 needles, 8 IG and 4 SIG steps, ReAGent at most 300 steps, fewer mask "
+                        "samples (~25 min on 2 cores)")
     parser.add_argument("--needles", type=int, default=None, help="needle prompts to keep (default 50; quick 4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DOCS)
     args = parser.parse_args()
     args.needles = args.needles if args.needles is not None else (4 if args.quick else 50)
     args.samples, args.points, args.repeats = (4, 5, 2) if args.quick else (8, 10, 3)
-    args.params = {"integrated_gradients": {"steps": 8}, SIG: {"steps": 4}} if args.quick else {}
+    args.params = ({"integrated_gradients": {"steps": 8}, SIG: {"steps": 4}, "reagent": {"max_steps": 300}}
+                   if args.quick else {})
     started = time.perf_counter()
     reports, cases, tried = run(args)
     write_report(args, reports, cases, tried, time.perf_counter() - started)

@@ -36,9 +36,13 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str]] = {
     "attnlrp": ({}, None, "sum"),  # Inseq has no AttnLRP; LXT 2.1 does not run on transformers 5
     "sequential_integrated_gradients": ({"steps": 50, "rule": "gausslegendre", "baseline": "unk",
                                          "granularity": "token", "normalise": False}, {"n_steps": 50}, "sum"),
+    # Inseq's POS-tag sampler needs NLTK data from the network: both sides draw uniformly instead
+    "reagent": ({"replacement": "uniform"}, {}, "first"),
 }
-SINGLE_RUN = {"sequential_integrated_gradients"}
-"""Timed once, without a warm-up of their own (Inseq's SIG takes over ten minutes on 2 CPU cores)."""
+SINGLE_RUN = {"sequential_integrated_gradients", "reagent"}
+"""Timed once, without a warm-up of their own (Inseq's SIG and ReAGent take over ten minutes on 2 CPU cores)."""
+STOCHASTIC = {"reagent"}
+"""Compared by Spearman rank correlation (seeds differ between the two sides), not Pearson."""
 
 
 def best_time(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> tuple[float, Any]:
@@ -65,6 +69,8 @@ def inseq_matrix(out: Any, n_source: int, collapse: str) -> torch.Tensor:
         scores = scores.norm(dim=-1)
     elif collapse == "sum":
         scores = scores.sum(dim=-1)
+    elif collapse == "first":  # the same score repeated over the hidden dim
+        scores = scores[..., 0]
     elif collapse == "attention":  # [seq, gen, layers, heads]: last layer, mean over heads
         scores = scores[..., -1, :].mean(dim=-1)
     return torch.nan_to_num(scores[:n_source]).T
@@ -75,6 +81,35 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
 
 
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean over target rows of the rank correlation."""
+    ranks = lambda m: m.argsort(dim=1).argsort(dim=1).double()
+    return sum(pearson(x, y) for x, y in zip(ranks(a), ranks(b))) / len(a)
+
+
+def chain_step_note(result: Any, reference: Any, ours_time: float, ref_time: float) -> str:
+    """Seconds per useful probe update on each side: the speed-up at equal stopping times.
+
+    Both sides are stochastic with different random streams, so their probes stop after different
+    numbers of steps; the time per probe update (of a probe not yet stopped) does not depend on that.
+    """
+    ours = ours_time / result.extras["chain_steps"]
+    theirs = ref_time / reference.chain_steps
+    return (f"\n    probe updates: ours {result.extras['chain_steps']} (steps per target {result.extras['steps']}), "
+            f"Inseq {reference.chain_steps}; seconds per update: ours {ours * 1e3:.1f} ms, Inseq "
+            f"{theirs * 1e3:.1f} ms: {theirs / ours:.1f}x at equal stopping times")
+
+
+def load_reference(name: str, model_dir: str, loaded: Any) -> Any:
+    import inseq
+
+    from salience.attribution.reference import inseq_reagent
+
+    if name == "reagent":
+        return inseq_reagent(model_dir, loaded)
+    return inseq.load_model(model_dir, name, device=str(loaded.device), model_kwargs={"dtype": loaded.dtype})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
@@ -83,7 +118,6 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
 
-    import inseq
     from inseq.attr.step_functions import register_step_function
 
     register_step_function(inseq_logprob, "salience_logprob", overwrite=True)
@@ -115,8 +149,7 @@ def main() -> None:
         if inseq_args is None:
             print(f"{row} {'-':>9s} {'-':>9s} {'-':>8s}")
             continue
-        reference = inseq.load_model(model_dir, name, device=str(loaded.device),
-                                     model_kwargs={"dtype": loaded.dtype})
+        reference = load_reference(name, model_dir, loaded)
         ref_time, out = best_time(lambda: reference.attribute(
             text, text + target_text, attributed_fn="salience_logprob", show_progress=False,
             **inseq_args), repeats, warm_up)
@@ -125,8 +158,11 @@ def main() -> None:
         if collapse == "abs":
             ours = ours.abs()
         same_tokens = [t.id for t in out.sequence_attributions[0].target] == encoded.input_ids + target_ids
-        corr = pearson(ours, theirs) if ours.shape == theirs.shape else float("nan")
+        correlate = spearman if name in STOCHASTIC else pearson
+        corr = correlate(ours, theirs) if ours.shape == theirs.shape else float("nan")
         note = "" if same_tokens else "  (tokenisation differs)"
+        if name in STOCHASTIC:
+            note += f"  (spearman){chain_step_note(result, reference, ours_time, ref_time)}"
         print(f"{row} {ref_time:9.3f} {ref_time / ours_time:8.1f}x {corr:8.4f}{note}")
 
 

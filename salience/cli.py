@@ -116,9 +116,8 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
         result = explain(loaded, doc, request, progress=bar)
     finally:
         bar.close()
-    unconverged = result.completeness_warning()
-    if unconverged:
-        err.print(f"[yellow]warning:[/] {unconverged}", highlight=False)
+    for warning in result.warnings():
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     return (doc, result, loaded) if keep_model else (doc, result)
 
 

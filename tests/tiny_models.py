@@ -71,3 +71,27 @@ def tiny_family(family: str, seed: int = 0) -> LoadedModel:
     model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
     return LoadedModel(model.eval().requires_grad_(False), TinyTokenizer(), f"tiny-{family}", torch.device("cpu"),
                        torch.float32)
+
+
+def copying_llama(copied: int = 3, length: int = 8, seed: int = 0) -> LoadedModel:
+    """A tiny Llama trained (in about a second) to predict, after `length` tokens, the token at `copied`.
+
+    A planted dependency: its next-token prediction relies on one source position only.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+                         eos_token_id=2, bos_token_id=3, pad_token_id=1)
+    model = LlamaForCausalLM(config)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):
+        ids = torch.randint(4, 64, (32, length))
+        logits = model(input_ids=ids, logits_to_keep=1).logits[:, -1]
+        loss = torch.nn.functional.cross_entropy(logits, ids[:, copied])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return LoadedModel(model.eval().requires_grad_(False), TinyTokenizer(), "tiny-copying", torch.device("cpu"),
+                       torch.float32)

@@ -164,7 +164,8 @@ otherwise keep showing the previous result."
   "Explain the current prompt with METHOD."
   (interactive (list (completing-read "salience method: "
                                       '("input_x_gradient" "attnlrp" "saliency" "integrated_gradients"
-                                        "occlusion" "attention" "sequential_integrated_gradients"))))
+                                        "occlusion" "attention" "sequential_integrated_gradients"
+                                        "reagent"))))
   (salience--command "salience.setMethod" method))
 
 (defun salience-set-target (text)

@@ -68,3 +68,61 @@ def inseq_sig_rows(loaded, source, target, steps: int, rule: str, baseline: str 
             embeds, baselines=base, n_steps=steps, method=rule).sum(-1)
         rows.append(row[0, :len(source)])
     return torch.stack(rows)
+
+
+class UniformSampler:
+    """Stands in for Inseq's POS-tag sampler (whose NLTK data needs a download): any allowed id, uniformly.
+
+    Same draws as our `uniform` replacement: non-special ids the model can embed.
+    """
+
+    def __init__(self, allowed: torch.Tensor) -> None:
+        self.allowed = allowed
+
+    def __call__(self, input_ids: torch.Tensor) -> torch.Tensor:
+        index = torch.randint(len(self.allowed), input_ids.shape)
+        return self.allowed[index].to(input_ids.device)
+
+
+def inseq_reagent(model_dir: str, loaded, seed: int = 0, **params):
+    """An Inseq model set up for ReAGent with the uniform sampler patched in; `params` are Reagent's own."""
+    import inseq
+    from inseq.attr.feat.ops import reagent as inseq_reagent_module
+
+    from salience.attribution.replacement import allowed_ids
+
+    allowed = allowed_ids(loaded)
+    original = inseq_reagent_module.POSTagTokenSampler
+    inseq_reagent_module.POSTagTokenSampler = lambda *args, **kwargs: UniformSampler(allowed)
+    try:
+        model = inseq.load_model(model_dir, "reagent", device=str(loaded.device),
+                                 model_kwargs={"dtype": loaded.dtype}, **params)
+    finally:
+        inseq_reagent_module.POSTagTokenSampler = original
+    _count_chain_steps(model)
+    torch.manual_seed(seed)
+    return model
+
+
+def _count_chain_steps(model) -> None:
+    """Count, in `model.chain_steps`, the probe updates Inseq makes that count (probes not yet stopped).
+
+    Inseq keeps computing stopped probes until all of a target's probes stop; this is the useful work.
+    """
+    evaluator = model.attribution_method.method.rationalizer.importance_score_evaluator
+    stopping = evaluator.stopping_condition_evaluator
+    original = type(stopping).__call__
+    model.chain_steps = 0
+
+    def counted(*args, **kwargs):
+        model.chain_steps += int((~evaluator.stop_mask).sum())
+        return original(stopping, *args, **kwargs)
+    evaluator.stopping_condition_evaluator = type("CountedStopping", (), {"__call__": staticmethod(counted)})()
+
+
+def inseq_reagent_rows(model, text: str, target_text: str, n_source: int, seed: int = 0) -> torch.Tensor:
+    """[T, N] ReAGent scores from an `inseq_reagent` model (NaN where no probe stopped)."""
+    torch.manual_seed(seed)
+    out = model.attribute(text, text + target_text, show_progress=False)
+    scores = out.sequence_attributions[0].target_attributions.float()  # [seq, gen, hidden], repeated
+    return scores[:n_source, :, 0].T

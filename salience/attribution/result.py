@@ -70,3 +70,17 @@ class AttributionResult:
             return None
         return (f"{self.method}: the path integral misses f(input) - f(baseline) by up to {gap:.2f}; "
                 "more `steps` make it exact")
+
+    def convergence_warning(self) -> str | None:
+        """A warning when a probing method (ReAGent) stopped at `max_steps` for some target tokens."""
+        converged = self.extras.get("converged")
+        if not converged or all(converged):
+            return None
+        missing = [repr(self.target_tokens[t]) for t, ok in enumerate(converged) if not ok]
+        return (f"{self.method}: not converged for {len(missing)} of {len(converged)} target tokens "
+                f"({', '.join(missing[:5])}): no probe met the stopping rule within max_steps, so their "
+                "scores are the last reached")
+
+    def warnings(self) -> list[str]:
+        """Every warning about how far these scores can be trusted (shown by the CLI and the server)."""
+        return [w for w in (self.completeness_warning(), self.convergence_warning()) if w]

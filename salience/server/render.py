@@ -173,10 +173,8 @@ def diagnostics(view: View) -> list[types.Diagnostic]:
         found.append(types.Diagnostic(first_line, f"prompt longer than maxPromptTokens: the first {dropped} "
                                       "tokens are not attributed", severity=types.DiagnosticSeverity.Warning,
                                       source=SOURCE))
-    unconverged = view.result.completeness_warning()
-    if unconverged:
-        found.append(types.Diagnostic(first_line, unconverged, severity=types.DiagnosticSeverity.Warning,
-                                      source=SOURCE))
+    found += [types.Diagnostic(first_line, warning, severity=types.DiagnosticSeverity.Warning, source=SOURCE)
+              for warning in view.result.warnings()]
     return found + _faded(view)
 
 

@@ -77,6 +77,26 @@ def test_sig_warns_when_its_paths_have_not_converged(embedded):
     assert gap > 0.5 and f"up to {gap:.2f}; more `steps`" in done.stderr
 
 
+NO_NETWORK = ("import runpy, socket, sys\n"
+              "def refuse(*args): raise OSError('network access attempted')\n"
+              "socket.socket.connect = socket.socket.connect_ex = socket.create_connection = refuse\n"
+              "sys.argv = ['salience'] + sys.argv[1:]\n"
+              "runpy.run_module('salience.cli', run_name='__main__')\n")
+
+
+def test_reagent_runs_offline_from_the_cli_and_warns_when_it_has_not_converged(embedded):
+    """Sockets refuse to connect in this run; one step with the top token kept cannot meet the rule."""
+    args = ("attribute", str(EXAMPLES / "capital.prompt"), "--method", "reagent", "--max-new-tokens", "1",
+            "--param", "probes=4", "--param", "max_steps=1", "--param", "keep_top_n=1", "--json")
+    done = subprocess.run([sys.executable, "-c", NO_NETWORK, *args], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["method"] == "reagent" and data["parameters"]["replacement"] == "model"
+    assert abs(sum(data["matrix"][0]) - 1) < 1e-4  # one target: every visible token is in the file
+    assert data["extras"]["converged"] == [False] and "not converged for 1 of 1" in done.stderr
+
+
 def test_methods_lists_every_method_with_its_cost():
     done = salience("methods")
     assert done.returncode == 0

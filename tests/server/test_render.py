@@ -102,6 +102,17 @@ def test_a_large_completeness_gap_is_a_warning(gap, warned):
     assert any("more `steps`" in m for m in messages) == warned
 
 
+@pytest.mark.parametrize("converged,warned", [([True, False], True), ([True, True], False), (None, False)])
+def test_an_unconverged_probing_run_is_a_warning(converged, warned):
+    result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
+    result.target_tokens = [" a", " b"]
+    if converged is not None:
+        result.extras["converged"] = converged
+    messages = [d.message for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
+                if d.severity == types.DiagnosticSeverity.Warning]
+    assert any("not converged for 1 of 2 target tokens (' b')" in m for m in messages) == warned
+
+
 @pytest.mark.parametrize("k", [0, 2, 5])
 def test_inlay_hints_mark_the_top_k(view, k):
     hints = render.inlay_hints(view(inlay_top_k=k))

@@ -119,17 +119,31 @@ async def test_typing_during_a_run_never_shows_another_version(session):
     assert previews and all(p["method"] == DEFAULT_METHOD for p in previews)
 
 
-async def test_sig_in_front_matter_shows_a_preview_progress_then_sig(session):
-    text = "---\nmethod: sequential_integrated_gradients\n---\nThe vault code is 7733. Repeat it:"
-    uri = session.open("sig.prompt", text)
-    final = await session.result_for(uri, method="sequential_integrated_gradients")
+async def expensive_run(session, name: str, method: str, text: str, progress: str) -> None:
+    """An expensive method named in front matter: a preview by the default method, progress, then the method."""
+    uri = session.open(name, text)
+    final = await session.result_for(uri, method=method)
     mine = [p for p in session.scores if p["uri"] == uri and p["ranges"]]
-    assert mine[0]["method"] == DEFAULT_METHOD and mine[0]["previewOf"] == "sequential_integrated_gradients"
+    assert mine[0]["method"] == DEFAULT_METHOD and mine[0]["previewOf"] == method
     assert final["previewOf"] is None and mine.index(final) > 0
     reports = [r for rs in session.client.progress_reports.values() for r in rs]
-    messages = " ".join(getattr(r, "message", None) or "" for r in reports)
-    assert "sequential integrated gradients" in messages
+    assert progress in " ".join(getattr(r, "message", None) or "" for r in reports)
     assert any(isinstance(r, types.WorkDoneProgressReport) and r.percentage for r in reports)
+
+
+async def test_sig_in_front_matter_shows_a_preview_progress_then_sig(session):
+    text = "---\nmethod: sequential_integrated_gradients\n---\nThe vault code is 7733. Repeat it:"
+    await expensive_run(session, "sig.prompt", "sequential_integrated_gradients", text,
+                        "sequential integrated gradients")
+
+
+async def test_reagent_in_front_matter_shows_a_preview_progress_then_reagent(session):
+    session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
+                                                   "methodParams": {"reagent": {"probes": 4, "max_steps": 40}}}})
+    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await asyncio.sleep(0.3)
+    text = "---\nmethod: reagent\nmax_new_tokens: 2\n---\nThe vault code is 7733. Repeat it:"
+    await expensive_run(session, "reagent.prompt", "reagent", text, "ReAGent step")
 
 
 async def test_cancel_from_progress_stops_the_run(session):

@@ -9,6 +9,7 @@ from salience.attribution.methods.base import AttributionInput, Method, MethodPa
 from salience.attribution.methods.input_x_gradient import InputXGradient
 from salience.attribution.methods.integrated_gradients import IntegratedGradients
 from salience.attribution.methods.occlusion import Occlusion
+from salience.attribution.methods.reagent import ReAGent
 from salience.attribution.methods.saliency import Saliency
 from salience.attribution.methods.sequential_integrated_gradients import SequentialIntegratedGradients
 from salience.attribution.model import LoadedModel
@@ -56,7 +57,7 @@ def method_classes() -> list[type[Method]]:
 
 
 for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion, AttnLRP,
-             SequentialIntegratedGradients):
+             SequentialIntegratedGradients, ReAGent):
     register(_cls)
 
 __all__ = ["AttributionInput", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "Method", "MethodParams",
