@@ -139,7 +139,9 @@ async def test_sig_in_front_matter_shows_a_preview_progress_then_sig(session):
 
 async def test_reagent_in_front_matter_shows_a_preview_progress_then_reagent(session):
     session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
-                                                   "methodParams": {"reagent": {"probes": 4, "max_steps": 40}}}})
+                                                   "methodParams": {"reagent": {  # long enough (~2 s) to show progress
+                                                       "probes": 16, "max_steps": 400, "keep_top_n": 1,
+                                                       "stop_top_k": 1, "memory_budget_mb": 16}}}})
     session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     await asyncio.sleep(0.3)
     text = "---\nmethod: reagent\nmax_new_tokens: 2\n---\nThe vault code is 7733. Repeat it:"
