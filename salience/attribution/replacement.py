@@ -2,8 +2,8 @@
 
 Each strategy gives, per sequence position, a distribution over the model's real vocabulary from
 which replacements are drawn:
-- `model`: the explained model's own prediction at that position, p(. | tokens before it), from the
-  one unperturbed forward the method runs anyway (no extra model, no download), top `candidates`;
+- `model`: the explained model's own prediction at that position, p(. | tokens before it), from one
+  forward of the unperturbed sequence (no extra model, no download), top `candidates`;
 - `uniform`: uniform over the vocabulary;
 - `mlm`: a masked LM from a local directory (safetensors only) fills in the masked token; its words
   are kept where the explained tokenizer spells them as one token.

@@ -139,9 +139,7 @@ class _Run:
         self.cache = out.past_key_values
         logits = out.logits[0].float().cpu()  # [T, V]
         self.reference = self._value(logits)
-        target = torch.tensor(self.inputs.target.ids)
-        rank = (logits > logits.gather(1, target.unsqueeze(1))).sum(1)
-        self.stop_rank = torch.clamp(rank + 1, min=self.params.stop_top_k)  # forced targets may rank lower
+        self.stop_rank = torch.clamp(self._rank(logits) + 1, min=self.params.stop_top_k)  # forced targets may rank lower
         self.sign = self._contrast_sign(logits)
 
     def _replacements(self) -> Replacements:
@@ -215,7 +213,6 @@ class _Run:
         size = items_per_batch(loaded, width, len(reading), self.params.memory_budget_mb)
         values = torch.zeros((len(rows.ids), len(self.positions)))
         hits = torch.zeros((len(rows.ids), len(self.positions)), dtype=torch.bool)
-        target = torch.tensor(self.inputs.target.ids, device=loaded.device)[:len(reading)]
         for batch in chunks(len(rows.ids), size):
             changed = rows.replaced[batch.start:batch.stop].any(dim=0)
             first = int(changed.nonzero()[0]) if changed.any() else width
@@ -225,7 +222,7 @@ class _Run:
             logits = loaded.model(input_ids=ids, past_key_values=cache, use_cache=cache is not None,
                                   logits_to_keep=(reading - prefix).to(loaded.device)).logits.float()
             values[batch.start:batch.stop, :len(reading)] = self._value(logits).cpu()
-            rank = (logits > logits.gather(2, target.expand(len(batch), -1).unsqueeze(2))).sum(2).cpu()
+            rank = self._rank(logits).cpu()
             same = self._contrast_sign(logits).cpu() == self.sign[:len(reading)]
             hits[batch.start:batch.stop, :len(reading)] = (rank < self.stop_rank[:len(reading)]) & same
             self.rows_run += len(batch)
@@ -238,6 +235,10 @@ class _Run:
         probs = torch.softmax(logits.float(), dim=-1)
         value = self._pick(probs, target.ids)
         return (value - self._pick(probs, target.foil_ids)) / 2 if target.contrastive else value
+
+    def _rank(self, logits: torch.Tensor) -> torch.Tensor:
+        """How many tokens outrank y_t, per target step, from logits [..., R, V]."""
+        return (logits > self._pick(logits, self.inputs.target.ids).unsqueeze(-1)).sum(-1)
 
     def _contrast_sign(self, logits: torch.Tensor) -> torch.Tensor:
         """Whether y_t's logit is at least its foil's, per target step (always, where there is no foil)."""
