@@ -78,6 +78,23 @@ def top_table(text: str, result: AttributionResult, k: int = 10) -> Table:
     return table
 
 
+def players_table(result: AttributionResult, k: int = 16) -> Table | None:
+    """Segments, sentences and words of a perturbation method, coarse first, with their standard errors."""
+    players = result.extras.get("players", [])
+    if not players:
+        return None
+    table = Table(title="parts of the prompt: value, with its standard error", show_edge=False)
+    for column in ("level", "part", "value", "± stderr"):
+        table.add_column(column, justify="left" if column in ("level", "part") else "right")
+    for player in players[:k]:
+        stderr = player.get("stderr")
+        error = "exact" if player.get("exact") else "" if stderr is None else f"{stderr:.3f}"
+        table.add_row(player["level"], player["label"], f"{player['value']:+.3f}", error)
+    if len(players) > k:
+        table.caption = f"{len(players) - k} more in --json (extras.players)"
+    return table
+
+
 def summary(result: AttributionResult) -> str:
     template = sum(abs(a) for a, t in zip(result.aggregate, result.source) if not t.range)
     seconds = sum(result.timings.values())
@@ -88,8 +105,10 @@ def summary(result: AttributionResult) -> str:
 
 
 def terminal_report(text: str, result: AttributionResult, body_start: int = 0) -> Group:
-    return Group(terminal_heatmap(text, result, body_start), Text(""), Text(summary(result), style="dim"),
-                 top_table(text, result))
+    parts = [terminal_heatmap(text, result, body_start), Text(""), Text(summary(result), style="dim"),
+             top_table(text, result)]
+    players = players_table(result)
+    return Group(*parts, *([players] if players else []))
 
 
 def html_page(text: str, result: AttributionResult, title: str, body_start: int = 0) -> str:

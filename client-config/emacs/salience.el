@@ -165,7 +165,7 @@ otherwise keep showing the previous result."
   (interactive (list (completing-read "salience method: "
                                       '("input_x_gradient" "attnlrp" "saliency" "integrated_gradients"
                                         "occlusion" "attention" "sequential_integrated_gradients"
-                                        "reagent"))))
+                                        "reagent" "textgenshap" "lime" "kernelshap"))))
   (salience--command "salience.setMethod" method))
 
 (defun salience-set-target (text)

@@ -81,6 +81,20 @@ class AttributionResult:
                 f"({', '.join(missing[:5])}): no probe met the stopping rule within max_steps, so their "
                 "scores are the last reached")
 
+    def sampling_warning(self) -> str | None:
+        """A warning when a Shapley sampler stopped (budget or permutations) before its standard errors met the tolerance."""
+        if self.extras.get("tolerance_met", True):
+            return None
+        spent = "the forward budget (max_forwards)" if self.extras.get("budget_spent") else "max_permutations"
+        return (f"{self.method}: {spent} ran out before every standard error met the tolerance "
+                f"(largest ±{self.extras.get('max_stderr', float('nan')):.3g}); the values are estimates")
+
     def warnings(self) -> list[str]:
         """Every warning about how far these scores can be trusted (shown by the CLI and the server)."""
-        return [w for w in (self.completeness_warning(), self.convergence_warning()) if w]
+        found = (self.completeness_warning(), self.convergence_warning(), self.sampling_warning())
+        return [w for w in found if w]
+
+    def players_of(self, tokens: list[int]) -> list[dict[str, Any]]:
+        """The players (segments, sentences, words of a perturbation method) holding any of `tokens`, coarse first."""
+        wanted = set(tokens)
+        return [p for p in self.extras.get("players", []) if wanted & set(p["tokens"])]

@@ -97,6 +97,7 @@ def hover(view: View, offset: int) -> types.Hover | None:
     influenced = _influenced(view.result, span)
     if influenced:
         lines.append("most influenced: " + ", ".join(f"`{_inline(t)}` {v:+.3f}" for t, v in influenced))
+    lines += [_player_line(p) for p in view.result.players_of(span.tokens)]
     lines += ["", "---", _footer(view)]
     return types.Hover(_markup("\n\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])),
                        range=view.lines.range(span.start, span.end))
@@ -108,6 +109,13 @@ def _influenced(result: AttributionResult, span: ScoredSpan, k: int = 3) -> list
     return sorted(values, key=lambda item: -abs(item[1]))[:k]
 
 
+def _player_line(player: dict) -> str:
+    """A segment, sentence or word of a perturbation method: its value and standard error."""
+    stderr = player.get("stderr")
+    error = " (exact)" if player.get("exact") else "" if stderr is None else f" ± {stderr:.3f}"
+    return f"{player['level']} `{_inline(player['label'])}`: value **{player['value']:+.3f}**{error}"
+
+
 def summary_markdown(view: View) -> str:
     """The whole run: completion, top tokens and the share of template tokens."""
     result = view.result
@@ -116,10 +124,11 @@ def summary_markdown(view: View) -> str:
     located = sum(abs(v) for t, v in zip(result.source, result.aggregate) if t.range is not None)
     share = 100 * template / ((template + located) or 1.0)
     top = ", ".join(f"`{_inline(view.text[s.start:s.end])}` {s.score:+.3f}" for s in ranked(view.spans)[:5])
-    return "\n\n".join([f"**salience** explains `{_inline(result.explained_text)}`",
-                        f"top tokens: {top or 'none'}",
-                        f"chat-template tokens hold {share:.1f}% of the attribution (not shown in the file)",
-                        "---", _footer(view)])
+    parts = [f"**salience** explains `{_inline(result.explained_text)}`", f"top tokens: {top or 'none'}"]
+    parts += [_player_line(p) for p in result.extras.get("players", []) if p.get("parent") is None][:12]
+    parts += [f"chat-template tokens hold {share:.1f}% of the attribution (not shown in the file)", "---",
+              _footer(view)]
+    return "\n\n".join(parts)
 
 
 def _footer(view: View) -> str:

@@ -97,10 +97,25 @@ def test_reagent_runs_offline_from_the_cli_and_warns_when_it_has_not_converged(e
     assert data["extras"]["converged"] == [False] and "not converged for 1 of 1" in done.stderr
 
 
+@pytest.mark.parametrize("method,params", [("textgenshap", ["level=sentence"]), ("lime", ["n_samples=24"]),
+                                           ("kernelshap", ["n_samples=24", "level=sentence"])])
+def test_coalition_methods_run_offline_from_the_cli_with_a_table_of_parts(embedded, method, params):
+    args = ["attribute", str(EXAMPLES / "rag.prompt.md"), "--method", method, "--max-new-tokens", "2"]
+    for param in params:
+        args += ["--param", param]
+    done = subprocess.run([sys.executable, "-c", NO_NETWORK, *args], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "parts of the prompt" in done.stdout and "Document 3" in done.stdout
+    if method == "textgenshap":
+        assert re.search(r"segment\s+│ Document 3: The Statue of Liberty.*│\s+[-+]\d+\.\d{3} │\s+exact", done.stdout)
+
+
 def test_methods_lists_every_method_with_its_cost():
     done = salience("methods")
     assert done.returncode == 0
-    for name in ("saliency", "input_x_gradient", "integrated_gradients", "attention", "occlusion", "attnlrp"):
+    for name in ("saliency", "input_x_gradient", "integrated_gradients", "attention", "occlusion", "attnlrp",
+                 "textgenshap", "lime", "kernelshap"):
         assert name in done.stdout
 
 

@@ -113,6 +113,35 @@ def test_an_unconverged_probing_run_is_a_warning(converged, warned):
     assert any("not converged for 1 of 2 target tokens (' b')" in m for m in messages) == warned
 
 
+def test_hover_lists_the_segment_and_word_values_with_their_errors():
+    result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
+    result.method = "textgenshap"
+    result.extras["players"] = [
+        {"level": "segment", "tokens": [0, 1, 2, 3], "label": "Hi 👩‍💻 and 日本語", "value": 2.5, "stderr": 0.0,
+         "exact": True, "parent": None},
+        {"level": "segment", "tokens": [4, 5, 6, 7], "label": "café 🇫🇷! end", "value": -0.75, "stderr": 0.0,
+         "exact": True, "parent": None},
+        {"level": "word", "tokens": [3], "label": "日本語", "value": 1.25, "stderr": 0.125, "parent": 0}]
+    v = render.View.of(TEXT, Settings(), "utf-16", result)
+    hover = render.hover(v, TEXT.index("日本")).contents.value
+    assert "segment `Hi 👩‍💻 and 日本語`: value **+2.500** (exact)" in hover
+    assert "word `日本語`: value **+1.250** ± 0.125" in hover and "café" not in hover
+    v.body_start = 3
+    summary = render.hover(v, 0).contents.value
+    assert "value **-0.750**" in summary and "日本語`: value **+1.250**" not in summary  # top level only
+
+
+@pytest.mark.parametrize("met,spent,warned", [(False, True, "max_forwards"), (False, False, "max_permutations"),
+                                              (True, False, None)])
+def test_an_unmet_sampling_tolerance_is_a_warning(met, spent, warned):
+    result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
+    result.extras.update(tolerance_met=met, budget_spent=spent, max_stderr=0.4)
+    messages = [d.message for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
+                if d.severity == types.DiagnosticSeverity.Warning]
+    sampling = [m for m in messages if "standard error" in m]
+    assert sampling == [] if warned is None else len(sampling) == 1 and warned in sampling[0] and "±0.4" in sampling[0]
+
+
 @pytest.mark.parametrize("k", [0, 2, 5])
 def test_inlay_hints_mark_the_top_k(view, k):
     hints = render.inlay_hints(view(inlay_top_k=k))

@@ -119,7 +119,7 @@ async def test_typing_during_a_run_never_shows_another_version(session):
     assert previews and all(p["method"] == DEFAULT_METHOD for p in previews)
 
 
-async def expensive_run(session, name: str, method: str, text: str, progress: str) -> None:
+async def expensive_run(session, name: str, method: str, text: str, progress: str) -> tuple[str, dict]:
     """An expensive method named in front matter: a preview by the default method, progress, then the method."""
     uri = session.open(name, text)
     final = await session.result_for(uri, method=method)
@@ -129,6 +129,7 @@ async def expensive_run(session, name: str, method: str, text: str, progress: st
     reports = [r for rs in session.client.progress_reports.values() for r in rs]
     assert progress in " ".join(getattr(r, "message", None) or "" for r in reports)
     assert any(isinstance(r, types.WorkDoneProgressReport) and r.percentage for r in reports)
+    return uri, final
 
 
 async def test_sig_in_front_matter_shows_a_preview_progress_then_sig(session):
@@ -146,6 +147,25 @@ async def test_reagent_in_front_matter_shows_a_preview_progress_then_reagent(ses
     await asyncio.sleep(0.3)
     text = "---\nmethod: reagent\nmax_new_tokens: 2\n---\nThe vault code is 7733. Repeat it:"
     await expensive_run(session, "reagent.prompt", "reagent", text, "ReAGent step")
+
+
+async def test_textgenshap_shows_progress_then_word_values_with_errors_in_the_hover(session):
+    session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
+                                                   "methodParams": {"textgenshap": {  # sampled, ~2 s: progress shows
+                                                       "exact_players": 0, "tolerance": 1e-9, "max_permutations": 96,
+                                                       "expand_share": 1.0, "level": "token",
+                                                       "memory_budget_mb": 16}}}})
+    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await asyncio.sleep(0.3)
+    text = ("---\nmethod: textgenshap\nmax_new_tokens: 2\n---\nDocument 1: the red door code is 7733.\n"
+            "Document 2: the blue door code is 4812, as the note says.\n\nQuestion: the red code?")
+    uri, final = await expensive_run(session, "textgenshap.prompt", "textgenshap", text, "TextGenSHAP")
+    line, character = final["ranges"][0][:2]
+    hover = await session.client.text_document_hover_async(
+        types.HoverParams(doc_id(uri), types.Position(line, character)))
+    assert re.search(r"segment `Document 1: the red door code is 7733\.?`: value \*\*[-+]\d+\.\d{3}\*\*",
+                     hover.contents.value), repr(hover.contents.value)
+    assert re.search(r"± \d\.\d{3}", hover.contents.value) and "(exact)" not in hover.contents.value  # all sampled
 
 
 async def test_cancel_from_progress_stops_the_run(session):

@@ -8,10 +8,13 @@ from salience.attribution.methods.attnlrp import AttnLRP
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.input_x_gradient import InputXGradient
 from salience.attribution.methods.integrated_gradients import IntegratedGradients
+from salience.attribution.methods.kernelshap import KernelShap
+from salience.attribution.methods.lime import Lime
 from salience.attribution.methods.occlusion import Occlusion
 from salience.attribution.methods.reagent import ReAGent
 from salience.attribution.methods.saliency import Saliency
 from salience.attribution.methods.sequential_integrated_gradients import SequentialIntegratedGradients
+from salience.attribution.methods.textgenshap import TextGenShap
 from salience.attribution.model import LoadedModel
 
 DEFAULT_METHOD = "attnlrp"
@@ -57,7 +60,7 @@ def method_classes() -> list[type[Method]]:
 
 
 for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion, AttnLRP,
-             SequentialIntegratedGradients, ReAGent):
+             SequentialIntegratedGradients, ReAGent, TextGenShap, Lime, KernelShap):
     register(_cls)
 
 __all__ = ["AttributionInput", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "Method", "MethodParams",

@@ -1,0 +1,163 @@
+"""TextGenSHAP and the shared coalition runner on the tiny model: absent players equal attention masking,
+efficiency, convergence to exact Shapley values, the hierarchy, the budget, progress and cancellation;
+and on the embedded model, the rag example's relevant document."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from salience.attribution import get_method
+from salience.attribution.errors import Cancelled
+from salience.attribution.methods import AttributionInput
+from salience.attribution.perturbation import Coalitions, Game
+from salience.attribution.targets import Target
+
+SOURCE = [3, 5, 17, 23, 8, 42, 11, 30, 7, 19, 25, 9]
+TARGET = Target([12, 33, 4], [None, None, None], generated=False)
+
+
+def case(loaded, ranges=None, target=TARGET):
+    ranges = ranges or [None] + [(2 * i, 2 * i + 1) for i in range(1, len(SOURCE))]  # a template token, then words
+    return AttributionInput(loaded, SOURCE, ranges, target)
+
+
+def three_segments():
+    """Source tokens 1-3, 5-7 and 9-11 as three messages between template tokens (0, 4 and 8)."""
+    ranges = [(2 * i, 2 * i + 1) for i in range(len(SOURCE))]
+    for i in (0, 4, 8):
+        ranges[i] = None
+    return ranges
+
+
+def masked_oracle(loaded, absent: torch.Tensor) -> torch.Tensor:
+    """f_t by transformers' own attention mask over the whole sequence (absent keys masked), read where
+    each y_t is predicted: y_1 at the last present source position."""
+    inputs = case(loaded)
+    ids = inputs.sequence_ids()
+    mask = torch.ones_like(ids)
+    mask[0, :len(SOURCE)] = (~absent).long()
+    read = [int((~absent).nonzero().max())] + list(range(len(SOURCE), ids.shape[1]))
+    with torch.no_grad():
+        logits = loaded.model(input_ids=ids, attention_mask=mask).logits[0, read].float()
+    return torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
+
+
+def test_absent_tokens_equal_attention_masking_with_kv_prefix_and_any_batch(tiny):
+    generator = torch.Generator().manual_seed(0)
+    absent = torch.rand((12, len(SOURCE)), generator=generator) < 0.4
+    absent[:, 0] = False  # the template token stays
+    absent[3] = False
+    absent[4, 6:] = True  # y_1 read from position 5
+    for budget in (16, 2048):  # one row per batch, or all in one
+        coalitions = Coalitions(case(tiny), budget)
+        outcome = coalitions.evaluate(absent)
+        for row, expected in zip(outcome.values, (masked_oracle(tiny, a) for a in absent)):
+            assert torch.allclose(row, expected, atol=1e-5), (row, expected)
+    assert coalitions.forwards <= 12  # repeated and full coalitions run once
+
+
+def test_no_source_token_reads_after_the_start_token(tiny):
+    coalitions = Coalitions(case(tiny, ranges=[(i, i + 1) for i in range(len(SOURCE))]), 2048)
+    outcome = coalitions.evaluate(torch.ones((1, len(SOURCE)), dtype=torch.bool))
+    ids = torch.tensor([[tiny.tokenizer.bos_token_id] + TARGET.ids[:-1]])
+    positions = torch.arange(len(SOURCE) - 1, len(SOURCE) + 2)[None]
+    with torch.no_grad():
+        logits = tiny.model(input_ids=ids, position_ids=positions, attention_mask=torch.ones_like(ids)).logits[0]
+    expected = torch.log_softmax(logits.float(), -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
+    assert torch.allclose(outcome.values[0], expected, atol=1e-5)
+
+
+def shap(loaded, ranges=None, **params):
+    return get_method("textgenshap").attribute(case(loaded, ranges), params)
+
+
+def game_ends(loaded, players):
+    game = Game(Coalitions(case(loaded, three_segments()), 2048), players, "logprob")
+    values = game(torch.tensor([[True] * len(players), [False] * len(players)]))
+    return values[0] - values[1]
+
+
+def test_segment_values_are_efficient_per_target(tiny):
+    result = shap(tiny, three_segments(), level="segment")
+    players = result.extras["players"]
+    assert [p["tokens"] for p in players] == [[1, 2, 3], [5, 6, 7], [9, 10, 11]]
+    expected = game_ends(tiny, [p["tokens"] for p in players])
+    assert sum(p["value"] for p in players) == pytest.approx(float(expected.sum()), abs=1e-4)
+    rows = torch.tensor(result.matrix).sum(dim=1)  # density: each row sums to that step's v(all) - v(none)
+    assert torch.allclose(rows, expected, atol=1e-4)
+    assert all(p["stderr"] == 0 and p["exact"] for p in players)  # three players: enumerated exactly
+
+
+def test_sampled_values_converge_to_the_exact_ones(tiny):
+    exact = shap(tiny, level="token", hierarchical=False, exact_players=11, max_forwards=4096)
+    assert all(p["stderr"] == 0 for p in exact.extras["players"]) and exact.extras["forwards"] == 2 ** 11
+    sampled = shap(tiny, level="token", hierarchical=False, exact_players=0, tolerance=1e-6, max_permutations=300)
+    truth = torch.tensor([p["value"] for p in exact.extras["players"]])
+    estimate = torch.tensor([p["value"] for p in sampled.extras["players"]])
+    stderr = torch.tensor([p["stderr"] for p in sampled.extras["players"]])
+    assert (estimate - truth).abs().max() <= max(4 * float(stderr.max()), 1e-3), (estimate, truth, stderr)
+    assert float(estimate.sum()) == pytest.approx(float(truth.sum()), abs=1e-4)
+    assert not sampled.extras["tolerance_met"] and "max_permutations" in sampled.sampling_warning()
+
+
+def test_the_hierarchy_expands_the_units_that_matter(tiny):
+    result = shap(tiny, three_segments(), level="token", expand_share=0.5)
+    players = result.extras["players"]
+    top = [p for p in players if p["parent"] is None]
+    children = [p for p in players if p["parent"] is not None]
+    assert len(top) == 3 and children
+    biggest = max(range(3), key=lambda p: abs(top[p]["value"]))
+    assert {c["parent"] for c in children if c["level"] != "segment"} >= {biggest}
+    for index, child in enumerate(players):
+        if child["parent"] is None or any(p["parent"] == index for p in players):
+            continue  # only leaves: their tokens show their own value, spread over the part
+        assert set(child["tokens"]) <= set(players[child["parent"]]["tokens"])
+        column = sum(row[child["tokens"][0]] for row in result.matrix)
+        assert column == pytest.approx(child["value"] / len(child["tokens"]), abs=1e-4)
+    assert result.players_of([1])[0]["level"] == "segment"
+
+
+def test_greedy_output_unchanged_is_a_zero_one_game(tiny):
+    ids = list(SOURCE)
+    with torch.no_grad():
+        for _ in range(3):
+            ids.append(int(tiny.model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
+    greedy = Target(ids[len(SOURCE):], [None] * 3, generated=True)
+    result = get_method("textgenshap").attribute(case(tiny, three_segments(), greedy),
+                                                 {"level": "segment", "value": "unchanged"})
+    values = [p["value"] for p in result.extras["players"]]
+    none = Game(Coalitions(case(tiny, three_segments(), greedy), 2048), [[1, 2, 3, 5, 6, 7, 9, 10, 11]],
+                "unchanged")(torch.tensor([[False]]))
+    assert sum(values) == pytest.approx(1.0 - float(none), abs=1e-6)
+    assert result.matrix[0] == result.matrix[2]  # one game for the whole output: every row alike
+
+
+def test_budget_progress_and_cancel(tiny):
+    result = shap(tiny, level="token", hierarchical=False, exact_players=0, max_forwards=30, tolerance=1e-9)
+    assert result.extras["budget_spent"] or result.extras["forwards"] >= 30
+    assert "max_forwards" in result.warnings()[0]
+    seen = []
+    inputs = case(tiny)
+    inputs.progress = lambda fraction, message="": seen.append((fraction, message))
+    get_method("textgenshap").attribute(inputs, {"level": "token", "hierarchical": False, "exact_players": 0,
+                                                 "max_permutations": 8})
+    assert any("permutations" in m for _, m in seen) and seen[-1][0] == 1.0
+    calls = []
+    inputs.cancelled = lambda: (calls.append(1), len(calls) > 3)[1]
+    with pytest.raises(Cancelled):
+        get_method("textgenshap").attribute(inputs, {"level": "token", "hierarchical": False, "exact_players": 0})
+
+
+@pytest.mark.embedded
+def test_rag_example_the_relevant_document_ranks_first(embedded, example):
+    from salience.attribution.engine import Request, explain
+    from salience.attribution.prompt import parse_prompt
+
+    doc = parse_prompt(example("rag.prompt.md"))
+    result = explain(embedded, doc, Request(method="textgenshap", params={"level": "segment"}))
+    segments = [p for p in result.extras["players"] if p["level"] == "segment"]
+    documents = [p for p in segments if p["label"].startswith("Document")]
+    assert len(documents) == 4 and result.explained_text.strip().startswith("1886")
+    assert max(documents, key=lambda p: p["value"])["label"].startswith("Document 3"), documents
+    assert all(p["exact"] for p in segments)  # five segments: every coalition enumerated
