@@ -52,36 +52,50 @@ def antithetic_masks(order: torch.Tensor) -> torch.Tensor:
     return rank[:, None, :] < steps[None, :, None]
 
 
-def permutation_shapley(value_fn: ValueFn, n_players: int, generator: torch.Generator, threshold: float,
-                        max_permutations: int, exhausted: Callable[[], bool] = lambda: False,
+def permutation_shapley(value_fn: ValueFn, n_players: int, generator: torch.Generator, tolerance: float,
+                        max_permutations: int, scale: float = 0.0, exhausted: Callable[[], bool] = lambda: False,
                         pairs_per_round: int = 2, min_pairs: int = 2,
                         on_round: Callable[[int, float], None] | None = None) -> ShapleyEstimate:
     """Permutation sampling with antithetic pairs (each permutation and its reverse).
 
     Every permutation's marginal contributions sum to v(all) - v(none), so the estimate is efficient
     at any sample size. Stops when every player's standard error (of its value summed over K) is at
-    most `threshold`, after `max_permutations`, or when `exhausted()` says the forward budget is spent. `on_round(permutations, largest stderr)` reports progress.
+    most `tolerance` × max(`scale`, Σ_p |value_p|): the values' total mass stays meaningful when
+    positive and negative players cancel out. Or after `max_permutations`, or when `exhausted()` says
+    the forward budget is spent. Rounds grow to the number of pairs the standard error asks for.
+    `on_round(permutations, largest stderr)` reports progress.
     """
     samples: list[torch.Tensor] = []
     stderr = torch.full((n_players,), float("inf"))
+    threshold = 0.0
+    pairs = pairs_per_round
     while 2 * len(samples) < max_permutations and not exhausted():
-        pairs = min(pairs_per_round, max(1, (max_permutations - 2 * len(samples)) // 2))
+        pairs = min(pairs, max(1, (max_permutations - 2 * len(samples)) // 2))
         order = torch.stack([torch.randperm(n_players, generator=generator) for _ in range(pairs)])
         order = torch.cat([order, order.flip(1)])  # antithetic partners: the reversed orders
-        masks = antithetic_masks(order)
-        values = value_fn(masks.reshape(-1, n_players)).double().reshape(2 * pairs, n_players + 1, -1)
-        gains = values[:, 1:] - values[:, :-1]  # [2R, P, K]: the gain of the player added at each step
+        values = value_fn(antithetic_masks(order).reshape(-1, n_players)).double()
+        gains = values.reshape(2 * pairs, n_players + 1, -1).diff(dim=1)  # [2R, P, K]: gain of the player added
         phi = torch.zeros_like(gains).scatter_(1, order[..., None].expand_as(gains), gains)
         samples.extend((phi[:pairs] + phi[pairs:]) / 2)
-        stacked = torch.stack(samples)
+        totals = torch.stack(samples).sum(dim=-1)  # [pairs so far, P]
+        threshold = tolerance * max(scale, float(totals.mean(dim=0).abs().sum()))
         if len(samples) >= min_pairs:
-            stderr = stacked.sum(dim=-1).std(dim=0) / math.sqrt(len(samples))
+            stderr = totals.std(dim=0) / math.sqrt(len(samples))
         if on_round:
             on_round(2 * len(samples), float(stderr.max()))
-        if len(samples) >= min_pairs and float(stderr.max()) <= threshold:
+        if float(stderr.max()) <= threshold:
             break
+        pairs = _pairs_needed(len(samples), float(stderr.max()), threshold, pairs_per_round)
     if not samples:
         raise RuntimeError("the forward budget was spent before one permutation could be sampled")
-    met = bool(float(stderr.max()) <= threshold)
     return ShapleyEstimate(torch.stack(samples).mean(dim=0).float(), stderr.float(), 2 * len(samples),
-                           exact=False, tolerance_met=met)
+                           exact=False, tolerance_met=bool(float(stderr.max()) <= threshold))
+
+
+def _pairs_needed(done: int, stderr: float, threshold: float, least: int) -> int:
+    """Pairs for the next round: as many as the standard error says are missing (it falls as 1/sqrt(n)),
+    at most 4× those done; few large rounds share more prefix work than many small ones."""
+    if not math.isfinite(stderr) or threshold <= 0:
+        return max(least, done)
+    wanted = math.ceil(done * (stderr / threshold) ** 2) - done
+    return max(least, min(wanted, 4 * done))

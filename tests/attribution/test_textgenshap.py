@@ -10,7 +10,8 @@ import torch
 from salience.attribution import get_method
 from salience.attribution.errors import Cancelled
 from salience.attribution.methods import AttributionInput
-from salience.attribution.perturbation import Coalitions, Game
+from salience.attribution.coalitions import Coalitions
+from salience.attribution.perturbation import Game
 from salience.attribution.targets import Target
 
 SOURCE = [3, 5, 17, 23, 8, 42, 11, 30, 7, 19, 25, 9]
@@ -55,6 +56,42 @@ def test_absent_tokens_equal_attention_masking_with_kv_prefix_and_any_batch(tiny
         for row, expected in zip(outcome.values, (masked_oracle(tiny, a) for a in absent)):
             assert torch.allclose(row, expected, atol=1e-5), (row, expected)
     assert coalitions.forwards <= 12  # repeated and full coalitions run once
+
+
+def test_the_prefix_trie_shares_and_splits_without_changing_any_value(tiny, monkeypatch):
+    """100 source tokens in ten blocks of ten: groups of coalitions share and split their prefixes; the values
+    equal transformers' attention mask and the same runs with sharing and splitting turned off."""
+    import salience.attribution.coalitions as runner
+
+    source = torch.randint(4, 64, (100,), generator=torch.Generator().manual_seed(3)).tolist()
+    inputs = AttributionInput(tiny, source, [None] + [(i, i + 1) for i in range(1, 100)], TARGET)
+    players = [list(range(max(1, 10 * p), 10 * p + 10)) for p in range(10)]
+    present = torch.rand((40, 10), generator=torch.Generator().manual_seed(4)) < 0.6
+    present[:8, 0], present[:8, 1:4] = False, True  # a group sharing a prefix the unperturbed cache lacks
+    monkeypatch.setattr(runner, "MIN_SPLIT_TOKENS", 16)  # a short prompt: split where a long one would
+    trie = Coalitions(inputs, 2048)
+    extended = []
+    monkeypatch.setattr(trie, "_forward", lambda *a, **k: extended.append(k.get("keep_cache")) or
+                        Coalitions._forward(trie, *a, **k))
+    shared = Game(trie, players, "logprob")(present)
+    assert True in extended and extended.count(None) > 3  # prefixes computed once for a group; several groups
+    monkeypatch.setattr(runner, "MIN_SHARED_TOKENS", 10**9)
+    monkeypatch.setattr(runner, "MIN_SPLIT_TOKENS", 10**9)
+    flat = Coalitions(inputs, 2048)
+    assert torch.allclose(Game(flat, players, "logprob")(present), shared, atol=1e-5)
+    assert flat.token_forwards > trie.token_forwards
+    ids = inputs.sequence_ids()
+    for row in range(0, 40, 7):
+        absent = torch.zeros(100, dtype=torch.bool)
+        for p in (~present[row]).nonzero()[:, 0].tolist():
+            absent[players[p]] = True
+        mask = torch.ones_like(ids)
+        mask[0, :100] = (~absent).long()
+        read = [int((~absent).nonzero().max())] + list(range(100, ids.shape[1]))
+        with torch.no_grad():
+            logits = tiny.model(input_ids=ids, attention_mask=mask).logits[0, read].float()
+        expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
+        assert torch.allclose(shared[row], expected, atol=1e-5), row
 
 
 def test_no_source_token_reads_after_the_start_token(tiny):

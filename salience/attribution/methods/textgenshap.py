@@ -8,8 +8,8 @@ segment-level coalitions plus small games inside what matters, not one game over
 Value of a coalition: Σ_t log p(y_t) with the absent players masked out (per target step, so each row
 of the matrix is that step's Shapley values), or `unchanged`: 1 if greedy decoding still gives the
 explained output. Few players: exact enumeration; more: permutation sampling with antithetic pairs
-until every standard error is below `tolerance` × |v(all) - v(none)| (all file tokens present vs
-none, one scale for every game of the run) or the budget is spent. Each
+until every standard error is below `tolerance` × the larger of |v(all) - v(none)| (every file token
+present against none) and the game's Σ|value|, or the budget is spent. Each
 token's score is its finest player's value divided by the player's size, so a row sums to
 v(all) - v(none) of the top game; `extras.players` holds every player's value and standard error.
 """
@@ -41,8 +41,8 @@ from salience.attribution.shapley import (
 class TextGenShapParams(PerturbationParams):
     hierarchical: bool = Field(default=True, description="segments first, then expand the ones that matter")
     expand_share: float = Field(default=0.9, gt=0, le=1, description="expand the top units holding this share")
-    tolerance: float = Field(default=0.05, gt=0, description="target standard error, relative to |v(all) - v(none)| "
-                                                              "of the whole prompt")
+    tolerance: float = Field(default=0.05, gt=0, description="target standard error, relative to the larger of "
+                                                              "|v(all) - v(none)| and the game's Σ|value|")
     max_permutations: int = Field(default=64, ge=2, description="permutations per game at most")
     exact_players: int = Field(default=6, ge=0, le=12, description="enumerate every coalition up to this many")
 
@@ -74,14 +74,14 @@ class _Run:
         self.records: list[dict[str, Any]] = []
         self.estimates: list[ShapleyEstimate] = []
         self.budget_spent = False
-        self.threshold = 0.0
+        self.scale = 0.0
 
     def explain(self) -> None:
         start = "segment" if self.params.hierarchical else self.params.level
         every = file_tokens(self.inputs.ranges)
         queue = [(None, *self._units(every, start))]
         whole = Game(self.coalitions, [every], self.params.value)(torch.tensor([[False], [True]]))
-        self.threshold = self.params.tolerance * float((whole[1] - whole[0]).sum().abs())
+        self.scale = float((whole[1] - whole[0]).sum().abs())
         while queue:
             parent, groups, level = queue.pop(0)
             if not groups:
@@ -128,8 +128,11 @@ class _Run:
             done = min(0.99, self.coalitions.forwards / params.max_forwards)
             self.inputs.progress(done, f"TextGenSHAP {level}s: {permutations} permutations, ±{stderr:.3g}")
 
-        return permutation_shapley(game, n, self.generator, self.threshold, params.max_permutations,
-                                   exhausted=self._exhausted, on_round=report)
+        # Rounds of at least ~64 coalitions: a round's coalitions share their prefixes' keys and values.
+        pairs = max(2, -(-32 // (n + 1)))
+        return permutation_shapley(game, n, self.generator, params.tolerance, params.max_permutations,
+                                   scale=self.scale, exhausted=self._exhausted, pairs_per_round=pairs,
+                                   on_round=report)
 
     def _exhausted(self) -> bool:
         return self.coalitions.forwards >= self.params.max_forwards
