@@ -1,10 +1,12 @@
-"""Speed and agreement against Inseq, in one run: `make bench` (or `.venv/bin/python benchmarks/speed.py`).
+"""Speed and agreement against Inseq (Captum for the coalition methods), in one run: `make bench`.
 
 The embedded model on examples/apples.prompt, its 4-token greedy continuation, each method with the
 same parameters in salience and in Inseq (explaining log p of each target token, baselines = the unk
 token embedding as Inseq uses). Prints per method: our time, our time relative to one forward pass of
 the teacher-forced sequence, Inseq's time, the ratio and the Pearson correlation of the two
-[target x source] matrices (methods Inseq lacks, such as AttnLRP, get dashes). Not a test: machines are
+[target x source] matrices (methods Inseq lacks, such as AttnLRP, get dashes). TextGenSHAP, LIME and
+KernelSHAP run against Captum's ShapleyValues, Lime and KernelShap on the same players and the plain
+attention-masked game, compared per player. Not a test: machines are
 shared and noisy, so every side is timed in the same process, warm, best of `--repeats`.
 """
 
@@ -39,9 +41,16 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str]] = {
     # Inseq's POS-tag sampler needs NLTK data from the network: both sides draw uniformly instead
     "reagent": ({"replacement": "uniform"}, {}, "first"),
 }
+CAPTUM_CASES: dict[str, dict[str, Any]] = {
+    "textgenshap": {"level": "sentence"},  # 4 sentences: exact on both sides (Captum's ShapleyValues)
+    "lime": {"n_samples": 200},
+    "kernelshap": {"n_samples": 200},
+}
+"""Coalition methods, against Captum's ShapleyValues / Lime / KernelShap on the plain attention-masked game
+(one full forward per coalition, batched 16 at a time); compared per player, not per token."""
 SINGLE_RUN = {"sequential_integrated_gradients", "reagent"}
 """Timed once, without a warm-up of their own (Inseq's SIG and ReAGent take over ten minutes on 2 CPU cores)."""
-STOCHASTIC = {"reagent"}
+STOCHASTIC = {"reagent", "lime", "kernelshap"}
 """Compared by Spearman rank correlation (seeds differ between the two sides), not Pearson."""
 
 
@@ -100,6 +109,25 @@ def chain_step_note(result: Any, reference: Any, ours_time: float, ref_time: flo
             f"{theirs * 1e3:.1f} ms: {theirs / ours:.1f}x at equal stopping times")
 
 
+def captum_row(name: str, inputs: AttributionInput, forward_time: float, repeats: int) -> str:
+    """Our coalition method against Captum's on the same players: time, speed-up, agreement per player."""
+    from salience.attribution.reference import captum_coalition_scores
+
+    params = CAPTUM_CASES[name]
+    ours_time, result = best_time(lambda: get_method(name).attribute(inputs, params), repeats)
+    players = [p["tokens"] for p in result.extras["players"]]
+    ours = torch.tensor([[p["value"] for p in result.extras["players"]]])
+    ref_time, theirs = best_time(lambda: captum_coalition_scores(
+        inputs.loaded, inputs, players, name, n_samples=params.get("n_samples", 200)), repeats)
+    correlate = spearman if name in STOCHASTIC else pearson
+    corr = correlate(ours, theirs[None].float())
+    note = (f"  (Captum, {len(players)} players, spearman)" if name in STOCHASTIC else
+            f"  (Captum, {len(players)} players, max |diff| {float((ours[0] - theirs).abs().max()):.1e})")
+    return (f"{name:22s} {ours_time:11.3f} {ours_time / forward_time:8.1f}x {ref_time:9.3f} "
+            f"{ref_time / ours_time:8.1f}x {corr:8.4f}{note}\n    coalitions run: {result.extras['forwards']}, "
+            f"full-forward equivalents {result.extras['full_forward_equivalents']}")
+
+
 def load_reference(name: str, model_dir: str, loaded: Any) -> Any:
     import inseq
 
@@ -113,7 +141,7 @@ def load_reference(name: str, model_dir: str, loaded: Any) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--methods", nargs="*", default=list(CASES))
+    parser.add_argument("--methods", nargs="*", default=[*CASES, *CAPTUM_CASES])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
@@ -140,6 +168,10 @@ def main() -> None:
     print(f"{'method':22s} {'salience s':>11s} {'x forward':>9s} {'inseq s':>9s} {'speed-up':>9s} {'pearson':>8s}")
 
     for name in args.methods:
+        if name in CAPTUM_CASES:
+            inputs = AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
+            print(captum_row(name, inputs, forward_time, args.repeats))
+            continue
         ours_params, inseq_args, collapse = CASES[name]
         method = get_method(name)
         repeats, warm_up = (1, False) if name in SINGLE_RUN else (args.repeats, True)

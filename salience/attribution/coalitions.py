@@ -31,7 +31,7 @@ OnBatch = Callable[[int, int], None]
 """Called after each forward with (coalitions finished so far in this call, coalitions this call runs)."""
 MIN_SHARED_TOKENS = 32
 """Compute a group's common tokens once when that saves at least this many token forwards."""
-MIN_SPLIT_TOKENS = 48
+MIN_SPLIT_TOKENS = 24
 """Split a group at a block only when at least this many prompt tokens follow it..."""
 MIN_SPLIT_BLOCK = 8
 """...and the block has at least this many tokens (splitting at every word would only shrink batches)."""

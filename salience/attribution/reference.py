@@ -1,7 +1,8 @@
 """Captum's implementations of our deterministic methods, step by step: the oracle for tests and benchmarks.
 
 Needs the `dev` extra (captum). Each target step t is attributed on its own sequence x ++ y_<t, the way
-Captum's per-output methods work, so agreement checks our batching, KV reuse and aggregation.
+Captum's per-output methods work, so agreement checks our batching, KV reuse and aggregation. For the
+coalition methods, Captum's Shapley values, Lime and KernelShap run on the plain attention-masked game.
 """
 
 from __future__ import annotations
@@ -126,3 +127,67 @@ def inseq_reagent_rows(model, text: str, target_text: str, n_source: int, seed: 
     out = model.attribute(text, text + target_text, show_progress=False)
     scores = out.sequence_attributions[0].target_attributions.float()  # [seq, gen, hidden], repeated
     return scores[:n_source, :, 0].T
+
+
+def masked_game(loaded, inputs, players: list[list[int]]):
+    """Captum's forward for coalition methods: present players [B, P] → Σ_t f_t, run the plain way.
+
+    Each coalition is one forward of the whole teacher-forced sequence with transformers' attention mask
+    zero on the absent players' tokens; y_1 is read at the last present source position. A coalition
+    with no source token at all reads y_1 after the start token, as salience's runner does.
+    """
+    ids = inputs.sequence_ids()
+    n_source = inputs.n_source
+    membership = torch.zeros((len(players), n_source), dtype=torch.bool)
+    for p, tokens in enumerate(players):
+        membership[p, tokens] = True
+
+    @torch.inference_mode()
+    def forward(present: torch.Tensor) -> torch.Tensor:
+        absent = (~present.bool()).float() @ membership.float() > 0  # [B, L]
+        totals = torch.empty(len(absent))
+        empty = absent.all(dim=1)
+        for r in empty.nonzero()[:, 0].tolist():
+            totals[r] = _after_start_token(loaded, inputs)
+        rows = (~empty).nonzero()[:, 0]
+        if len(rows):
+            mask = torch.ones((len(rows), ids.shape[1]), dtype=torch.long)
+            mask[:, :n_source] = (~absent[rows]).long()
+            last = torch.stack([(~a).nonzero().max() for a in absent[rows]])
+            reads = torch.cat([last[:, None], torch.arange(n_source, ids.shape[1]).expand(len(rows), -1)], dim=1)
+            keep = reads.unique()
+            logits = loaded.model(input_ids=ids.expand(len(rows), -1), attention_mask=mask,
+                                  logits_to_keep=keep).logits
+            picked = logits.gather(1, torch.searchsorted(keep, reads)[..., None].expand(-1, -1, logits.shape[-1]))
+            totals[rows] = explained_quantity(picked, inputs.target).sum(dim=1).cpu()
+        return totals
+    return forward
+
+
+def _after_start_token(loaded, inputs) -> torch.Tensor:
+    """Σ_t f_t with no source token: y_1 read after the start token (the runner's convention)."""
+    start = loaded.tokenizer.bos_token_id
+    seq = torch.tensor([[start if start is not None else loaded.tokenizer.eos_token_id, *inputs.target.ids[:-1]]])
+    positions = torch.arange(inputs.n_source - 1, inputs.n_source - 1 + seq.shape[1])[None]
+    logits = loaded.model(input_ids=seq, position_ids=positions, attention_mask=torch.ones_like(seq)).logits
+    return explained_quantity(logits, inputs.target).sum()
+
+
+def captum_coalition_scores(loaded, inputs, players: list[list[int]], method: str, n_samples: int = 200,
+                            seed: int = 0) -> torch.Tensor:
+    """Per-player scores [P] from Captum: exact `ShapleyValues`, or `Lime` / `KernelShap` with `n_samples`
+    (Lime with the weighted least squares salience uses; KernelShap with its default linear regression)."""
+    from captum._utils.models.linear_model import SkLearnLinearRegression
+    from captum.attr import KernelShap, Lime, ShapleyValues
+
+    forward = masked_game(loaded, inputs, players)
+    n = len(players)
+    args = {"baselines": torch.zeros(1, n), "feature_mask": torch.arange(n)[None]}
+    torch.manual_seed(seed)
+    if method == "textgenshap":
+        return ShapleyValues(forward).attribute(torch.ones(1, n), perturbations_per_eval=16, **args)[0]
+    if method == "lime":
+        explainer = Lime(forward, interpretable_model=SkLearnLinearRegression())
+    else:
+        explainer = KernelShap(forward)
+    return explainer.attribute(torch.ones(1, n), n_samples=n_samples, perturbations_per_eval=16, **args)[0]
