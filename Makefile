@@ -63,7 +63,7 @@ test-vscode: install vscode-extension $(E2E_STAMP)
 bench: install
 	$(PY) benchmarks/speed.py
 
-# The faithfulness suite: docs/BENCHMARKS.md and its plots (`make benchmarks ARGS=--quick`: ~14 min).
+# The faithfulness suite: docs/BENCHMARKS.md and its plots (`make benchmarks ARGS=--quick`: ~45 min).
 benchmarks: install
 	$(PY) benchmarks/run.py $(ARGS)
 

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Callable
 
 import torch
 
 from salience.attribution.kv import prefix_cache
-from salience.attribution.methods.base import AttributionInput, chunks, explained_quantity, items_per_batch
+from salience.attribution.methods.base import (
+    AttributionInput,
+    chunks,
+    explained_quantity,
+    items_per_batch,
+)
 from salience.attribution.progress import check_cancel
 
 OnBatch = Callable[[int, int], None]
@@ -221,4 +227,4 @@ def _blocks(absent: torch.Tensor) -> list[range]:
     """Runs of source positions on which every coalition is constant (where any row changes, a block ends)."""
     changes = (absent[:, 1:] != absent[:, :-1]).any(dim=0).nonzero()[:, 0] + 1
     edges = [0, *changes.tolist(), absent.shape[1]]
-    return [range(a, b) for a, b in zip(edges, edges[1:])]
+    return [range(a, b) for a, b in pairwise(edges)]

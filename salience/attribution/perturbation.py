@@ -69,13 +69,26 @@ def spread(values: torch.Tensor, players: list[list[int]], n_source: int, densit
     return scores
 
 
-def surrogate_scores(inputs: AttributionInput, params: PerturbationParams, sample: Callable[[int], torch.Tensor],
+class SurrogateParams(PerturbationParams):
+    """What LIME and KernelSHAP share: how many coalitions to sample."""
+
+    n_samples: int = Field(default=200, ge=2, le=100_000)
+
+
+Sampler = Callable[[int, int, torch.Generator], torch.Tensor]
+"""(samples, players, generator) → present-player masks [samples, players]."""
+
+
+def surrogate_scores(inputs: AttributionInput, params: SurrogateParams, sample: Sampler,
                      weigh: Callable[[torch.Tensor], torch.Tensor], alpha: float,
                      label: str) -> tuple[torch.Tensor, dict]:
-    """LIME / KernelSHAP: coalitions drawn by `sample(n_players)`, their values fitted by a linear model
-    weighted by `weigh(masks)`, one fit per target step (the fit is linear in the values)."""
+    """LIME / KernelSHAP: seeded coalitions from `sample`, their values fitted by a linear model weighted by
+    `weigh(masks)`, one fit per target step (the fit is linear in the values)."""
     _, players = level_players(inputs, params.level)
-    masks = sample(len(players))
+    if not players:  # nothing of the file reaches the model (a template-only prompt): nothing to attribute
+        return torch.zeros((inputs.n_target, inputs.n_source)), {"players": [], "samples": 0}
+    generator = torch.Generator().manual_seed(params.seed)
+    masks = sample(min(params.n_samples, params.max_forwards), len(players), generator)
     weights = weigh(masks)
     coalitions = Coalitions(inputs, params.memory_budget_mb)
     game = Game(coalitions, players, params.value)

@@ -9,8 +9,8 @@ from captum._utils.models.linear_model import SkLearnLinearRegression, SkLearnRi
 from captum.attr import KernelShap, Lime
 
 from salience.attribution import get_method
-from salience.attribution.methods import AttributionInput
 from salience.attribution.coalitions import Coalitions
+from salience.attribution.methods import AttributionInput
 from salience.attribution.perturbation import Game
 from salience.attribution.surrogate import fit_linear, kernel_weights, lime_weights
 from salience.attribution.targets import Target

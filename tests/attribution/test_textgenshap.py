@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from salience.attribution import get_method
+from salience.attribution.coalitions import Coalitions
 from salience.attribution.errors import Cancelled
 from salience.attribution.methods import AttributionInput
-from salience.attribution.coalitions import Coalitions
 from salience.attribution.perturbation import Game
 from salience.attribution.targets import Target
 
@@ -92,6 +92,29 @@ def test_the_prefix_trie_shares_and_splits_without_changing_any_value(tiny, monk
             logits = tiny.model(input_ids=ids, attention_mask=mask).logits[0, read].float()
         expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
         assert torch.allclose(shared[row], expected, atol=1e-5), row
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3", "gemma", "phi", "gpt2"])
+def test_the_runner_reads_the_models_own_logits_in_every_family(family):
+    """The runner applies the output head itself (hidden states gathered per row): the unperturbed values and
+    a coalition's must equal the full model's, softcapping and final norms included."""
+    from tiny_models import tiny_family
+
+    loaded = tiny_family(family)
+    inputs = case(loaded)
+    coalitions = Coalitions(inputs, 2048)
+    with torch.no_grad():
+        logits = loaded.model(input_ids=inputs.sequence_ids()).logits[0, len(SOURCE) - 1:].float()
+    expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
+    assert torch.allclose(coalitions.full.values[0], expected, atol=1e-5)
+    absent = torch.zeros((1, len(SOURCE)), dtype=torch.bool)
+    absent[0, 4:7] = True
+    keep = torch.tensor([i for i in range(inputs.sequence_ids().shape[1]) if not 4 <= i < 7])
+    with torch.no_grad():
+        logits = loaded.model(input_ids=inputs.sequence_ids()[:, keep], position_ids=keep[None],
+                              attention_mask=torch.ones((1, len(keep)), dtype=torch.long)).logits[0, -3:].float()
+    expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
+    assert torch.allclose(coalitions.evaluate(absent).values[0], expected, atol=1e-5)
 
 
 def test_no_source_token_reads_after_the_start_token(tiny):
@@ -184,6 +207,13 @@ def test_budget_progress_and_cancel(tiny):
     inputs.cancelled = lambda: (calls.append(1), len(calls) > 3)[1]
     with pytest.raises(Cancelled):
         get_method("textgenshap").attribute(inputs, {"level": "token", "hierarchical": False, "exact_players": 0})
+
+
+@pytest.mark.parametrize("name", ["textgenshap", "lime", "kernelshap"])
+def test_a_prompt_without_file_tokens_gets_zero_scores(tiny, name):
+    result = get_method(name).attribute(case(tiny, [None] * len(SOURCE)), {"n_samples": 8} if name != "textgenshap"
+                                        else {})
+    assert result.extras["players"] == [] and not any(any(row) for row in result.matrix)
 
 
 @pytest.mark.embedded

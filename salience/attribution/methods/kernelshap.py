@@ -14,12 +14,11 @@ import torch
 from pydantic import Field
 
 from salience.attribution.methods.base import AttributionInput, Method
-from salience.attribution.perturbation import PerturbationParams, surrogate_scores
+from salience.attribution.perturbation import SurrogateParams, surrogate_scores
 from salience.attribution.surrogate import kernel_masks, kernel_weights
 
 
-class KernelShapParams(PerturbationParams):
-    n_samples: int = Field(default=200, ge=2, le=100_000)
+class KernelShapParams(SurrogateParams):
     paired: bool = Field(default=True, description="also evaluate each sampled coalition's complement")
 
 
@@ -32,7 +31,5 @@ class KernelShap(Method):
 
     @torch.inference_mode()
     def scores(self, inputs: AttributionInput, params: KernelShapParams) -> tuple[torch.Tensor, dict[str, Any]]:
-        generator = torch.Generator().manual_seed(params.seed)
-        n_samples = min(params.n_samples, params.max_forwards)
-        return surrogate_scores(inputs, params, lambda n: kernel_masks(n_samples, n, generator, params.paired),
-                                kernel_weights, 0.0, "KernelSHAP")
+        sample = lambda n, players, generator: kernel_masks(n, players, generator, params.paired)
+        return surrogate_scores(inputs, params, sample, kernel_weights, 0.0, "KernelSHAP")

@@ -15,12 +15,11 @@ import torch
 from pydantic import Field
 
 from salience.attribution.methods.base import AttributionInput, Method
-from salience.attribution.perturbation import PerturbationParams, surrogate_scores
+from salience.attribution.perturbation import SurrogateParams, surrogate_scores
 from salience.attribution.surrogate import bernoulli_masks, lime_weights
 
 
-class LimeParams(PerturbationParams):
-    n_samples: int = Field(default=200, ge=2, le=100_000)
+class LimeParams(SurrogateParams):
     kernel_width: float = Field(default=1.0, gt=0)
     alpha: float = Field(default=0.0, ge=0, description="ridge penalty on the coefficients")
 
@@ -34,7 +33,5 @@ class Lime(Method):
 
     @torch.inference_mode()
     def scores(self, inputs: AttributionInput, params: LimeParams) -> tuple[torch.Tensor, dict[str, Any]]:
-        generator = torch.Generator().manual_seed(params.seed)
-        n_samples = min(params.n_samples, params.max_forwards)
-        return surrogate_scores(inputs, params, lambda n: bernoulli_masks(n_samples, n, generator),
-                                lambda masks: lime_weights(masks, params.kernel_width), params.alpha, "LIME")
+        return surrogate_scores(inputs, params, bernoulli_masks, lambda masks: lime_weights(masks, params.kernel_width),
+                                params.alpha, "LIME")
