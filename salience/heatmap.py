@@ -78,7 +78,7 @@ def top_table(text: str, result: AttributionResult, k: int = 10) -> Table:
     return table
 
 
-def players_table(result: AttributionResult, k: int = 16) -> Table | None:
+def players_table(text: str, result: AttributionResult, k: int = 16) -> Table | None:
     """Segments, sentences and words of a perturbation method, coarse first, with their standard errors."""
     players = result.extras.get("players", [])
     if not players:
@@ -89,7 +89,7 @@ def players_table(result: AttributionResult, k: int = 16) -> Table | None:
     for player in players[:k]:
         stderr = player.get("stderr")
         error = "exact" if player.get("exact") else "" if stderr is None else f"{stderr:.3f}"
-        table.add_row(player["level"], player["label"], f"{player['value']:+.3f}", error)
+        table.add_row(player["level"], result.part_text(player, text), f"{player['value']:+.3f}", error)
     if len(players) > k:
         table.caption = f"{len(players) - k} more in --json (extras.players)"
     return table
@@ -107,7 +107,7 @@ def summary(result: AttributionResult) -> str:
 def terminal_report(text: str, result: AttributionResult, body_start: int = 0) -> Group:
     parts = [terminal_heatmap(text, result, body_start), Text(""), Text(summary(result), style="dim"),
              top_table(text, result)]
-    players = players_table(result)
+    players = players_table(text, result)
     return Group(*parts, *([players] if players else []))
 
 

@@ -61,11 +61,12 @@ def token_pieces(inputs: AttributionInput) -> list[str]:
     return [tokenizer.decode([i]) for i in inputs.source_ids]
 
 
-def spread(values: torch.Tensor, players: list[list[int]], n_source: int, density: bool = True) -> torch.Tensor:
-    """Player values [P, K] → token scores [K, L]: each token gets its player's value / size (density)."""
+def spread(values: torch.Tensor, players: list[list[int]], n_source: int) -> torch.Tensor:
+    """Player values [P, K] → token scores [K, L]: each token gets its player's value / size, so a row sums
+    to the players' total and a whole part shows in one colour."""
     scores = torch.zeros((values.shape[1], n_source), dtype=torch.float32)
     for p, tokens in enumerate(players):
-        scores[:, tokens] = (values[p] / (len(tokens) if density else 1)).unsqueeze(1)
+        scores[:, tokens] = (values[p] / len(tokens)).unsqueeze(1)
     return scores
 
 

@@ -94,6 +94,14 @@ class AttributionResult:
         found = (self.completeness_warning(), self.convergence_warning(), self.sampling_warning())
         return [w for w in found if w]
 
+    def part_text(self, player: dict[str, Any], text: str, width: int = 40) -> str:
+        """A player's file text on one line, shortened (its decoded label where its tokens have no range)."""
+        spans = [self.source[i].range for i in player["tokens"] if self.source[i].range]
+        if not spans:
+            return player["label"]
+        line = " ".join(text[min(a for a, _ in spans):max(b for _, b in spans)].split())
+        return line if len(line) <= width else line[:width - 1] + "…"
+
     def players_of(self, tokens: list[int]) -> list[dict[str, Any]]:
         """The players (segments, sentences, words of a perturbation method) holding any of `tokens`, coarse first."""
         wanted = set(tokens)

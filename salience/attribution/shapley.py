@@ -55,7 +55,7 @@ def antithetic_masks(order: torch.Tensor) -> torch.Tensor:
 def permutation_shapley(value_fn: ValueFn, n_players: int, generator: torch.Generator, tolerance: float,
                         max_permutations: int, scale: float = 0.0, exhausted: Callable[[], bool] = lambda: False,
                         pairs_per_round: int = 2, min_pairs: int = 2,
-                        on_round: Callable[[int, float], None] | None = None) -> ShapleyEstimate:
+                        on_round: Callable[[int, float, float], None] | None = None) -> ShapleyEstimate:
     """Permutation sampling with antithetic pairs (each permutation and its reverse).
 
     Every permutation's marginal contributions sum to v(all) - v(none), so the estimate is efficient
@@ -63,7 +63,8 @@ def permutation_shapley(value_fn: ValueFn, n_players: int, generator: torch.Gene
     most `tolerance` × max(`scale`, Σ_p |value_p|): the values' total mass stays meaningful when
     positive and negative players cancel out. Or after `max_permutations`, or when `exhausted()` says
     the forward budget is spent. Rounds grow to the number of pairs the standard error asks for.
-    `on_round(permutations, largest stderr)` reports progress.
+    `on_round(permutations, largest stderr, share done)` reports progress; the share done is what the
+    standard error says: (threshold / stderr)², as the error falls with the square root of the samples.
     """
     samples: list[torch.Tensor] = []
     stderr = torch.full((n_players,), float("inf"))
@@ -82,7 +83,9 @@ def permutation_shapley(value_fn: ValueFn, n_players: int, generator: torch.Gene
         if len(samples) >= min_pairs:
             stderr = totals.std(dim=0) / math.sqrt(len(samples))
         if on_round:
-            on_round(2 * len(samples), float(stderr.max()))
+            worst = float(stderr.max())
+            share = 1.0 if worst <= threshold else (threshold / worst) ** 2 if math.isfinite(worst) else 0.0
+            on_round(2 * len(samples), worst, max(share, 2 * len(samples) / max_permutations))
         if float(stderr.max()) <= threshold:
             break
         pairs = _pairs_needed(len(samples), float(stderr.max()), threshold, pairs_per_round)

@@ -97,7 +97,7 @@ def hover(view: View, offset: int) -> types.Hover | None:
     influenced = _influenced(view.result, span)
     if influenced:
         lines.append("most influenced: " + ", ".join(f"`{_inline(t)}` {v:+.3f}" for t, v in influenced))
-    lines += [_player_line(p) for p in view.result.players_of(span.tokens)]
+    lines += [_player_line(view, p) for p in view.result.players_of(span.tokens)]
     lines += ["", "---", _footer(view)]
     return types.Hover(_markup("\n\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])),
                        range=view.lines.range(span.start, span.end))
@@ -109,11 +109,12 @@ def _influenced(result: AttributionResult, span: ScoredSpan, k: int = 3) -> list
     return sorted(values, key=lambda item: -abs(item[1]))[:k]
 
 
-def _player_line(player: dict) -> str:
-    """A segment, sentence or word of a perturbation method: its value and standard error."""
+def _player_line(view: View, player: dict) -> str:
+    """A segment, sentence or word of a perturbation method: its file text, value and standard error."""
     stderr = player.get("stderr")
     error = " (exact)" if player.get("exact") else "" if stderr is None else f" ± {stderr:.3f}"
-    return f"{player['level']} `{_inline(player['label'])}`: value **{player['value']:+.3f}**{error}"
+    part = _inline(view.result.part_text(player, view.text))
+    return f"{player['level']} `{part}`: value **{player['value']:+.3f}**{error}"
 
 
 def summary_markdown(view: View) -> str:
@@ -125,7 +126,7 @@ def summary_markdown(view: View) -> str:
     share = 100 * template / ((template + located) or 1.0)
     top = ", ".join(f"`{_inline(view.text[s.start:s.end])}` {s.score:+.3f}" for s in ranked(view.spans)[:5])
     parts = [f"**salience** explains `{_inline(result.explained_text)}`", f"top tokens: {top or 'none'}"]
-    parts += [_player_line(p) for p in result.extras.get("players", []) if p.get("parent") is None][:12]
+    parts += [_player_line(view, p) for p in result.extras.get("players", []) if p.get("parent") is None][:12]
     parts += [f"chat-template tokens hold {share:.1f}% of the attribution (not shown in the file)", "---",
               _footer(view)]
     return "\n\n".join(parts)

@@ -117,14 +117,14 @@ def test_hover_lists_the_segment_and_word_values_with_their_errors():
     result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
     result.method = "textgenshap"
     result.extras["players"] = [
-        {"level": "segment", "tokens": [0, 1, 2, 3], "label": "Hi 👩‍💻 and 日本語", "value": 2.5, "stderr": 0.0,
+        {"level": "segment", "tokens": [0, 1, 2, 3], "label": "Hi \ufffd\ufffd and 日本語", "value": 2.5, "stderr": 0.0,
          "exact": True, "parent": None},
         {"level": "segment", "tokens": [4, 5, 6, 7], "label": "café 🇫🇷! end", "value": -0.75, "stderr": 0.0,
          "exact": True, "parent": None},
         {"level": "word", "tokens": [3], "label": "日本語", "value": 1.25, "stderr": 0.125, "parent": 0}]
     v = render.View.of(TEXT, Settings(), "utf-16", result)
     hover = render.hover(v, TEXT.index("日本")).contents.value
-    assert "segment `Hi 👩‍💻 and 日本語`: value **+2.500** (exact)" in hover
+    assert "segment `Hi 👩‍💻 and 日本語`: value **+2.500** (exact)" in hover  # the file's text, not decoded pieces
     assert "word `日本語`: value **+1.250** ± 0.125" in hover and "café" not in hover
     v.body_start = 3
     summary = render.hover(v, 0).contents.value

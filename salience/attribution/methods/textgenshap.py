@@ -124,8 +124,8 @@ class _Run:
         if n <= params.exact_players and 2 ** n <= room:
             return exact_shapley(game, n)
 
-        def report(permutations: int, stderr: float) -> None:
-            done = min(0.99, self.coalitions.forwards / params.max_forwards)
+        def report(permutations: int, stderr: float, share: float) -> None:
+            done = min(0.99, max(share, self.coalitions.forwards / params.max_forwards))
             self.inputs.progress(done, f"TextGenSHAP {level}s: {permutations} permutations, ±{stderr:.3g}")
 
         # Rounds of at least ~64 coalitions: a round's coalitions share their prefixes' keys and values.
