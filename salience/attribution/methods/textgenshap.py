@@ -9,9 +9,12 @@ Value of a coalition: Σ_t log p(y_t) with the absent players masked out (per ta
 of the matrix is that step's Shapley values), or `unchanged`: 1 if greedy decoding still gives the
 explained output. Few players: exact enumeration; more: permutation sampling with antithetic pairs
 until every standard error is below `tolerance` × the larger of |v(all) - v(none)| (every file token
-present against none) and the game's Σ|value|, or the budget is spent. Each
-token's score is its finest player's value divided by the player's size, so a row sums to
-v(all) - v(none) of the top game; `extras.players` holds every player's value and standard error.
+present against none) and the game's Σ|value|, or the budget is spent.
+
+Each token's score is its finest player's value divided by the player's size (without expansion a
+row sums to v(all) - v(none)). A child game sums to what removing its parent costs, not to the
+parent's Shapley value (they differ by the parent's interactions), so children are reported as
+their own game under their parent; `extras.players` holds every player's value and standard error.
 """
 
 from __future__ import annotations
