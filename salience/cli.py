@@ -19,6 +19,7 @@ from salience.attribution import (Request, SalienceError, explain, load_model, m
                                   read_prompt_file)
 from salience.attribution.engine import requested_method
 from salience.attribution.errors import PromptError
+from salience.attribution.model import go_offline
 from salience.heatmap import html_page, terminal_report
 
 DEMO_PROMPT = "door-codes.prompt"
@@ -66,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the language server (stdio unless --tcp or --ws)")
     transport = serve.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
-    transport.add_argument("--tcp", metavar="HOST:PORT", help="listen for one client over TCP")
-    transport.add_argument("--ws", metavar="HOST:PORT", help="listen for clients over WebSocket")
+    transport.add_argument("--tcp", metavar="[HOST:]PORT",
+                           help="listen for one client over TCP (on 127.0.0.1, this machine only, unless HOST is given)")
+    transport.add_argument("--ws", metavar="[HOST:]PORT",
+                           help="listen for clients over WebSocket (on 127.0.0.1 unless HOST is given)")
     serve.add_argument("--log-file", help="write the server log here (stdout belongs to LSP)")
     demo = sub.add_parser("demo", help="explain the example prompt shipped with salience")
     _add_run_options(demo)
@@ -178,16 +181,35 @@ def cmd_methods(out: Console) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def cmd_serve(args: argparse.Namespace, err: Console) -> int:
     from salience.server.server import serve
 
     for flag, address in (("tcp", args.tcp), ("ws", args.ws)):
         if address:
-            _, sep, port = address.rpartition(":")
-            if not sep or not port.isdigit():
-                raise SalienceError(f"--{flag} {address!r}: expected HOST:PORT, e.g. 127.0.0.1:2087")
-            return serve(flag, address, args.log_file)
+            host, port = listen_address(flag, address)
+            err.print(listening_notice(flag, host, port), highlight=False, markup=False, soft_wrap=True)
+            return serve(flag, f"{host}:{port}", args.log_file)
     return serve("stdio", None, args.log_file)
+
+
+def listen_address(flag: str, address: str) -> tuple[str, int]:
+    """PORT (on 127.0.0.1: this machine only) or HOST:PORT."""
+    host, sep, port = address.rpartition(":")
+    if not port.isdigit() or (sep and not host) or not 0 < int(port) < 65536:
+        raise SalienceError(f"--{flag} {address!r}: expected PORT or HOST:PORT, e.g. 2087 or 127.0.0.1:2087")
+    return (host if sep else "127.0.0.1"), int(port)
+
+
+def listening_notice(flag: str, host: str, port: int) -> str:
+    """What `serve` says on stderr: where it listens, and who can reach it."""
+    where = f"salience: listening for LSP over {'WebSocket' if flag == 'ws' else 'TCP'} on {host}:{port}"
+    if host in LOOPBACK:
+        return f"{where} (this machine only; pass HOST:PORT to listen elsewhere)"
+    return (f"{where}. Warning: this address may be reachable from the network, and whoever connects can run "
+            "models on this machine and have it read files: use 127.0.0.1 unless the network is trusted")
 
 
 def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -200,6 +222,7 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    go_offline()  # models come from local files: nothing in this process may reach a model hub
     out, err = Console(), Console(stderr=True)
     try:
         if args.command == "attribute":
@@ -207,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "methods":
             return cmd_methods(out)
         if args.command == "serve":
-            return cmd_serve(args)
+            return cmd_serve(args, err)
         if args.command == "faithfulness":
             return cmd_faithfulness(args, out, err)
         return cmd_demo(args, out, err)

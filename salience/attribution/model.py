@@ -50,6 +50,15 @@ class LoadedModel:
         return self.model.get_input_embeddings()(input_ids.to(self.device))
 
 
+OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def go_offline() -> None:
+    """Tell the Hugging Face libraries never to reach the network in this process (weights are local)."""
+    for flag in OFFLINE_FLAGS:
+        os.environ[flag] = "1"
+
+
 def cache_root() -> Path:
     """Where converted models live: $SALIENCE_CACHE, else the XDG cache."""
     if os.environ.get("SALIENCE_CACHE"):

@@ -9,6 +9,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from salience import __version__
+from salience.attribution.model import go_offline
 from salience.server import render
 from salience.server.scheduler import Job, Scheduler
 from salience.server.settings import Settings
@@ -113,7 +114,8 @@ def create_server() -> SalienceServer:
 
 
 def serve(transport: str = "stdio", address: str | None = None, log_file: str | None = None) -> int:
-    """Run the server on stdio, TCP or WebSocket until the client exits."""
+    """Run the server on stdio, TCP or WebSocket until the client exits, with no network access for models."""
+    go_offline()
     logging.basicConfig(filename=log_file, level=logging.INFO if log_file else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     server = create_server()

@@ -87,4 +87,55 @@ def test_bad_address_is_one_clear_error():
 
     done = subprocess.run([sys.executable, "-m", "salience", "serve", "--tcp", "nowhere"], capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert done.returncode == 1 and "expected HOST:PORT" in done.stderr
+    assert done.returncode == 1 and "expected PORT or HOST:PORT" in done.stderr
+
+
+async def test_a_bare_port_listens_on_this_machine_only_and_says_so():
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(sys.executable, "-m", "salience", "serve", "--tcp", str(port),
+                                                  stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                                                  stderr=asyncio.subprocess.PIPE)
+    try:
+        notice = (await asyncio.wait_for(server.stderr.readline(), 60)).decode()
+        assert f"127.0.0.1:{port}" in notice and "this machine only" in notice
+        reader, writer = await asyncio.wait_for(connect(port), 60)
+        writer.write(framed(INITIALIZE))
+        await writer.drain()
+        check(await asyncio.wait_for(read_framed(reader), 60))
+        writer.close()
+    finally:
+        server.kill()
+        await server.wait()
+
+
+def test_listening_elsewhere_is_a_warning_and_bad_ports_are_errors():
+    from salience.attribution.errors import SalienceError
+    from salience.cli import listen_address, listening_notice
+
+    assert listen_address("tcp", "2087") == ("127.0.0.1", 2087)
+    assert listen_address("ws", "0.0.0.0:9000") == ("0.0.0.0", 9000)
+    assert "Warning" in listening_notice("ws", "0.0.0.0", 9000) and "reachable from the network" in \
+        listening_notice("ws", "0.0.0.0", 9000)
+    assert "Warning" not in listening_notice("tcp", "localhost", 2087)
+    for bad in ("nowhere", ":2087", "host:", "70000", "0"):
+        with pytest.raises(SalienceError):
+            listen_address("tcp", bad)
+
+
+def test_the_server_and_the_cli_turn_the_model_hubs_off(monkeypatch):
+    from salience.attribution.model import OFFLINE_FLAGS
+    from salience.server import server
+
+    for flag in OFFLINE_FLAGS:
+        monkeypatch.setenv(flag, "0")  # recorded, so the test's end restores this process's environment
+        monkeypatch.delenv(flag)
+
+    class Quiet:
+        def start_io(self) -> None:
+            pass
+
+    monkeypatch.setattr(server, "create_server", Quiet)
+    assert server.serve("stdio") == 0
+    import os
+
+    assert all(os.environ[flag] == "1" for flag in OFFLINE_FLAGS)
