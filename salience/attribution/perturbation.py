@@ -49,22 +49,17 @@ class Game:
         return self.coalitions.evaluate(absent, on_batch).value(self.kind)
 
 
-def level_players(inputs: AttributionInput, level: Level) -> tuple[Boundaries, list[list[int]]]:
-    """The source's boundaries and its players at `level` (file tokens only)."""
-    pieces = token_pieces(inputs)
-    boundaries = Boundaries.of(pieces, inputs.ranges)
-    return boundaries, boundaries.split(file_tokens(inputs.ranges), level)
-
-
-def token_pieces(inputs: AttributionInput) -> list[str]:
+def prompt_units(inputs: AttributionInput) -> tuple[list[str], Boundaries]:
+    """The source tokens decoded (for labels) and where its segments, sentences and words begin."""
     tokenizer = inputs.loaded.tokenizer
-    return [tokenizer.decode([i]) for i in inputs.source_ids]
+    pieces = [tokenizer.decode([i]) for i in inputs.source_ids]
+    return pieces, Boundaries.of(pieces, inputs.ranges)
 
 
-def spread(values: torch.Tensor, players: list[list[int]], n_source: int) -> torch.Tensor:
-    """Player values [P, K] → token scores [K, L]: each token gets its player's value / size, so a row sums
-    to the players' total and a whole part shows in one colour."""
-    scores = torch.zeros((values.shape[1], n_source), dtype=torch.float32)
+def spread(values: torch.Tensor, players: list[list[int]], scores: torch.Tensor) -> torch.Tensor:
+    """Player values [P, K] written into token scores [T, L] (K = T, or 1 for every row): each token gets
+    its player's value / size, so a row sums to the players' total and a whole part shows in one colour.
+    Tokens in no player keep what `scores` held."""
     for p, tokens in enumerate(players):
         scores[:, tokens] = (values[p] / len(tokens)).unsqueeze(1)
     return scores
@@ -85,7 +80,8 @@ def surrogate_scores(inputs: AttributionInput, params: SurrogateParams, sample: 
                      label: str) -> tuple[torch.Tensor, dict]:
     """LIME / KernelSHAP: seeded coalitions from `sample`, their values fitted by a linear model weighted by
     `weigh(masks)`, one fit per target step (the fit is linear in the values)."""
-    _, players = level_players(inputs, params.level)
+    pieces, boundaries = prompt_units(inputs)
+    players = boundaries.split(file_tokens(inputs.ranges), params.level)
     if not players:  # nothing of the file reaches the model (a template-only prompt): nothing to attribute
         return torch.zeros((inputs.n_target, inputs.n_source)), {"players": [], "samples": 0}
     generator = torch.Generator().manual_seed(params.seed)
@@ -95,8 +91,8 @@ def surrogate_scores(inputs: AttributionInput, params: SurrogateParams, sample: 
     game = Game(coalitions, players, params.value)
     values = game(masks, lambda done, total: inputs.progress(done / total, f"{label}: {done} of {total} samples"))
     coef, intercept = fit_linear(masks, values, weights, alpha)
-    scores = spread(coef, players, inputs.n_source).expand(inputs.n_target, -1)
-    extras = {"players": player_records(players, token_pieces(inputs), params.level, coef.sum(dim=1)),
+    scores = spread(coef, players, torch.zeros((inputs.n_target, inputs.n_source)))
+    extras = {"players": player_records(players, pieces, params.level, coef.sum(dim=1)),
               "samples": len(masks), "intercept": intercept.sum().item(), **cost_extras(coalitions)}
     return scores, extras
 

@@ -31,17 +31,16 @@ def three_segments():
     return ranges
 
 
-def masked_oracle(loaded, absent: torch.Tensor) -> torch.Tensor:
+def masked_oracle(inputs: AttributionInput, absent: torch.Tensor) -> torch.Tensor:
     """f_t by transformers' own attention mask over the whole sequence (absent keys masked), read where
     each y_t is predicted: y_1 at the last present source position."""
-    inputs = case(loaded)
     ids = inputs.sequence_ids()
     mask = torch.ones_like(ids)
-    mask[0, :len(SOURCE)] = (~absent).long()
-    read = [int((~absent).nonzero().max())] + list(range(len(SOURCE), ids.shape[1]))
+    mask[0, :inputs.n_source] = (~absent).long()
+    read = [int((~absent).nonzero().max())] + list(range(inputs.n_source, ids.shape[1]))
     with torch.no_grad():
-        logits = loaded.model(input_ids=ids, attention_mask=mask).logits[0, read].float()
-    return torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
+        logits = inputs.loaded.model(input_ids=ids, attention_mask=mask).logits[0, read].float()
+    return torch.log_softmax(logits, -1).gather(-1, torch.tensor(inputs.target.ids)[:, None])[:, 0]
 
 
 def test_absent_tokens_equal_attention_masking_with_kv_prefix_and_any_batch(tiny):
@@ -53,7 +52,7 @@ def test_absent_tokens_equal_attention_masking_with_kv_prefix_and_any_batch(tiny
     for budget in (16, 2048):  # one row per batch, or all in one
         coalitions = Coalitions(case(tiny), budget)
         outcome = coalitions.evaluate(absent)
-        for row, expected in zip(outcome.values, (masked_oracle(tiny, a) for a in absent)):
+        for row, expected in zip(outcome.values, (masked_oracle(case(tiny), a) for a in absent)):
             assert torch.allclose(row, expected, atol=1e-5), (row, expected)
     assert coalitions.forwards <= 12  # repeated and full coalitions run once
 
@@ -70,28 +69,22 @@ def test_the_prefix_trie_shares_and_splits_without_changing_any_value(tiny, monk
     present[:8, 0], present[:8, 1:4] = False, True  # a group sharing a prefix the unperturbed cache lacks
     monkeypatch.setattr(runner, "MIN_SPLIT_TOKENS", 16)  # a short prompt: split where a long one would
     trie = Coalitions(inputs, 2048)
-    extended = []
-    monkeypatch.setattr(trie, "_forward", lambda *a, **k: extended.append(k.get("keep_cache")) or
+    calls = []  # per model call: True where it grew a group's shared prefix, False where it ran coalitions
+    monkeypatch.setattr(trie, "_forward", lambda *a, **k: calls.append(k.get("keep_cache", False)) or
                         Coalitions._forward(trie, *a, **k))
     shared = Game(trie, players, "logprob")(present)
-    assert True in extended and extended.count(None) > 3  # prefixes computed once for a group; several groups
+    assert calls.count(True) >= 1  # a prefix the unperturbed cache lacks was computed once for its group
+    assert calls.count(False) > 3  # the coalitions ran in several groups, each on its own prefix
     monkeypatch.setattr(runner, "MIN_SHARED_TOKENS", 10**9)
     monkeypatch.setattr(runner, "MIN_SPLIT_TOKENS", 10**9)
     flat = Coalitions(inputs, 2048)
     assert torch.allclose(Game(flat, players, "logprob")(present), shared, atol=1e-5)
     assert flat.token_forwards > trie.token_forwards
-    ids = inputs.sequence_ids()
     for row in range(0, 40, 7):
         absent = torch.zeros(100, dtype=torch.bool)
         for p in (~present[row]).nonzero()[:, 0].tolist():
             absent[players[p]] = True
-        mask = torch.ones_like(ids)
-        mask[0, :100] = (~absent).long()
-        read = [int((~absent).nonzero().max())] + list(range(100, ids.shape[1]))
-        with torch.no_grad():
-            logits = tiny.model(input_ids=ids, attention_mask=mask).logits[0, read].float()
-        expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
-        assert torch.allclose(shared[row], expected, atol=1e-5), row
+        assert torch.allclose(shared[row], masked_oracle(inputs, absent), atol=1e-5), row
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen3", "gemma", "phi", "gpt2"])

@@ -31,9 +31,10 @@ from salience.attribution.perturbation import (
     PerturbationParams,
     cost_extras,
     player_records,
-    token_pieces,
+    prompt_units,
+    spread,
 )
-from salience.attribution.players import LEVELS, Boundaries, Level, file_tokens, finer
+from salience.attribution.players import LEVELS, Level, file_tokens, finer
 from salience.attribution.shapley import (
     ShapleyEstimate,
     exact_shapley,
@@ -70,8 +71,7 @@ class _Run:
     def __init__(self, inputs: AttributionInput, params: TextGenShapParams) -> None:
         self.inputs, self.params = inputs, params
         self.coalitions = Coalitions(inputs, params.memory_budget_mb)
-        self.pieces = token_pieces(inputs)
-        self.boundaries = Boundaries.of(self.pieces, inputs.ranges)
+        self.pieces, self.boundaries = prompt_units(inputs)
         self.generator = torch.Generator().manual_seed(params.seed)
         self.matrix = torch.zeros((inputs.n_target, inputs.n_source), dtype=torch.float32)
         self.records: list[dict[str, Any]] = []
@@ -117,8 +117,7 @@ class _Run:
         self.budget_spent |= not estimate.tolerance_met and self._exhausted()
         totals = estimate.values.sum(dim=1)
         self.records += player_records(groups, self.pieces, level, totals, estimate.stderr, parent, estimate.exact)
-        for p, tokens in enumerate(groups):
-            self.matrix[:, tokens] = (estimate.values[p] / len(tokens)).unsqueeze(1)
+        spread(estimate.values, groups, self.matrix)
         return totals
 
     def _estimate(self, game: Game, level: Level) -> ShapleyEstimate:
