@@ -16,7 +16,7 @@ from salience.attribution import Cancelled, SalienceError, method_classes, metho
 from salience.server import render
 from salience.server.positions import apply_changes
 from salience.server.server import SalienceServer
-from salience.server.settings import SECTION, merge_settings, section_of
+from salience.server.settings import SECTION, USER_ONLY, ModelPolicy, merge_settings, section_of
 
 log = logging.getLogger(__name__)
 PROMPT_LANGUAGES = {"prompt", "prompty"}
@@ -92,11 +92,16 @@ async def _pull_configuration(ls: SalienceServer) -> None:
 
 
 def _apply_settings(ls: SalienceServer, workspace: dict[str, Any] | None) -> None:
+    """Merge user (initializationOptions) and workspace settings; only the user's can allow workspace models."""
+    user, _ = merge_settings(ls.initialization_options)
+    workspace = {k: v for k, v in (workspace or {}).items() if k not in USER_ONLY}
     settings, problems = merge_settings(ls.initialization_options, workspace)
+    settings = settings.model_copy(update={"allow_workspace_models": user.allow_workspace_models})
     for problem in problems:
         ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, problem))
-    if settings != ls.scheduler.settings:
-        ls.scheduler.update_settings(settings)
+    policy = ModelPolicy.of(user)
+    if settings != ls.scheduler.settings or policy != ls.scheduler.policy:
+        ls.scheduler.update_settings(settings, policy)
 
 
 def _sync(server: SalienceServer) -> None:

@@ -24,7 +24,7 @@ from salience.attribution.metrics import Faithfulness, faithfulness
 from salience.attribution.progress import Progress
 from salience.attribution.prompt import MAX_PROMPT_BYTES
 from salience.server.render import View
-from salience.server.settings import Settings
+from salience.server.settings import ModelPolicy, Settings
 from salience.server.spans import ScoredSpan, assign_levels, scored_spans, shift_spans
 from salience.server.worker import ModelWorker
 
@@ -85,9 +85,10 @@ class Scheduler:
     """Open documents, their runs and their views."""
 
     def __init__(self, output: Output, settings: Settings | None = None, worker: ModelWorker | None = None,
-                 encoding: str = "utf-16") -> None:
+                 encoding: str = "utf-16", policy: ModelPolicy | None = None) -> None:
         self.output = output
         self.settings = settings or Settings()
+        self.policy = policy or ModelPolicy.of(self.settings)
         self.worker = worker or ModelWorker()
         self.encoding = encoding
         self.documents: dict[str, Document] = {}
@@ -181,9 +182,10 @@ class Scheduler:
         finally:
             self._side_jobs.discard(job)
 
-    def update_settings(self, settings: Settings) -> None:
-        """New settings: swap the model if it changed, then re-run every open document."""
+    def update_settings(self, settings: Settings, policy: ModelPolicy | None = None) -> None:
+        """New settings (and which models may load): swap the model if it changed, then re-run every document."""
         old, self.settings = self.settings, settings
+        self.policy = policy or ModelPolicy.of(settings)
         if (old.model, old.models, old.device, old.dtype) != (settings.model, settings.models, settings.device,
                                                             settings.dtype):
             self.worker.unload()
@@ -274,7 +276,8 @@ class Scheduler:
 
     async def _explain(self, doc: Document, job: Job, request: Request) -> AttributionResult | None:
         """One engine call for `job`; errors become the document's error, never an exception here."""
-        key = (self.settings.model_spec(doc.parsed.front_matter.model), self.settings.device, self.settings.dtype)
+        spec = self.settings.model_spec(doc.parsed.front_matter.model)
+        key = (spec, self.settings.device, self.settings.dtype)
         loop = asyncio.get_running_loop()
         progress = self._progress_hook(job)
 
@@ -283,6 +286,8 @@ class Scheduler:
             loop.call_soon_threadsafe(self._report, job, 0.0, message)
 
         try:
+            self.policy.check(spec)
+            self.policy.check_params(request.params)
             return await self.worker.explain(key, doc.parsed, request, doc.uri, progress, job.cancel.is_set, notify)
         except Cancelled:
             return None

@@ -4,19 +4,30 @@ Priority, lowest first: defaults < `initializationOptions` < `workspace/configur
 `salience`) or `didChangeConfiguration` < the file's front matter (applied by the engine). Invalid
 values never stop the server: `merge_settings` drops them, falls back to the defaults and returns a
 message for the user.
+
+`initializationOptions` are the user's own settings (editors send them from the user's config);
+`workspace/configuration` may hold a repository's settings, and front matter is the repository's
+file. So a model path is loaded only if the user named it, or allowed workspace models
+(`ModelPolicy`): opening a repository must not make the server read files it names.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from salience.attribution.errors import ModelLoadError
+from salience.attribution.model import EMBEDDED_NAMES
 from salience.attribution.prompt import PROMPT_SUFFIXES
 
 SECTION = "salience"
 DEFAULT_GLOBS = tuple(f"**/*{suffix}" for suffix in PROMPT_SUFFIXES)
+USER_ONLY = ("allowWorkspaceModels", "allow_workspace_models")
+"""Keys read from user settings only (a workspace's value is ignored)."""
 
 
 class Settings(BaseModel):
@@ -50,6 +61,8 @@ class Settings(BaseModel):
     dtype: str = "auto"
     file_globs: tuple[str, ...] = DEFAULT_GLOBS
     """Which files are prompts (watched on disk, attributed when open)."""
+    allow_workspace_models: bool = False
+    """Load models that a workspace names (its settings, a file's front matter). Read from user settings only."""
 
     @field_validator("thresholds")
     @classmethod
@@ -89,3 +102,51 @@ def section_of(raw: Any) -> dict[str, Any] | None:
         return None
     inner = raw.get(SECTION)
     return inner if isinstance(inner, dict) else raw
+
+
+WORKSPACE_MODEL_FIX = ("add it to `models` in your user settings (the server's initializationOptions), or set "
+                       "`allowWorkspaceModels: true` there")
+
+
+@dataclass(frozen=True)
+class ModelPolicy:
+    """Which model specs the server may load: the user's own, the embedded default, others only if allowed."""
+
+    trusted: frozenset[str] = frozenset()
+    allow_workspace: bool = False
+
+    @classmethod
+    def of(cls, user: Settings) -> ModelPolicy:
+        """The policy from user-level settings: their `model` and `models` are trusted."""
+        named = {user.model_spec(None), *user.models.values(), *_param_paths(user.method_params.values())}
+        return cls(frozenset(_canonical(spec) for spec in named if spec), user.allow_workspace_models)
+
+    def check(self, spec: str | None, what: str = "model") -> None:
+        """Raise `ModelLoadError` naming the fix unless `spec` may be loaded."""
+        if spec is None or spec.lower() in EMBEDDED_NAMES or self.allow_workspace or _canonical(spec) in self.trusted:
+            return
+        raise ModelLoadError(
+            f"{what} {spec!r} is named by this workspace (its settings or this file's front matter), and salience "
+            f"loads only the models in your user settings and the embedded default, so that opening a repository "
+            f"cannot make it read files; to use this model, {WORKSPACE_MODEL_FIX}")
+
+
+    def check_params(self, params: dict[str, Any] | None) -> None:
+        """The same rule for method parameters that name a model (ReAGent's `mlm_path`)."""
+        for path in _param_paths([params or {}]):
+            self.check(path, "mlm_path")
+
+
+PATH_PARAMS = ("mlm_path",)
+
+
+def _param_paths(params: Any) -> list[str]:
+    return [str(p[key]) for p in params if isinstance(p, dict) for key in PATH_PARAMS if p.get(key)]
+
+
+def _canonical(spec: str) -> str:
+    """A spec as an absolute path (so '~/m' and '/home/u/m' match); names stay as they are."""
+    try:
+        return str(Path(spec).expanduser().resolve())
+    except (OSError, RuntimeError, ValueError):
+        return spec

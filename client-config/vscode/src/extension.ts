@@ -12,7 +12,7 @@ import {
 
 import { ScoresPayload, statusText } from './decorations';
 import { Heatmap } from './heatmap';
-import { chooseServerCommand, findOnPath, serverSettings, ServerCommand } from './serverCommand';
+import { chooseServerCommand, findOnPath, serverSettings, ServerCommand, userSettings } from './serverCommand';
 
 const LANGUAGE = 'prompt';
 const SCORES = 'salience/scores';
@@ -66,7 +66,7 @@ async function createClient(context: vscode.ExtensionContext, heatmap: Heatmap,
   const serverOptions: ServerOptions = { command: server.command, args: server.args };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ language: LANGUAGE }],
-    initializationOptions: serverSettings(toPlain(vscode.workspace.getConfiguration('salience'))),
+    initializationOptions: userLevel(vscode.workspace.getConfiguration('salience')),
     outputChannelName: 'salience',
     middleware: middleware(),
   };
@@ -92,7 +92,9 @@ async function createClient(context: vscode.ExtensionContext, heatmap: Heatmap,
 
 /** The command line from the setting, PATH or the Python extension's interpreter. */
 async function serverCommand(): Promise<ServerCommand> {
-  const configured = vscode.workspace.getConfiguration('salience').get<string[] | string>('serverCommand');
+  // User settings only: a workspace's command line would run whatever a repository names.
+  const configured = vscode.workspace.getConfiguration('salience')
+    .inspect<string[] | string>('serverCommand')?.globalValue;
   const onPath = findOnPath('salience', process.env.PATH, process.platform === 'win32' ? process.env.PATHEXT : '');
   const needsPython = !onPath && !(Array.isArray(configured) ? configured.length : configured);
   return chooseServerCommand(configured, onPath, needsPython ? await pythonInterpreter() : undefined);
@@ -177,6 +179,11 @@ function showStatus(status: vscode.StatusBarItem, heatmap: Heatmap): void {
   status.text = text;
   status.tooltip = tooltip;
   status.show();
+}
+
+/** The section's values from the user's own settings (what the server trusts to name models). */
+function userLevel(section: vscode.WorkspaceConfiguration): Record<string, unknown> {
+  return userSettings(Object.keys(toPlain(section)), (key) => section.inspect(key));
 }
 
 /** A configuration section as plain JSON (WorkspaceConfiguration also carries methods). */

@@ -53,3 +53,21 @@ export function serverSettings(section: Record<string, unknown> | null | undefin
   }
   return settings;
 }
+
+/** What `inspect(key)` tells of a setting: the user's own (global) value among others. */
+export interface Inspected { globalValue?: unknown }
+
+/**
+ * The user's own values of `keys` (their global settings, not a workspace's): the server trusts only these
+ * to name models (initializationOptions), so opening a repository cannot make it load files the repository names.
+ */
+export function userSettings(keys: string[], inspect: (key: string) => Inspected | undefined): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = inspect(key)?.globalValue;
+    if (value !== undefined) {
+      settings[key] = value;
+    }
+  }
+  return serverSettings(settings);
+}

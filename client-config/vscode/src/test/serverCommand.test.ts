@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 
-import { chooseServerCommand, findOnPath, serverSettings } from '../serverCommand';
+import { chooseServerCommand, findOnPath, serverSettings, userSettings } from '../serverCommand';
 
 test('the setting wins, then PATH, then the Python interpreter', () => {
   assert.deepEqual(chooseServerCommand(['/v/bin/salience', 'serve'], '/usr/bin/salience', '/py'),
@@ -36,4 +36,15 @@ test('server settings drop client-only keys, nulls and functions', () => {
   };
   assert.deepEqual(serverSettings(section), { method: 'occlusion', debounceMs: 0 });
   assert.deepEqual(serverSettings(null), {});
+});
+
+test('initializationOptions carry only the values of the user settings', () => {
+  const scopes: Record<string, { globalValue?: unknown; workspaceValue?: unknown }> = {
+    model: { globalValue: '/models/mine', workspaceValue: '/repo/evil' },
+    models: { workspaceValue: { big: '/repo/big.gguf' } },
+    allowWorkspaceModels: { workspaceValue: true },
+    serverCommand: { globalValue: ['salience', 'serve'] },
+    debounceMs: { globalValue: 100 },
+  };
+  assert.deepEqual(userSettings(Object.keys(scopes), (key) => scopes[key]), { model: '/models/mine', debounceMs: 100 });
 });
