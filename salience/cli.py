@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -108,7 +109,10 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
     if doc.errors:
         raise PromptError(doc.errors[0].message)
     for problem in doc.problems:
-        err.print(f"[yellow]warning:[/] {problem.message}", highlight=False)
+        if problem.severity == "warning":
+            err.print(f"[yellow]warning:[/] {problem.message}", highlight=False)
+    if doc.is_blank:
+        raise PromptError("the prompt is empty: write some text to explain")
     request = Request(method=args.method, params=parse_params(args.param), target=args.target,
                       contrast=args.contrast, max_new_tokens=args.max_new_tokens)
     requested_method(doc, request)
@@ -240,6 +244,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("salience: interrupted", highlight=False)
         return 130
+    except Exception as error:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("SALIENCE_DEBUG"):
+            raise
+        err.print(f"salience: internal error: {type(error).__name__}: {error}. This is a bug in salience: please "
+                  "report it with the input (SALIENCE_DEBUG=1 shows the traceback)", highlight=False, markup=False,
+                  soft_wrap=True)
+        return 2
 
 
 if __name__ == "__main__":

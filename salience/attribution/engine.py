@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Hashable
 
 from salience.attribution.errors import ParameterError
+from salience.attribution.memory import attribute_within_memory
 from salience.attribution.methods import (DEFAULT_METHOD, AttributionInput, Method, default_method, get_method,
                                           is_default)
 from salience.attribution.model import LoadedModel
@@ -89,6 +90,8 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
     it, with the token ranges of this document (the same ids may sit at other file offsets).
     """
     request = request or Request()
+    if doc.is_blank:
+        raise ParameterError("the prompt is empty: write some text to explain")
     front = doc.front_matter
     method = requested_method(doc, request)
     if is_default(request.method or front.method):  # the default this model supports
@@ -119,10 +122,10 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
 
     inputs = AttributionInput(loaded, input_ids, ranges, target, chat=chat, contrast=contrast,
                               progress=_scaled(progress, 0.1, 1.0), cancelled=cancelled, timings=timings)
-    result = method.attribute(inputs, request.params)
+    result = attribute_within_memory(method, inputs, request.params)
     if dropped:
         result.extras["truncated_tokens"] = dropped
-    if cache is not None:
+    if cache is not None and "out_of_memory" not in result.extras:  # a stand-in: try the method again next time
         cache.put(key, result, owner)
     return result
 

@@ -7,6 +7,7 @@ method needs gradients only with respect to the input embeddings.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import logging
@@ -110,7 +111,16 @@ def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto
     directory, model_id = _resolve_directory(spec, notify)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
-    model, tokenizer = _load_directory(directory, torch_dtype)
+    try:
+        model, tokenizer = _load_directory(directory, torch_dtype)
+    except ModelLoadError:
+        gguf = _converted_from(directory)
+        if gguf is None:
+            raise
+        notify(f"the converted copy of {gguf.name} in {directory} is unreadable: converting it again")
+        shutil.rmtree(directory, ignore_errors=True)
+        directory = converted_gguf(gguf, notify)
+        model, tokenizer = _load_directory(directory, torch_dtype)
     model.to(torch_device)
     model.eval()
     model.requires_grad_(False)
@@ -151,6 +161,7 @@ def _check_directory(path: Path) -> None:
 
 def _load_directory(directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
     """Load config, tokenizer and weights from a local directory, offline, without remote code."""
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -162,11 +173,16 @@ def _load_directory(directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
     _check_architecture(config, directory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+    except Exception as err:  # tokenizers raise many types for a missing or corrupt tokenizer.json
+        raise ModelLoadError(f"cannot load the tokenizer in {directory} (tokenizer.json missing or unreadable): "
+                             f"{_first_line(err)}") from err
+    try:
         model, info = AutoModelForCausalLM.from_pretrained(
             directory, config=config, dtype=dtype, local_files_only=True, trust_remote_code=False,
             use_safetensors=True, output_loading_info=True)
-    except (ValueError, OSError) as err:
-        raise ModelLoadError(f"cannot load the model in {directory}: {_first_line(err)}") from err
+    except (SafetensorError, ValueError, OSError, RuntimeError) as err:
+        raise ModelLoadError(f"cannot load the weights in {directory}: {_first_line(err)} (a corrupt or incomplete "
+                             "*.safetensors file? copy or convert it again)") from err
     missing = sorted(info.get("missing_keys") or [])
     if missing:
         raise ModelLoadError(f"{directory}: missing weights for {len(missing)} parameters (e.g. {missing[0]}); "
@@ -188,18 +204,36 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+SOURCE_FILE = "converted-from.txt"
+"""Written next to a converted model: the GGUF file it came from (to convert again if it breaks)."""
+_session_dirs: list[Path] = []
+
+
 def converted_gguf(gguf: Path, notify: Notify) -> Path:
-    """Return a safetensors copy of a GGUF model, converting it once into the cache."""
+    """Return a safetensors copy of a GGUF model, converting it once into the cache.
+
+    An unwritable cache falls back to a temporary directory for this process, with a message.
+    """
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     target = cache_root() / "models" / f"{gguf.stem}-{key}"
     if (target / "config.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(prefix=".probe-", dir=target.parent)
+        os.rmdir(probe)
+    except OSError as err:
+        target = _session_dir() / target.name
+        if (target / "config.json").is_file():
+            return target
+        notify(f"cannot write the model cache in {cache_root()} ({err.strerror or err}); converting into a "
+               f"temporary directory for this session instead: set SALIENCE_CACHE to a writable directory to keep it")
     notify(f"converting {gguf.name} to safetensors in {target.parent} (once; about 20 s)…")
     scratch = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
     try:
         _write_safetensors(gguf, scratch)
+        (scratch / SOURCE_FILE).write_text(str(gguf.resolve()), encoding="utf-8")
         try:
             os.rename(scratch, target)
         except OSError:
@@ -211,6 +245,23 @@ def converted_gguf(gguf: Path, notify: Notify) -> Path:
         shutil.rmtree(scratch, ignore_errors=True)
     notify(f"converted model cached at {target}")
     return target
+
+
+def _session_dir() -> Path:
+    """A temporary directory for this process's conversions, removed when it exits."""
+    if not _session_dirs:
+        _session_dirs.append(Path(tempfile.mkdtemp(prefix="salience-models-")))
+        atexit.register(shutil.rmtree, _session_dirs[0], True)
+    return _session_dirs[0]
+
+
+def _converted_from(directory: Path) -> Path | None:
+    """The GGUF file a converted directory came from, if it is one and the file is still there."""
+    try:
+        source = Path((directory / SOURCE_FILE).read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
+    return source if source.is_file() else None
 
 
 def _write_safetensors(gguf: Path, out: Path) -> None:

@@ -6,6 +6,7 @@ Offsets are Python string indices (code points) into the whole file text. Nothin
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,9 @@ MAX_PROMPT_BYTES = 1_000_000
 _ROLE_LINE = re.compile(r"^(system|user|assistant):[ \t]*\r?$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
 _FENCE = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_KEY_LINE = re.compile(r"^([^\s#:][^:\r\n]*?)[ \t]*:", re.MULTILINE)
+MAX_KEY_PROBLEMS = 20
 
 
 class FrontMatter(BaseModel):
@@ -42,20 +46,23 @@ class FrontMatter(BaseModel):
     @field_validator("sample", mode="before")
     @classmethod
     def _sample_values_as_text(cls, value: object) -> object:
-        if isinstance(value, dict):
-            return {str(k): "" if v is None else str(v) for k, v in value.items()}
-        return value
+        if not isinstance(value, dict):
+            return value
+        nested = [str(k) for k, v in value.items() if isinstance(v, (dict, list, set, tuple))]
+        if nested:
+            raise ValueError(f"sample values must be text, not lists or mappings ({', '.join(nested[:5])})")
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
 
     @property
     def unknown_keys(self) -> list[str]:
-        return sorted((self.model_extra or {}).keys())
+        return list(self.model_extra or {})  # in file order
 
 
 @dataclass(frozen=True)
 class Problem:
     """A problem found in the file, with its file span; errors stop the CLI, the server shows them."""
 
-    severity: Literal["error", "warning"]
+    severity: Literal["error", "warning", "info"]
     message: str
     start: int
     end: int
@@ -147,6 +154,13 @@ class PromptDocument:
     def has_roles(self) -> bool:
         return bool(self.messages)
 
+    @property
+    def is_blank(self) -> bool:
+        """No text to explain: an empty body, whitespace only, or chat messages without content."""
+        if self.messages:
+            return not any(m.content.text.strip() for m in self.messages)
+        return not self.body.text.strip()
+
 
 def read_prompt_file(path: str | Path) -> str:
     """Read a prompt file exactly (CRLF kept), refusing binary, non-UTF-8 and huge files."""
@@ -156,6 +170,8 @@ def read_prompt_file(path: str | Path) -> str:
     data = path.read_bytes()
     if len(data) > MAX_PROMPT_BYTES:
         raise PromptError(f"{path}: {len(data)} bytes is too large for a prompt (limit {MAX_PROMPT_BYTES})")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise PromptError(f"{path}: UTF-16 text (it starts with a UTF-16 byte order mark); save it as UTF-8")
     if b"\x00" in data:
         raise PromptError(f"{path}: binary file (contains NUL bytes), not a text prompt")
     try:
@@ -167,10 +183,24 @@ def read_prompt_file(path: str | Path) -> str:
 def parse_prompt(text: str) -> PromptDocument:
     """Split a prompt file into front matter, body, chat messages and placeholder spans."""
     problems: list[Problem] = []
+    text = _without_lone_surrogates(text, problems)
     front, body_start = _parse_front_matter(text, problems)
     body = _substitute(text, body_start, len(text), front.sample, problems)
     messages = _split_messages(text, body_start, front.sample, problems)
-    return PromptDocument(text, front, body_start, body, messages, problems)
+    doc = PromptDocument(text, front, body_start, body, messages, problems)
+    if doc.is_blank:
+        problems.append(Problem("info", "empty prompt: write some text to explain", body_start, len(text)))
+    return doc
+
+
+def _without_lone_surrogates(text: str, problems: list[Problem]) -> str:
+    """Unpaired UTF-16 surrogates (an editor may send them) become U+FFFD: same length, so offsets hold."""
+    found = [m.start() for m in _LONE_SURROGATE.finditer(text)]
+    if not found:
+        return text
+    problems.append(Problem("warning", f"{len(found)} unpaired UTF-16 surrogate(s) (not valid Unicode) are "
+                            "read as U+FFFD", found[0], found[0] + 1))
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _parse_front_matter(text: str, problems: list[Problem]) -> tuple[FrontMatter, int]:
@@ -194,21 +224,30 @@ def _parse_front_matter(text: str, problems: list[Problem]) -> tuple[FrontMatter
         reason = getattr(err, "problem", None) or str(err).splitlines()[0]
         problems.append(Problem("error", f"front matter line {line}: invalid YAML: {reason}", 0, body_start))
         return FrontMatter(), body_start
+    except RecursionError:
+        problems.append(Problem("error", "front matter is nested too deeply to read", 0, body_start))
+        return FrontMatter(), body_start
     if not isinstance(data, dict):
         problems.append(Problem("error", "front matter must be a mapping of key: value lines", 0, body_start))
         return FrontMatter(), body_start
+    spans = _key_spans(text, block_start, block_end)
+    key_problems: list[Problem] = []
     try:
         front = FrontMatter.model_validate(data)
     except ValidationError as err:
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"])
-            start, end = _key_span(text, block_start, block_end, key.split(".")[0])
-            problems.append(Problem("error", f"front matter line {text.count(chr(10), 0, start) + 1}: "
-                                    f"{key}: {e['msg']}", start, end))
+            start, end = spans.get(key.split(".")[0], (0, block_start))
+            key_problems.append(Problem("error", f"front matter line {text.count(chr(10), 0, start) + 1}: "
+                                        f"{key}: {e['msg'].removeprefix('Value error, ')}", start, end))
         front = FrontMatter.model_validate({k: v for k, v in data.items() if k not in _bad_keys(err)})
     for key in front.unknown_keys:
-        start, end = _key_span(text, block_start, block_end, key)
-        problems.append(Problem("warning", f"unknown front matter key {key!r} is ignored", start, end))
+        start, end = spans.get(key, (0, block_start))
+        key_problems.append(Problem("warning", f"unknown front matter key {key!r} is ignored", start, end))
+    problems.extend(key_problems[:MAX_KEY_PROBLEMS])
+    if len(key_problems) > MAX_KEY_PROBLEMS:
+        problems.append(Problem("warning", f"{len(key_problems) - MAX_KEY_PROBLEMS} more front matter problems "
+                                "not shown", 0, body_start))
     return front, body_start
 
 
@@ -216,9 +255,13 @@ def _bad_keys(err: ValidationError) -> set[str]:
     return {str(e["loc"][0]) for e in err.errors() if e["loc"]}
 
 
-def _key_span(text: str, start: int, end: int, key: str) -> tuple[int, int]:
-    found = re.compile(rf"^{re.escape(key)}\s*:", re.MULTILINE).search(text, start, end)
-    return (found.start(), found.start() + len(key)) if found else (0, start)
+def _key_spans(text: str, start: int, end: int) -> dict[str, tuple[int, int]]:
+    """File span of each top-level key of the front matter block (one pass, however many keys)."""
+    spans: dict[str, tuple[int, int]] = {}
+    for found in _KEY_LINE.finditer(text, start, end):
+        key = found.group(1).strip("'\"")
+        spans.setdefault(key, (found.start(), found.start() + len(found.group(1))))
+    return spans
 
 
 def _substitute(text: str, start: int, end: int, sample: dict[str, str] | None,
@@ -235,6 +278,8 @@ def _substitute(text: str, start: int, end: int, sample: dict[str, str] | None,
             spans.append(Span(run, run + len(piece), fs, fe, literal))
             run += len(piece)
 
+    if not sample:
+        _literal_placeholders(text, start, end, problems)
     for match in _PLACEHOLDER.finditer(text, start, end) if sample else ():
         name = match.group(1)
         if name not in sample:
@@ -246,6 +291,13 @@ def _substitute(text: str, start: int, end: int, sample: dict[str, str] | None,
         cursor = match.end()
     add(text[cursor:end], cursor, end, True)
     return Segment("".join(pieces), spans)
+
+
+def _literal_placeholders(text: str, start: int, end: int, problems: list[Problem]) -> None:
+    """Placeholders with no `sample:` at all are explained as written: say so on each (a few at most)."""
+    for match in itertools.islice(_PLACEHOLDER.finditer(text, start, end), MAX_KEY_PROBLEMS):
+        problems.append(Problem("warning", f"placeholder {match.group(0)} has no value: add `sample:` to the front "
+                                "matter to fill it; explained as literal text", match.start(), match.end()))
 
 
 def _split_messages(text: str, body_start: int, sample: dict[str, str] | None,

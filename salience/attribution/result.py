@@ -91,7 +91,8 @@ class AttributionResult:
 
     def warnings(self) -> list[str]:
         """Every warning about how far these scores can be trusted (shown by the CLI and the server)."""
-        found = (self.completeness_warning(), self.convergence_warning(), self.sampling_warning())
+        found = (self.extras.get("out_of_memory"), self.completeness_warning(), self.convergence_warning(),
+                 self.sampling_warning())
         return [w for w in found if w]
 
     def part_text(self, player: dict[str, Any], text: str, width: int = 40) -> str:

@@ -164,12 +164,14 @@ def inlay_hints(view: View, start: int = 0, end: int | None = None) -> list[type
             for rank, s in sorted(((i + 1, s) for i, s in enumerate(top)), key=lambda pair: pair[1].start)]
 
 
+SEVERITIES = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
+              "info": types.DiagnosticSeverity.Information}
+
+
 def diagnostics(view: View) -> list[types.Diagnostic]:
     """File problems, the run error, the explained completion, truncation and faded spans."""
     found = [types.Diagnostic(view.lines.range(p.start, p.end), p.message, source=SOURCE,
-                              severity=types.DiagnosticSeverity.Error if p.severity == "error"
-                              else types.DiagnosticSeverity.Warning)
-             for p in view.problems]
+                              severity=SEVERITIES[p.severity]) for p in view.problems]
     first_line = view.lines.range(0, view.lines.ends[0])
     if view.error:
         found.append(types.Diagnostic(first_line, view.error, severity=types.DiagnosticSeverity.Error, source=SOURCE))

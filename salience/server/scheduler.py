@@ -61,6 +61,16 @@ class Output(Protocol):
     def notify(self, message: str) -> None: ...
 
 
+def unreadable(text: str) -> str | None:
+    """Why an editor's text is not attributed at all (too large, binary), or None."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_PROMPT_BYTES:
+        return f"{size} bytes is too large for a prompt (limit {MAX_PROMPT_BYTES}); not attributed"
+    if "\x00" in text:
+        return "the text contains NUL characters: a binary file, not a text prompt; not attributed"
+    return None
+
+
 @dataclass
 class Document:
     """An open prompt file: its text, the parse, what is shown and what is running."""
@@ -245,9 +255,13 @@ class Scheduler:
         method = chosen or DEFAULT_METHOD
         job = Job(doc.uri, version, f"salience: {method}")
         doc.job = job
-        size = len(doc.text.encode("utf-8", "surrogatepass"))
-        if size > MAX_PROMPT_BYTES:
-            self._fail(doc, job, f"{size} bytes is too large for a prompt (limit {MAX_PROMPT_BYTES}); not attributed")
+        refused = unreadable(doc.text)
+        if refused or parsed.is_blank:  # nothing to run: an error, or the blank prompt's own note
+            if refused:
+                self._fail(doc, job, refused)
+            else:
+                doc.result, doc.spans, doc.error, doc.preview_of = None, [], None, None
+                self.output.published(doc.uri, new_result=True)
             doc.job = None
             return
         self.output.published(doc.uri, new_result=False)
@@ -348,8 +362,11 @@ class Scheduler:
             self.output.report_progress(job, fraction, message)
 
     def shutdown(self) -> None:
+        """Cancel every run (the worker stops at its next batch) and stop taking work; safe to call twice."""
         for doc in self.documents.values():
             self._cancel_job(doc)
+        for job in self._side_jobs:
+            job.cancel.set()
         for task in list(self._tasks):
             task.cancel()
         self.worker.shutdown()

@@ -28,6 +28,11 @@ class SalienceServer(LanguageServer):
         self.scheduler = Scheduler(self.output, Settings())
         self.initialization_options: dict[str, Any] | None = None
 
+    def shutdown(self) -> None:
+        """The client left (exit, or its end of the pipe closed): stop the run at its next batch, then stop."""
+        self.scheduler.shutdown()
+        super().shutdown()
+
     @property
     def client(self) -> types.ClientCapabilities:
         return self.protocol.client_capabilities

@@ -55,7 +55,7 @@ class Session:
 
     def open(self, name: str, text: str, language_id: str = "prompt") -> str:
         path = self.root / name
-        path.write_bytes(text.encode("utf-8"))
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
         uri = path.as_uri()
         self.versions[uri] = 1
         self.texts[(uri, 1)] = text

@@ -12,10 +12,10 @@ def split_lines(text: str) -> list[str]:
 def column_to_text(line: str, column: int, encoding: str) -> str:
     """The prefix of `line` that `column` code units of `encoding` cover."""
     if encoding == "utf-8":
-        return line.encode("utf-8")[:column].decode("utf-8")
+        return line.encode("utf-8", "surrogatepass")[:column].decode("utf-8", "surrogatepass")
     if encoding == "utf-32":
         return line[:column]
-    return line.encode("utf-16-le")[:2 * column].decode("utf-16-le")
+    return line.encode("utf-16-le", "surrogatepass")[:2 * column].decode("utf-16-le", "surrogatepass")
 
 
 def decode_semantic_tokens(text: str, data: list[int], encoding: str) -> list[tuple[int, int, str, int, int]]:
