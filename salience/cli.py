@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from salience.attribution import (Request, SalienceError, explain, load_model, method_classes, parse_prompt,
-                                  read_prompt_file)
-from salience.attribution.engine import requested_method
-from salience.attribution.errors import PromptError
+from salience.attribution import SalienceError, explain, load_model, method_classes, read_prompt_file
 from salience.attribution.model import go_offline
-from salience.heatmap import html_page, terminal_report
+from salience.attribution.prompt import PROMPT_SUFFIXES
+from salience.attribution.store import ResultStore
+from salience.batch import RunOptions, checked, prompt_files, run_batch, write_report
+from salience.heatmap import batch_table, html_page, terminal_report
 
 DEMO_PROMPT = "door-codes.prompt"
 
@@ -51,12 +51,16 @@ class ProgressBar:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="salience", description="Which parts of a prompt does the model rely on?")
     sub = parser.add_subparsers(dest="command", required=True)
-    attribute = sub.add_parser("attribute", help="explain a prompt file and show a heatmap")
-    attribute.add_argument("file", type=Path)
+    attribute = sub.add_parser("attribute", help="explain a prompt file (or every one in a folder) and show a heatmap")
+    attribute.add_argument("file", type=Path, help="a prompt file, or a folder: every prompt file under it")
     _add_run_options(attribute)
     attribute.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the full result as JSON "
                            "(to stdout when no file is given)")
     attribute.add_argument("--html", metavar="OUT", type=Path, help="write a self-contained heatmap page")
+    attribute.add_argument("--jobs", type=int, default=1, metavar="N",
+                           help="for a folder: explain N files at once, in N processes")
+    attribute.add_argument("--report", metavar="OUT.html", type=Path,
+                           help="for a folder: write an index page, and a heatmap page per file in OUT/")
     faith = sub.add_parser("faithfulness", help="explain a prompt file and measure how faithful the scores are")
     faith.add_argument("file", type=Path)
     _add_run_options(faith)
@@ -105,19 +109,11 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
 
     Returns (document, result), and the loaded model too with `keep_model`.
     """
-    doc = parse_prompt(text)
-    if doc.errors:
-        raise PromptError(doc.errors[0].message)
+    doc, request, spec = checked(text, run_options(args))
     for problem in doc.problems:
         if problem.severity == "warning":
             err.print(f"[yellow]warning:[/] {problem.message}", highlight=False)
-    if doc.is_blank:
-        raise PromptError("the prompt is empty: write some text to explain")
-    request = Request(method=args.method, params=parse_params(args.param), target=args.target,
-                      contrast=args.contrast, max_new_tokens=args.max_new_tokens)
-    requested_method(doc, request)
-    loaded = load_model(args.model or doc.front_matter.model, args.device, args.dtype,
-                        notify=lambda message: err.print(f"salience: {message}", highlight=False))
+    loaded = load_model(spec, args.device, args.dtype, notify=notifier(err))
     bar = ProgressBar(err)
     try:
         result = explain(loaded, doc, request, progress=bar)
@@ -128,7 +124,21 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
     return (doc, result, loaded) if keep_model else (doc, result)
 
 
+def run_options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(model=args.model, method=args.method, params=parse_params(args.param), target=args.target,
+                      contrast=args.contrast, max_new_tokens=args.max_new_tokens, device=args.device,
+                      dtype=args.dtype)
+
+
+def notifier(err: Console):
+    return lambda message: err.print(f"salience: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
 def cmd_attribute(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.file.is_dir():
+        return cmd_batch(args, out, err)
+    if args.report or args.jobs != 1:
+        raise SalienceError("--report and --jobs take a folder of prompt files")
     text = read_prompt_file(args.file)
     doc, result = run_attribution(text, args, err)
     body_start = doc.body_start
@@ -143,6 +153,32 @@ def cmd_attribute(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(f"salience: wrote {args.json}", highlight=False)
     out.print(terminal_report(text, result, body_start))
     return 0
+
+
+def cmd_batch(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Every prompt file under a folder; results stored by content hash, so a second run resumes."""
+    if args.json or args.html:
+        raise SalienceError("--json and --html take one prompt file; for a folder, use --report OUT.html")
+    if args.jobs < 1:
+        raise SalienceError("--jobs must be at least 1")
+    if not prompt_files(args.file):
+        raise SalienceError(f"{args.file}: no prompt files ({', '.join(PROMPT_SUFFIXES)}) in this folder")
+    bar = ProgressBar(err)
+    try:
+        outcomes = run_batch(args.file, run_options(args), args.jobs, ResultStore(),
+                             lambda outcome, done, total: bar(done / total, f"{done}/{total} {outcome.relative}"),
+                             notifier(err))
+    finally:
+        bar.close()
+    out.print(batch_table(outcomes))
+    if args.report:
+        pages = write_report(args.report, outcomes)
+        err.print(f"salience: wrote {args.report} (pages in {pages})", highlight=False, markup=False, soft_wrap=True)
+    failed = sum(o.result is None for o in outcomes)
+    stored = sum(o.stored for o in outcomes)
+    out.print(f"{len(outcomes)} prompts: {len(outcomes) - failed - stored} explained, {stored} stored by an "
+              f"earlier run, {failed} failed")
+    return 1 if failed else 0
 
 
 def cmd_faithfulness(args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from typing import Protocol
 
 from rich.console import Group
 from rich.table import Table
@@ -124,6 +125,71 @@ def html_page(text: str, result: AttributionResult, title: str, body_start: int 
     return _PAGE.format(title=html.escape(title), summary=html.escape(summary(result)), body="".join(spans),
                         completion=html.escape(result.explained_text), buttons="".join(buttons),
                         data=json.dumps(data).replace("</", "<\\/"))
+
+
+class BatchEntry(Protocol):
+    """One prompt file of a batch run (`salience.batch.Outcome`)."""
+
+    relative: str
+    text: str | None
+    result: AttributionResult | None
+    error: str | None
+    stored: bool
+
+
+def top_words(entry: BatchEntry, k: int = 5) -> str:
+    """The file text of the k most important tokens, for one-line summaries."""
+    if entry.result is None or entry.text is None:
+        return ""
+    return ", ".join(repr(entry.text[slice(*entry.result.source[i].range)]) for i in entry.result.top_tokens(k))
+
+
+def batch_table(entries: list[BatchEntry]) -> Table:
+    """The batch run in the terminal: a row per prompt file."""
+    table = Table(show_edge=False)
+    for column in ("prompt", "status", "method", "explains", "top tokens"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("prompt", "status", "method"))
+    for entry in entries:
+        result = entry.result
+        if result is None:
+            table.add_row(entry.relative, "[red]failed[/]", "", entry.error or "", "")
+        else:
+            table.add_row(entry.relative, "stored" if entry.stored else "explained", result.method,
+                          repr(result.explained_text), top_words(entry))
+    return table
+
+
+def index_page(title: str, entries: list[tuple[BatchEntry, str | None]]) -> str:
+    """A self-contained table of a batch run: each prompt's status, completion and top tokens, linked to its page."""
+    rows = []
+    for entry, link in entries:
+        name = html.escape(entry.relative)
+        cell = f'<a href="{html.escape(link, quote=True)}">{name}</a>' if link else name
+        result = entry.result
+        if result is None:
+            rows.append(f'<tr class="error"><td>{cell}</td><td colspan="5">{html.escape(entry.error or "")}</td></tr>')
+            continue
+        seconds = sum(v for k, v in result.timings.items() if k != "cached")
+        rows.append(f"<tr><td>{cell}</td><td>{'stored' if entry.stored else 'explained'}</td>"
+                    f"<td>{html.escape(result.method)}</td><td>{html.escape(repr(result.explained_text))}</td>"
+                    f"<td>{html.escape(top_words(entry))}</td><td>{seconds:.2f}</td></tr>")
+    failed = sum(entry.result is None for entry, _ in entries)
+    return _INDEX.format(title=html.escape(title), rows="\n".join(rows),
+                         counts=f"{len(entries) - failed} explained, {failed} failed")
+
+
+_INDEX = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}}
+td:nth-child(5){{font-family:ui-monospace,monospace}} tr.error td{{color:#a00}}
+</style></head><body>
+<h1>{title}</h1><p>{counts}</p>
+<table><tr><th>prompt</th><th>status</th><th>method</th><th>explains</th><th>top 5 tokens</th><th>s</th></tr>
+{rows}
+</table></body></html>
+"""
 
 
 _PAGE = """<!doctype html>

@@ -108,7 +108,7 @@ def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto
                notify: Notify | None = None) -> LoadedModel:
     """Load `spec` (None or 'default' for the embedded model, a directory, or a .gguf file)."""
     notify = notify or log.info
-    directory, model_id = _resolve_directory(spec, notify)
+    directory, model_id = model_directory(spec, notify)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     try:
@@ -127,7 +127,7 @@ def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto
     return LoadedModel(model, tokenizer, model_id, torch_device, torch_dtype)
 
 
-def _resolve_directory(spec: str | None, notify: Notify) -> tuple[Path, str]:
+def model_directory(spec: str | None, notify: Notify) -> tuple[Path, str]:
     """Turn a model spec into a directory of safetensors weights and a model id."""
     if spec is None or spec.lower() in EMBEDDED_NAMES:
         gguf = embedded_gguf_path()
