@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     transport = serve.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
     transport.add_argument("--tcp", metavar="[HOST:]PORT",
-                           help="listen for one client over TCP (on 127.0.0.1, this machine only, unless HOST is given)")
+                           help="listen for editors over TCP, all sharing one model (on 127.0.0.1, this machine only, "
+                           "unless HOST is given)")
     transport.add_argument("--ws", metavar="[HOST:]PORT",
                            help="listen for clients over WebSocket (on 127.0.0.1 unless HOST is given)")
     serve.add_argument("--log-file", help="write the server log here (stdout belongs to LSP)")

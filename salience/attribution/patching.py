@@ -1,4 +1,8 @@
-"""Scoped changes to one model instance, undone on exit: what the methods install for one call."""
+"""Scoped changes to one model instance, undone on exit: what the methods install for one call.
+
+`patched()` says whether any change is in place: a shared server lets another run use the model
+between batches only when none is (another method would otherwise run on this one's rules).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,32 @@ from typing import Any
 from torch import nn
 
 
+_active = [0]
+
+
+def patched() -> bool:
+    """Whether a method's change to a model is in place now."""
+    return _active[0] > 0
+
+
+@contextmanager
+def changing() -> Iterator[None]:
+    """Mark a block that changes a model (so the model is not lent to another run inside it)."""
+    _active[0] += 1
+    try:
+        yield
+    finally:
+        _active[0] -= 1
+
+
 @contextmanager
 def forward_replaced(module: nn.Module, forward: Callable[..., Any]) -> Iterator[None]:
     """An instance-level forward (restoring any the instance had, e.g. an accelerate hook)."""
     had, previous = "forward" in module.__dict__, module.__dict__.get("forward")
     module.forward = forward
     try:
-        yield
+        with changing():
+            yield
     finally:
         if had:
             module.forward = previous

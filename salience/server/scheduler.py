@@ -95,11 +95,14 @@ class Scheduler:
     """Open documents, their runs and their views."""
 
     def __init__(self, output: Output, settings: Settings | None = None, worker: ModelWorker | None = None,
-                 encoding: str = "utf-16", policy: ModelPolicy | None = None) -> None:
+                 encoding: str = "utf-16", policy: ModelPolicy | None = None, client: str = "") -> None:
         self.output = output
         self.settings = settings or Settings()
         self.policy = policy or ModelPolicy.of(self.settings)
+        self.owns_worker = worker is None
+        """False on a shared server: other clients' runs use the same worker and model."""
         self.worker = worker or ModelWorker()
+        self.client = client
         self.encoding = encoding
         self.documents: dict[str, Document] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -143,7 +146,7 @@ class Scheduler:
         if uri in self.documents:
             self.schedule(uri, delay=0.0)
         else:
-            self.worker.executor.submit(self.worker.cache.drop_owner, uri)
+            self.worker.forget(uri)
 
     # --- commands --------------------------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class Scheduler:
         try:
             with self._progress(job):
                 return await self.worker.with_model(result.model_id, lambda loaded: faithfulness(
-                    loaded, result, progress=progress, cancelled=job.cancel.is_set))
+                    loaded, result, progress=progress, cancelled=job.cancel.is_set), self.client)
         finally:
             self._side_jobs.discard(job)
 
@@ -197,8 +200,8 @@ class Scheduler:
         old, self.settings = self.settings, settings
         self.policy = policy or ModelPolicy.of(settings)
         if (old.model, old.models, old.device, old.dtype) != (settings.model, settings.models, settings.device,
-                                                            settings.dtype):
-            self.worker.unload()
+                                                            settings.dtype) and self.owns_worker:
+            self.worker.unload()  # free it now; a shared worker swaps when a run needs another model
         for uri in list(self.documents):
             self.schedule(uri, delay=0.0)
 
@@ -302,7 +305,8 @@ class Scheduler:
         try:
             self.policy.check(spec)
             self.policy.check_params(request.params)
-            return await self.worker.explain(key, doc.parsed, request, doc.uri, progress, job.cancel.is_set, notify)
+            return await self.worker.explain(key, doc.parsed, request, doc.uri, progress, job.cancel.is_set, notify,
+                                             self.client)
         except Cancelled:
             return None
         except SalienceError as err:
@@ -369,4 +373,5 @@ class Scheduler:
             job.cancel.set()
         for task in list(self._tasks):
             task.cancel()
-        self.worker.shutdown()
+        if self.owns_worker:
+            self.worker.shutdown()

@@ -7,12 +7,14 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from salience import __version__
 from salience.attribution.model import go_offline
 from salience.server import render
 from salience.server.scheduler import Job, Scheduler
 from salience.server.settings import Settings
+from salience.server.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +24,12 @@ SCORES_NOTIFICATION = "salience/scores"
 class SalienceServer(LanguageServer):
     """A language server with one scheduler; features are registered by `handlers.register`."""
 
-    def __init__(self) -> None:
-        super().__init__("salience", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+    def __init__(self, worker: ModelWorker | None = None, client: str = "",
+                 protocol_cls: type[LanguageServerProtocol] = LanguageServerProtocol) -> None:
+        super().__init__("salience", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=protocol_cls)
         self.output = LspOutput(self)
-        self.scheduler = Scheduler(self.output, Settings())
+        self.scheduler = Scheduler(self.output, Settings(), worker=worker, client=client)
         self.initialization_options: dict[str, Any] | None = None
 
     def shutdown(self) -> None:
@@ -110,10 +114,12 @@ class LspOutput:
         self.server.window_show_message(types.ShowMessageParams(types.MessageType.Info, f"salience: {message}"))
 
 
-def create_server() -> SalienceServer:
+def create_server(worker: ModelWorker | None = None, client: str = "",
+                  protocol_cls: type[LanguageServerProtocol] = LanguageServerProtocol) -> SalienceServer:
+    """A server with every feature; on a shared host, many of them over one `worker`."""
     from salience.server.handlers import register
 
-    server = SalienceServer()
+    server = SalienceServer(worker, client, protocol_cls)
     register(server)
     return server
 
@@ -123,11 +129,13 @@ def serve(transport: str = "stdio", address: str | None = None, log_file: str | 
     go_offline()
     logging.basicConfig(filename=log_file, level=logging.INFO if log_file else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    host, _, port = (address or "127.0.0.1:2087").rpartition(":")
+    if transport == "tcp":  # many editors, one model: a server per connection over one worker
+        from salience.server.shared import SharedHost
+        return SharedHost().serve_tcp(host or "127.0.0.1", int(port))
     server = create_server()
     if transport == "stdio":
         server.start_io()
     else:
-        host, _, port = (address or "127.0.0.1:2087").rpartition(":")
-        start = server.start_tcp if transport == "tcp" else server.start_ws
-        start(host or "127.0.0.1", int(port))
+        server.start_ws(host or "127.0.0.1", int(port))
     return 0

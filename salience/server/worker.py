@@ -1,8 +1,9 @@
-"""The one model worker: a single thread that owns the loaded model and runs every attribution.
+"""The model worker: dedicated threads that own the loaded model and run every attribution.
 
 Model work never runs on the event loop nor on pygls' thread pool (pygls reads stdin there). The
 model is loaded lazily on the first run and swapped when the requested model, device or dtype
-changes; results go through one LRU cache keyed by exact token ids.
+changes; results go through one LRU cache keyed by exact token ids. Every use of the model holds
+the turnstile, so only one run touches it at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from salience.attribution import (AttributionResult, LoadedModel, PromptDocument
                                   load_model)
 from salience.attribution.engine import ResultCache
 from salience.attribution.progress import CancelCheck, Progress
+from salience.server.turnstile import Turnstile
 
 log = logging.getLogger(__name__)
 
@@ -25,33 +27,43 @@ T = TypeVar("T")
 
 
 class ModelWorker:
-    """Runs `explain` on one dedicated thread with a lazily loaded, swappable model."""
+    """Runs `explain` on dedicated threads, one at a time on a lazily loaded, swappable model.
 
-    def __init__(self, cache_size: int = 64, loader: Callable[..., LoadedModel] = load_model) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salience-model")
+    With `threads` > 1 (a shared server), runs of different documents and clients take turns on the
+    model between batches (`Turnstile`); with one thread they run in order.
+    """
+
+    def __init__(self, cache_size: int = 64, loader: Callable[..., LoadedModel] = load_model,
+                 threads: int = 1) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="salience-model")
+        self.turnstile = Turnstile()
         self.cache = ResultCache(cache_size)
         self._loader = loader
         self._loaded: LoadedModel | None = None
         self._key: ModelKey | None = None
 
     async def explain(self, key: ModelKey, doc: PromptDocument, request: Request, owner: str,
-                      progress: Progress, cancelled: CancelCheck,
-                      notify: Callable[[str], None]) -> AttributionResult:
-        """Load (or reuse) the model named by `key` and explain `doc` on the worker thread."""
-        loop = asyncio.get_running_loop()
-
+                      progress: Progress, cancelled: CancelCheck, notify: Callable[[str], None],
+                      client: str = "") -> AttributionResult:
+        """Load (or reuse) the model named by `key` and explain `doc` on a worker thread, in turn."""
         def work() -> AttributionResult:
-            loaded = self._model(key, notify)
-            return explain(loaded, doc, request, progress, cancelled, self.cache, owner)
+            with self.turnstile.turn(client, key) as give_way:
+                loaded = self._model(key, notify)
 
-        return await loop.run_in_executor(self.executor, work)
+                def between_batches() -> bool:
+                    give_way()
+                    return cancelled()
+                return explain(loaded, doc, request, progress, between_batches, self.cache, owner)
 
-    async def with_model(self, model_id: str, work: Callable[[LoadedModel], T]) -> T:
-        """Run `work(model)` on the worker thread, if the loaded model is still `model_id`."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    async def with_model(self, model_id: str, work: Callable[[LoadedModel], T], client: str = "") -> T:
+        """Run `work(model)` on a worker thread, if the loaded model is still `model_id`."""
         def run() -> T:
-            if self._loaded is None or self._loaded.model_id != model_id:
-                raise SalienceError(f"the model {model_id} is no longer loaded: run the attribution again")
-            return work(self._loaded)
+            with self.turnstile.turn(client, self._key):
+                if self._loaded is None or self._loaded.model_id != model_id:
+                    raise SalienceError(f"the model {model_id} is no longer loaded: run the attribution again")
+                return work(self._loaded)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, run)
 
@@ -61,7 +73,7 @@ class ModelWorker:
             spec, device, dtype = key
             log.info("loading model %s on %s (%s)", spec or "default", device, dtype)
             self._loaded = self._loader(spec, device, dtype, notify=notify)
-            self._key = key
+            self._key = self.turnstile.loaded_key = key
             self.cache.clear()
         return self._loaded
 
@@ -70,10 +82,19 @@ class ModelWorker:
         return self._loaded.model_id if self._loaded else None
 
     def unload(self) -> None:
-        """Drop the model and the cache on the worker thread (settings changed); the next run reloads."""
+        """Drop the model and the cache (settings changed); the next run reloads."""
         def drop() -> None:
-            self._loaded, self._key = None, None
-            self.cache.clear()
+            with self.turnstile.turn("", None):
+                self._loaded, self._key = None, None
+                self.turnstile.loaded_key = None
+                self.cache.clear()
+        self.executor.submit(drop)
+
+    def forget(self, owner: str) -> None:
+        """Drop the cached results of one document (it changed on disk)."""
+        def drop() -> None:
+            with self.turnstile.turn("", self._key):
+                self.cache.drop_owner(owner)
         self.executor.submit(drop)
 
     def shutdown(self) -> None:

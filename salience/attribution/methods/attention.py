@@ -12,6 +12,7 @@ from typing import Any, Iterator, Literal
 import torch
 
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
+from salience.attribution.patching import changing
 
 
 class AttentionParams(MethodParams):
@@ -27,7 +28,8 @@ def eager_attention(model: Any) -> Iterator[None]:
         return
     model.set_attn_implementation("eager")
     try:
-        yield
+        with changing():
+            yield
     finally:
         model.set_attn_implementation(previous)
 
