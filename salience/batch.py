@@ -22,6 +22,7 @@ from salience.attribution import (AttributionResult, LoadedModel, PromptDocument
 from salience.attribution.engine import requested_method
 from salience.attribution.errors import PromptError
 from salience.attribution.model import Notify, go_offline, model_directory
+from salience.attribution.placement import Placement
 from salience.attribution.prompt import is_prompt_path
 from salience.attribution.store import ResultStore, model_stamp, result_key
 from salience.heatmap import html_page, index_page
@@ -39,6 +40,11 @@ class RunOptions:
     max_new_tokens: int | None = None
     device: str = "auto"
     dtype: str = "auto"
+    device_map: str | None = None
+    max_memory: dict[str, str] | None = None
+
+    def placement(self) -> Placement:
+        return Placement.of(self.device_map, self.max_memory)
 
     def request(self) -> Request:
         return Request(method=self.method, params=self.params, target=self.target, contrast=self.contrast,
@@ -84,7 +90,8 @@ def attribute_file(path: str, options: RunOptions, notify: Notify | None = None)
         key = (spec, options.device, options.dtype)
         if key not in _loaded:
             _loaded.clear()  # one model per process
-            _loaded[key] = load_model(spec, options.device, options.dtype, notify=notify)
+            _loaded[key] = load_model(spec, options.device, options.dtype, notify=notify,
+                                      placement=options.placement())
         return explain(_loaded[key], doc, request).to_json(), None
     except SalienceError as err:
         return None, str(err)

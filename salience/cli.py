@@ -18,6 +18,7 @@ from rich.table import Table
 
 from salience.attribution import SalienceError, explain, load_model, method_classes, read_prompt_file
 from salience.attribution.model import go_offline
+from salience.attribution.placement import parse_max_memory
 from salience.attribution.prompt import PROMPT_SUFFIXES
 from salience.attribution.store import ResultStore
 from salience.batch import RunOptions, checked, prompt_files, run_batch, write_report
@@ -93,6 +94,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="method parameter, e.g. --param steps=50 (repeatable)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
+    parser.add_argument("--device-map", metavar="MAP", help="spread the model over devices (accelerate): auto, "
+                        "balanced, sequential, or JSON mapping module names to devices (0, 'cpu', 'disk')")
+    parser.add_argument("--max-memory", metavar="DEV=SIZE,…", help="with --device-map: memory per device, e.g. "
+                        "0=20GiB,cpu=64GiB (what does not fit is offloaded to disk)")
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
@@ -110,11 +115,12 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
 
     Returns (document, result), and the loaded model too with `keep_model`.
     """
-    doc, request, spec = checked(text, run_options(args))
+    options = run_options(args)
+    doc, request, spec = checked(text, options)
     for problem in doc.problems:
         if problem.severity == "warning":
             err.print(f"[yellow]warning:[/] {problem.message}", highlight=False)
-    loaded = load_model(spec, args.device, args.dtype, notify=notifier(err))
+    loaded = load_model(spec, args.device, args.dtype, notify=notifier(err), placement=options.placement())
     bar = ProgressBar(err)
     try:
         result = explain(loaded, doc, request, progress=bar)
@@ -128,7 +134,8 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
 def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(model=args.model, method=args.method, params=parse_params(args.param), target=args.target,
                       contrast=args.contrast, max_new_tokens=args.max_new_tokens, device=args.device,
-                      dtype=args.dtype)
+                      dtype=args.dtype, device_map=args.device_map,
+                      max_memory=parse_max_memory(args.max_memory) if args.max_memory else None)
 
 
 def notifier(err: Console):

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import torch
 
 from salience.attribution.errors import ModelLoadError
+from salience.attribution.placement import Placement, devices_used, input_device
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +106,32 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto",
-               notify: Notify | None = None) -> LoadedModel:
-    """Load `spec` (None or 'default' for the embedded model, a directory, or a .gguf file)."""
+               notify: Notify | None = None, placement: Placement | None = None) -> LoadedModel:
+    """Load `spec` (None or 'default' for the embedded model, a directory, or a .gguf file).
+
+    With a `placement` (accelerate's device_map), layers go to their devices instead of `device`.
+    """
     notify = notify or log.info
+    placement = placement or Placement()
     directory, model_id = model_directory(spec, notify)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    extra = placement.loading_kwargs(cache_root() / "offload" / directory.name)
     try:
-        model, tokenizer = _load_directory(directory, torch_dtype)
+        model, tokenizer = _load_directory(directory, torch_dtype, extra)
     except ModelLoadError:
-        gguf = _converted_from(directory)
+        gguf = None if placement else _converted_from(directory)  # a placement error is not a damaged file
         if gguf is None:
             raise
         notify(f"the converted copy of {gguf.name} in {directory} is unreadable: converting it again")
         shutil.rmtree(directory, ignore_errors=True)
         directory = converted_gguf(gguf, notify)
-        model, tokenizer = _load_directory(directory, torch_dtype)
-    model.to(torch_device)
+        model, tokenizer = _load_directory(directory, torch_dtype, extra)
+    if placement:
+        torch_device = input_device(model)
+        log.info("%s placed on %s", model_id, ", ".join(devices_used(model)))
+    else:
+        model.to(torch_device)
     model.eval()
     model.requires_grad_(False)
     return LoadedModel(model, tokenizer, model_id, torch_device, torch_dtype)
@@ -159,7 +169,7 @@ def _check_directory(path: Path) -> None:
     raise ModelLoadError(f"{path} has no *.safetensors weights")
 
 
-def _load_directory(directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
+def _load_directory(directory: Path, dtype: torch.dtype, extra: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """Load config, tokenizer and weights from a local directory, offline, without remote code."""
     from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -179,10 +189,11 @@ def _load_directory(directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
             directory, config=config, dtype=dtype, local_files_only=True, trust_remote_code=False,
-            use_safetensors=True, output_loading_info=True)
+            use_safetensors=True, output_loading_info=True, **(extra or {}))
     except (SafetensorError, ValueError, OSError, RuntimeError) as err:
-        raise ModelLoadError(f"cannot load the weights in {directory}: {_first_line(err)} (a corrupt or incomplete "
-                             "*.safetensors file? copy or convert it again)") from err
+        hint = ("check device_map and max_memory" if extra else
+                "a corrupt or incomplete *.safetensors file? copy or convert it again")
+        raise ModelLoadError(f"cannot load the weights in {directory}: {_first_line(err)} ({hint})") from err
     missing = sorted(info.get("missing_keys") or [])
     if missing:
         raise ModelLoadError(f"{directory}: missing weights for {len(missing)} parameters (e.g. {missing[0]}); "

@@ -33,9 +33,13 @@ def changing() -> Iterator[None]:
 
 @contextmanager
 def forward_replaced(module: nn.Module, forward: Callable[..., Any]) -> Iterator[None]:
-    """An instance-level forward (restoring any the instance had, e.g. an accelerate hook)."""
+    """An instance-level forward (restoring any the instance had, e.g. an accelerate hook).
+
+    A module placed by accelerate keeps its hook around the new forward: the hook brings offloaded
+    weights in (and moves inputs to the module's device) before it, and takes them out after.
+    """
     had, previous = "forward" in module.__dict__, module.__dict__.get("forward")
-    module.forward = forward
+    module.forward = _hooked(module, forward)
     try:
         with changing():
             yield
@@ -44,3 +48,14 @@ def forward_replaced(module: nn.Module, forward: Callable[..., Any]) -> Iterator
             module.forward = previous
         else:
             del module.forward
+
+
+def _hooked(module: nn.Module, forward: Callable[..., Any]) -> Callable[..., Any]:
+    hook = getattr(module, "_hf_hook", None)
+    if hook is None:
+        return forward
+
+    def placed_forward(*args: Any, **kwargs: Any) -> Any:
+        args, kwargs = hook.pre_forward(module, *args, **kwargs)
+        return hook.post_forward(module, forward(*args, **kwargs))
+    return placed_forward

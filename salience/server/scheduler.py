@@ -199,8 +199,9 @@ class Scheduler:
         """New settings (and which models may load): swap the model if it changed, then re-run every document."""
         old, self.settings = self.settings, settings
         self.policy = policy or ModelPolicy.of(settings)
-        if (old.model, old.models, old.device, old.dtype) != (settings.model, settings.models, settings.device,
-                                                            settings.dtype) and self.owns_worker:
+        if (old.model, old.models, old.device, old.dtype, old.device_map, old.max_memory) != (
+                settings.model, settings.models, settings.device, settings.dtype, settings.device_map,
+                settings.max_memory) and self.owns_worker:
             self.worker.unload()  # free it now; a shared worker swaps when a run needs another model
         for uri in list(self.documents):
             self.schedule(uri, delay=0.0)
@@ -294,7 +295,6 @@ class Scheduler:
     async def _explain(self, doc: Document, job: Job, request: Request) -> AttributionResult | None:
         """One engine call for `job`; errors become the document's error, never an exception here."""
         spec = self.settings.model_spec(doc.parsed.front_matter.model)
-        key = (spec, self.settings.device, self.settings.dtype)
         loop = asyncio.get_running_loop()
         progress = self._progress_hook(job)
 
@@ -305,6 +305,7 @@ class Scheduler:
         try:
             self.policy.check(spec)
             self.policy.check_params(request.params)
+            key = (spec, self.settings.device, self.settings.dtype, self.settings.placement())
             return await self.worker.explain(key, doc.parsed, request, doc.uri, progress, job.cancel.is_set, notify,
                                              self.client)
         except Cancelled:

@@ -22,6 +22,7 @@ from pydantic.alias_generators import to_camel
 
 from salience.attribution.errors import ModelLoadError
 from salience.attribution.model import EMBEDDED_NAMES
+from salience.attribution.placement import Placement
 from salience.attribution.prompt import PROMPT_SUFFIXES
 
 SECTION = "salience"
@@ -59,6 +60,10 @@ class Settings(BaseModel):
     """Longer prompts get a diagnostic and only their last N tokens are attributed."""
     device: str = "auto"
     dtype: str = "auto"
+    device_map: str | dict[str, str | int] | None = None
+    """Spread the model over devices with accelerate: 'auto' (or 'balanced', 'sequential') or module → device."""
+    max_memory: dict[str, str] | None = None
+    """With `device_map`: memory per device, e.g. {"0": "20GiB", "cpu": "64GiB"}; the rest is offloaded to disk."""
     file_globs: tuple[str, ...] = DEFAULT_GLOBS
     """Which files are prompts (watched on disk, attributed when open)."""
     allow_workspace_models: bool = False
@@ -70,6 +75,10 @@ class Settings(BaseModel):
         if list(value) != sorted(value):
             raise ValueError("thresholds must increase")
         return value
+
+    def placement(self) -> Placement:
+        """Where the model's layers go (raises ModelLoadError for a bad `device_map`)."""
+        return Placement.of(self.device_map, self.max_memory)
 
     def model_spec(self, front_matter_model: str | None) -> str | None:
         """The model to load: the front matter's (a name or path), else the setting; names resolve."""

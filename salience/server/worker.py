@@ -17,12 +17,13 @@ from typing import TypeVar
 from salience.attribution import (AttributionResult, LoadedModel, PromptDocument, Request, SalienceError, explain,
                                   load_model)
 from salience.attribution.engine import ResultCache
+from salience.attribution.placement import Placement
 from salience.attribution.progress import CancelCheck, Progress
 from salience.server.turnstile import Turnstile
 
 log = logging.getLogger(__name__)
 
-ModelKey = tuple[str | None, str, str]
+ModelKey = tuple[str | None, str, str, Placement]
 T = TypeVar("T")
 
 
@@ -70,9 +71,9 @@ class ModelWorker:
     def _model(self, key: ModelKey, notify: Callable[[str], None]) -> LoadedModel:
         if self._loaded is None or self._key != key:
             self._loaded, self._key = None, None  # free the old weights before loading the new ones
-            spec, device, dtype = key
+            spec, device, dtype, placement = key
             log.info("loading model %s on %s (%s)", spec or "default", device, dtype)
-            self._loaded = self._loader(spec, device, dtype, notify=notify)
+            self._loaded = self._loader(spec, device, dtype, notify=notify, placement=placement)
             self._key = self.turnstile.loaded_key = key
             self.cache.clear()
         return self._loaded
