@@ -19,7 +19,7 @@ from salience.attribution.result import AttributionResult, SourceToken
 from salience.attribution.targets import resolve_target
 from salience.attribution.tokens import encode_prompt, use_chat
 
-MAX_SOURCE_TOKENS = 4096
+MAX_SOURCE_TOKENS = 8192
 
 
 @dataclass
@@ -103,7 +103,8 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
     encoded = encode_prompt(doc, loaded.tokenizer, chat)
     if not encoded.input_ids:
         raise ParameterError("the prompt is empty: write some text to explain")
-    input_ids, ranges, dropped = _truncated(encoded.input_ids, encoded.ranges, request.max_source_tokens)
+    input_ids, ranges, dropped = _truncated(encoded.input_ids, encoded.ranges, request.max_source_tokens,
+                                            source_limit(loaded))
     timings["tokenize"] = time.perf_counter() - start
 
     contrast = request.contrast if request.contrast is not None else front.contrast
@@ -130,14 +131,20 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
     return result
 
 
-def _truncated(ids: list[int], ranges: list[tuple[int, int] | None],
-               limit: int | None) -> tuple[list[int], list[tuple[int, int] | None], int]:
+def source_limit(loaded: LoadedModel) -> int:
+    """The most prompt tokens explained: MAX_SOURCE_TOKENS, or less where the model's context is shorter."""
+    context = getattr(loaded.model.config, "max_position_embeddings", None) or MAX_SOURCE_TOKENS
+    return max(16, min(MAX_SOURCE_TOKENS, context - 64))  # room for the explained continuation
+
+
+def _truncated(ids: list[int], ranges: list[tuple[int, int] | None], limit: int | None,
+               hard_limit: int = MAX_SOURCE_TOKENS) -> tuple[list[int], list[tuple[int, int] | None], int]:
     """Keep the last `limit` tokens (a user setting), or refuse prompts above the hard limit."""
     if limit is None:
-        if len(ids) > MAX_SOURCE_TOKENS:
-            raise ParameterError(f"the prompt has {len(ids)} tokens; the limit is {MAX_SOURCE_TOKENS}")
+        if len(ids) > hard_limit:
+            raise ParameterError(f"the prompt has {len(ids)} tokens; the limit is {hard_limit} for this model")
         return ids, ranges, 0
-    limit = max(1, min(limit, MAX_SOURCE_TOKENS))
+    limit = max(1, min(limit, hard_limit))
     dropped = max(0, len(ids) - limit)
     return ids[dropped:], ranges[dropped:], dropped
 

@@ -18,14 +18,12 @@ from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-from transformers.modeling_layers import GradientCheckpointingLayer
 
 from salience.attribution.errors import ModelLoadError
-from salience.attribution.patching import forward_replaced
+from salience.attribution.patching import checkpointed_layers, forward_replaced
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2", "phi")
 """Model types whose modules the rules below cover (SmolLM is a Llama)."""
@@ -76,8 +74,8 @@ def attnlrp_rules(model: nn.Module, checkpointing: bool = False) -> Iterator[Non
         for module in model.modules():
             for forward in _rule_forwards(module):
                 stack.enter_context(forward_replaced(*forward))
-            if checkpointing and isinstance(module, GradientCheckpointingLayer):
-                stack.enter_context(forward_replaced(module, _checkpointed(module.forward)))
+        if checkpointing:
+            stack.enter_context(checkpointed_layers(model))
         stack.enter_context(_attention(model, ATTENTION))
         stack.enter_context(_eval_mode(model))
         yield
@@ -120,12 +118,6 @@ def _layer_norm(module: nn.LayerNorm) -> Callable[[torch.Tensor], torch.Tensor]:
 def _gated_mlp(module: nn.Module, activation: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     def rule(x: torch.Tensor) -> torch.Tensor:
         return module.down_proj(scale_gradient(activation(module.gate_proj(x)) * module.up_proj(x), 0.5))
-    return rule
-
-
-def _checkpointed(forward: Callable[..., Any]) -> Callable[..., Any]:
-    def rule(*args: Any, **kwargs: Any) -> Any:
-        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
     return rule
 
 

@@ -7,7 +7,7 @@ between batches only when none is (another method would otherwise run on this on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from torch import nn
@@ -58,4 +58,34 @@ def _hooked(module: nn.Module, forward: Callable[..., Any]) -> Callable[..., Any
     def placed_forward(*args: Any, **kwargs: Any) -> Any:
         args, kwargs = hook.pre_forward(module, *args, **kwargs)
         return hook.post_forward(module, forward(*args, **kwargs))
+    placed_forward.checkpointed = getattr(forward, "checkpointed", False)  # type: ignore[attr-defined]
     return placed_forward
+
+
+@contextmanager
+def checkpointed_layers(model: nn.Module) -> Iterator[None]:
+    """Recompute each decoder layer in the backward pass instead of keeping its activations.
+
+    The graph then holds one layer's activations at a time (plus every layer's input): what lets a
+    backward pass through a long prompt fit a memory budget, for one extra forward.
+    """
+    from torch.utils.checkpoint import checkpoint
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    def checkpointed(forward: Callable[..., Any]) -> Callable[..., Any]:
+        def layer(*args: Any, **kwargs: Any) -> Any:
+            return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+        layer.checkpointed = True  # type: ignore[attr-defined]
+        return layer
+
+    with ExitStack() as stack:
+        for module in model.modules():
+            if isinstance(module, GradientCheckpointingLayer) and not _is_checkpointed(module):
+                stack.enter_context(forward_replaced(module, checkpointed(module.forward)))
+        yield
+
+
+def _is_checkpointed(module: nn.Module) -> bool:
+    """Whether a layer is checkpointed already (AttnLRP's option inside a long prompt's backward)."""
+    forward = module.__dict__.get("forward")
+    return bool(getattr(forward, "checkpointed", False))

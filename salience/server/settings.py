@@ -56,7 +56,7 @@ class Settings(BaseModel):
     """Inlay hints after the k most important tokens; 0 turns them off."""
     fade_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     """Fade tokens (Hint diagnostics tagged Unnecessary) below this fraction of the largest |score|."""
-    max_prompt_tokens: int = Field(default=1024, ge=16, le=4096)
+    max_prompt_tokens: int = Field(default=1024, ge=16, le=8192)
     """Longer prompts get a diagnostic and only their last N tokens are attributed."""
     device: str = "auto"
     dtype: str = "auto"

@@ -62,3 +62,25 @@ def test_placements_are_checked():
     from salience.server.settings import Settings
     assert Settings.model_validate({"deviceMap": "auto", "maxMemory": {"cpu": "1GiB"}}).placement() == \
         Placement("auto", (("cpu", "1GiB"),))
+
+
+@pytest.mark.parametrize("method", ["saliency", "input_x_gradient", "integrated_gradients", "attnlrp"])
+def test_long_prompts_checkpoint_the_layers_and_keep_the_scores(models, method, monkeypatch):
+    from salience.attribution import patching
+    from salience.attribution.methods import base
+
+    plain, placed = models
+    request = Request(method=method, params=QUICK.get(method), max_new_tokens=2)
+    expected = explain(plain, PROMPT, request)
+    calls = []
+    original = patching.checkpointed_layers
+
+    def counted(model):
+        calls.append(model)
+        return original(model)
+    monkeypatch.setattr(base, "checkpointed_layers", counted)
+    monkeypatch.setattr(base, "CHECKPOINT_TOKENS", 8)  # this prompt counts as long
+    for loaded in (plain, placed):  # on one device, and with layers offloaded to disk
+        result = explain(loaded, PROMPT, request)
+        assert torch.allclose(torch.tensor(result.aggregate), torch.tensor(expected.aggregate), atol=1e-5)
+    assert len(calls) >= 2

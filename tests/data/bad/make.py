@@ -88,7 +88,7 @@ CASES: dict[str, tuple[str, bytes, dict, dict]] = {
     "markdown-injection.prompt": ("backticks, HTML and link syntax that a hover must not break",
                                   f"```\n<script>alert(1)</script> **bold** [x](javascript:1) `{BODY}".encode(),
                                   OK, OK),
-    "long-word.prompt": ("a 3,000-character word", ("x" * 3000 + " " + BODY).encode(), OK, OK),
+    "long-word.prompt": ("a 1,500-character word", ("x" * 1500 + " " + BODY).encode(), OK, OK),
     "unclosed-front-matter.prompt": ("--- with no closing line", b"---\nmethod: saliency\n" + BODY.encode(),
                                      {"error": "no closing ---"}, {"error": "no closing ---"}),
     "invalid-yaml.prompt": ("an unclosed flow sequence", fm("method: [saliency"),
@@ -154,7 +154,7 @@ GENERATED = {
     "huge-5mb.prompt": {"what": "a 5 MB prompt", "repeat": "lorem ipsum dolor sit amet ", "bytes": 5_000_000,
                         "cli": {"error": "too large"}, "server": {"error": "too large"}},
     "tokens-100k.prompt": {"what": "100 000 tokens (byte-level tiny model: 100 000 bytes)", "repeat": "token ",
-                           "bytes": 100_000, "cli": {"error": "the limit is 4096"},
+                           "bytes": 100_000, "cli": {"error": "the limit is 1984 for this model"},
                            "server": {"ok": True, "warning": "tokens are not attributed"}},
 }
 
