@@ -24,29 +24,45 @@ from salience.attribution.methods.base import CHECKPOINT_TOKENS
 
 ROOT = Path(__file__).parents[1]
 PARAMS = {"integrated_gradients": {"steps": 4}}
+BATCH_STAGES = ("gradients", "sequential integrated gradients")
+"""Progress messages sent once per batch."""
 EMBEDDED = {"params": 135e6, "layers": 30, "hidden": 576}
 LARGER = {"7B (Llama-2/Mistral shape)": {"params": 7e9, "layers": 32, "hidden": 4096},
           "70B (Llama-2 shape)": {"params": 70e9, "layers": 80, "hidden": 8192}}
 
 
-def child(method: str, tokens: int) -> None:
+def child(method: str, tokens: int, batches: int = 0) -> None:
+    """One run; with `batches`, cancelled after that many batches (a run of hours, measured in part)."""
     from salience.attribution import Request, explain, load_model, parse_prompt
+    from salience.attribution.errors import Cancelled
     from salience.attribution.prompt import read_prompt_file
 
     loaded = load_model()
     base = read_prompt_file(ROOT / "examples" / "long-rag.prompt.md").split("---\n", 2)[-1]
     per_copy = len(loaded.tokenizer(base)["input_ids"])
     doc = parse_prompt(base * (tokens // per_copy + 1))
+    done = {"batches": 0, "fraction": 0.0}
+
+    def progress(fraction: float, message: str = "") -> None:
+        if message in BATCH_STAGES:
+            done["batches"] += 1
+            done["fraction"] = (fraction - 0.1) / 0.9  # the engine gives the method 0.1 to 1
     start = time.perf_counter()
-    result = explain(loaded, doc, Request(method=method, params=PARAMS.get(method), target=" 1886.",
-                                          max_source_tokens=tokens))
-    print(json.dumps({"method": method, "tokens": len(result.source), "seconds": time.perf_counter() - start,
-                      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    request = Request(method=method, params=PARAMS.get(method), target=" 1886.", max_source_tokens=tokens)
+    figures = {"method": method, "tokens": tokens}
+    try:
+        figures["tokens"] = len(explain(loaded, doc, request, progress,
+                                        lambda: 0 < batches <= done["batches"]).source)
+    except Cancelled:
+        figures.update(batches=done["batches"], of=round(done["batches"] / done["fraction"]))
+    figures.update(seconds=time.perf_counter() - start,
+                   peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(figures))
 
 
-def measure(method: str, tokens: int) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", method, str(tokens)], capture_output=True, text=True,
-                          check=True)
+def measure(method: str, tokens: int, batches: int = 0) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", method, str(tokens), str(batches)],
+                          capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -75,8 +91,7 @@ def document(rows: list[dict], extra: list[dict]) -> str:
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {1000 * slope(mine, 'peak_mib')[1]:.0f} |")
     if extra:
         lines += ["", "Longer prompts, measured the same way:", ""]
-        lines += [f"- {r['method']}, {r['tokens']} tokens: {r['seconds']:.0f} s, peak {r['peak_mib'] / 1024:.2f} GB"
-                  for r in extra]
+        lines += [_long_line(r) for r in extra]
     growth = ("Time grows with parameters × tokens (one forward and one backward is about 6 × params × tokens "
               "FLOPs). Activation memory per token grows with layers × hidden size; weights take 2 bytes per "
               "parameter in bf16. From the saliency row (one forward, one backward):")
@@ -106,17 +121,34 @@ def document(rows: list[dict], extra: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _long_line(row: dict) -> str:
+    peak = f"peak {row['peak_mib'] / 1024:.2f} GB"
+    if "batches" not in row:
+        return f"- {row['method']}, {row['tokens']} tokens: {row['seconds']:.0f} s, {peak}"
+    whole = row["seconds"] / row["batches"] * row["of"]
+    return (f"- {row['method']}, {row['tokens']} tokens: {peak} over the first {row['batches']} of {row['of']} "
+            f"batches ({row['seconds']:.0f} s; the whole run would take about {_duration(whole)} here)")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", nargs=2, metavar=("METHOD", "TOKENS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", metavar="METHOD TOKENS [BATCHES]", help=argparse.SUPPRESS)
     parser.add_argument("--lengths", default="256,512,1024,2048")
     parser.add_argument("--methods", default="saliency,input_x_gradient,attnlrp,integrated_gradients")
-    parser.add_argument("--long", default="", help="METHOD:TOKENS,… measured once more for the document")
+    parser.add_argument("--long", default="", help="METHOD:TOKENS[:BATCHES],… measured once more for the document "
+                        "(with BATCHES, cancelled after that many)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "SCALING.md")
     parser.add_argument("--from-json", action="store_true", help="rewrite the document from OUT's .json figures")
     args = parser.parse_args()
     if args.child:
-        return child(args.child[0], int(args.child[1]))
+        return child(args.child[0], *map(int, args.child[1:]))
     figures = args.out.with_suffix(".json")
     if args.from_json:  # rewrite the document from the figures of an earlier run
         saved = json.loads(figures.read_text(encoding="utf-8"))
@@ -127,7 +159,10 @@ def main() -> None:
             for tokens in map(int, args.lengths.split(",")):
                 rows.append(measure(method, tokens))
                 print(rows[-1], flush=True)
-        extra = [measure(pair.split(":")[0], int(pair.split(":")[1])) for pair in filter(None, args.long.split(","))]
+        extra = []
+        for spec in filter(None, args.long.split(",")):
+            extra.append(measure(spec.split(":")[0], *map(int, spec.split(":")[1:])))
+            print(extra[-1], flush=True)
         figures.write_text(json.dumps({"rows": rows, "long": extra}, indent=1), encoding="utf-8")
     args.out.write_text(document(rows, extra), encoding="utf-8")
     print(f"wrote {args.out} (figures in {figures})")

@@ -8,13 +8,15 @@ this model and this call only:
 - a dual `F.linear` runs three matrix products (the primal twice); `DualLinear` runs two;
 - the LM head on a 3-D dual input broadcasts the [V, d] weight over the batch (a copy per row):
   the head runs here on the flattened last positions instead.
-The fused SDPA kernels have no forward derivative, so attention runs the math backend.
+The fused SDPA kernels have no forward derivative, so attention runs the math backend, over blocks of
+query rows (`chunked_attention`) so that a long prompt's scores are never all held at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from salience.attribution.chunked_attention import chunked_queries
 from salience.attribution.methods.base import Quantity, explained_quantity
 from salience.attribution.model import LoadedModel
 from salience.attribution.patching import forward_replaced
@@ -58,6 +61,7 @@ def dual_mode(model: nn.Module) -> Iterator[None]:
             if type(module) is nn.Linear:
                 stack.enter_context(forward_replaced(module, _dual_linear(module)))
         stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+        stack.enter_context(chunked_queries(model))
         stack.enter_context(torch.no_grad())
         stack.enter_context(fwAD.dual_level())
         yield

@@ -13,8 +13,9 @@ function of its own) and restores everything on exit, whatever happens inside.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,7 +24,11 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from salience.attribution.errors import ModelLoadError
-from salience.attribution.patching import checkpointed_layers, forward_replaced
+from salience.attribution.patching import (
+    attention_implementation,
+    checkpointed_layers,
+    forward_replaced,
+)
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2", "phi")
 """Model types whose modules the rules below cover (SmolLM is a Llama)."""
@@ -76,7 +81,7 @@ def attnlrp_rules(model: nn.Module, checkpointing: bool = False) -> Iterator[Non
                 stack.enter_context(forward_replaced(*forward))
         if checkpointing:
             stack.enter_context(checkpointed_layers(model))
-        stack.enter_context(_attention(model, ATTENTION))
+        stack.enter_context(attention_implementation(model, ATTENTION))
         stack.enter_context(_eval_mode(model))
         yield
 
@@ -119,28 +124,6 @@ def _gated_mlp(module: nn.Module, activation: nn.Module) -> Callable[[torch.Tens
     def rule(x: torch.Tensor) -> torch.Tensor:
         return module.down_proj(scale_gradient(activation(module.gate_proj(x)) * module.up_proj(x), 0.5))
     return rule
-
-
-@contextmanager
-def _attention(model: nn.Module, implementation: str) -> Iterator[None]:
-    configs = [c for c in _configs(model) if hasattr(c, "_attn_implementation")]
-    previous = [c._attn_implementation for c in configs]
-    for config in configs:
-        config._attn_implementation = implementation
-    try:
-        yield
-    finally:
-        for config, value in zip(configs, previous):
-            config._attn_implementation = value
-
-
-def _configs(model: nn.Module) -> list[Any]:
-    seen: dict[int, Any] = {}
-    for module in model.modules():
-        config = getattr(module, "config", None)
-        if config is not None:
-            seen.setdefault(id(config), config)
-    return list(seen.values())
 
 
 @contextmanager

@@ -12,7 +12,6 @@ from typing import Any
 
 from torch import nn
 
-
 _active = [0]
 
 
@@ -89,3 +88,27 @@ def _is_checkpointed(module: nn.Module) -> bool:
     """Whether a layer is checkpointed already (AttnLRP's option inside a long prompt's backward)."""
     forward = module.__dict__.get("forward")
     return bool(getattr(forward, "checkpointed", False))
+
+
+@contextmanager
+def attention_implementation(model: nn.Module, implementation: str) -> Iterator[None]:
+    """Every config of `model` names `implementation` (a registered attention function) inside the block."""
+    configs = [c for c in _configs(model) if hasattr(c, "_attn_implementation")]
+    previous = [c._attn_implementation for c in configs]
+    for config in configs:
+        config._attn_implementation = implementation
+    try:
+        with changing():
+            yield
+    finally:
+        for config, value in zip(configs, previous):
+            config._attn_implementation = value
+
+
+def _configs(model: nn.Module) -> list[Any]:
+    seen: dict[int, Any] = {}
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is not None:
+            seen.setdefault(id(config), config)
+    return list(seen.values())

@@ -1,22 +1,84 @@
 """Attention weights from the position that predicts y_t, averaged over heads: a cheap baseline.
 
-Not a faithful explanation (attention is not attribution); shown for comparison. Needs eager
-attention, switched on for this call only and restored afterwards.
+Not a faithful explanation (attention is not attribution); shown for comparison. The model's
+attention runs as usual (SDPA) while an attention function of ours, installed for this call only,
+also computes the weights of the T rows that predict the targets: [heads, T, N] per layer where the
+eager implementation's `output_attentions` keeps [heads, N, N] for every layer (69 GB for 8,000
+tokens of the embedded model). Models that soft-cap attention logits keep the eager path.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import torch
+from torch import nn
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from salience.attribution.chunked_attention import causal_rows, mask_rows
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
-from salience.attribution.patching import changing
+from salience.attribution.patching import attention_implementation, changing
+
+ROWS = "salience_attention_rows"
 
 
 class AttentionParams(MethodParams):
     layers: Literal["last", "mean"] = "last"
+
+
+class _Recording(threading.local):
+    rows: range | None = None
+    maps: list[torch.Tensor] | None = None
+
+
+_recording = _Recording()
+
+
+def rows_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                   attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """SDPA's output; the weights of the recorded query rows are kept aside ([B, H, rows, K] per layer)."""
+    rows = _recording.rows
+    if rows is not None and _recording.maps is not None:
+        _recording.maps.append(row_weights(module, query, key, attention_mask, rows, kwargs.get("scaling")))
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def row_weights(module: nn.Module, query: torch.Tensor, key: torch.Tensor, attention_mask: torch.Tensor | None,
+                rows: range, scaling: float | None) -> torch.Tensor:
+    """softmax(q k^T * scaling + mask) for the query rows `rows` only, key heads repeated for grouped queries."""
+    q_length, k_length = query.shape[2], key.shape[2]
+    keys = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    scores = (query[:, :, rows.start:rows.stop].float() @ keys.float().transpose(-1, -2)) * scale
+    if attention_mask is None:
+        if getattr(module, "is_causal", True):
+            seen = causal_rows(rows.start, rows.stop, q_length, k_length, query.device)
+            scores = scores.masked_fill(~seen, float("-inf"))
+    else:
+        mask = mask_rows(attention_mask, rows.start, rows.stop)
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
+    return scores.softmax(dim=-1)
+
+
+AttentionInterface.register(ROWS, rows_attention)
+AttentionMaskInterface.register(ROWS, sdpa_mask)
+
+
+@contextmanager
+def recorded_rows(model: nn.Module, rows: range) -> Iterator[list[torch.Tensor]]:
+    """Inside, each forward of `model` appends every layer's weights for the query rows `rows`."""
+    maps: list[torch.Tensor] = []
+    _recording.rows, _recording.maps = rows, maps
+    try:
+        with attention_implementation(model, ROWS):
+            yield maps
+    finally:
+        _recording.rows, _recording.maps = None, None
 
 
 @contextmanager
@@ -42,11 +104,20 @@ class Attention(Method):
     Params = AttentionParams
 
     def scores(self, inputs: AttributionInput, params: AttentionParams) -> tuple[torch.Tensor, dict[str, Any]]:
-        model = inputs.loaded.model
-        with eager_attention(model), torch.inference_mode():
-            out = model(input_ids=inputs.sequence_ids(), output_attentions=True, logits_to_keep=1, use_cache=False)
-        maps = out.attentions if params.layers == "mean" else out.attentions[-1:]
-        stacked = torch.stack([a[0].float() for a in maps]).mean(dim=(0, 1))  # [N, N]
         n, t = inputs.n_source, inputs.n_target
-        rows = stacked[n - 1:n - 1 + t]
-        return rows[:, :n], {}
+        maps = self.weights(inputs.loaded.model, inputs.sequence_ids(), range(n - 1, n - 1 + t))
+        chosen = maps if params.layers == "mean" else maps[-1:]
+        stacked = torch.stack([a[0].float() for a in chosen]).mean(dim=(0, 1))  # [T, N + T - 1]
+        return stacked[:, :n], {}
+
+    @staticmethod
+    def weights(model: nn.Module, ids: torch.Tensor, rows: range) -> list[torch.Tensor]:
+        """Every layer's attention weights [B, H, rows, N] of the query rows `rows`."""
+        with torch.inference_mode():
+            if getattr(model.config, "attn_logit_softcapping", None) is not None:
+                with eager_attention(model):
+                    out = model(input_ids=ids, output_attentions=True, logits_to_keep=1, use_cache=False)
+                return [a[:, :, rows.start:rows.stop] for a in out.attentions]
+            with recorded_rows(model, rows) as maps:
+                model(input_ids=ids, logits_to_keep=1, use_cache=False)
+            return maps

@@ -11,7 +11,7 @@ causality makes the later positions irrelevant to f_t, so all target steps share
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator, Literal
@@ -20,6 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from salience.attribution.aggregation import mean_of_normalised
+from salience.attribution.allocator import large_blocks_mapped
 from salience.attribution.errors import ParameterError
 from salience.attribution.model import LoadedModel
 from salience.attribution.patching import checkpointed_layers
@@ -216,12 +217,19 @@ def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callabl
     for done, items in enumerate(batches):
         check_cancel(inputs.cancelled)
         embeds = embeds_for(items).detach().requires_grad_(True)
-        with torch.enable_grad(), checkpointed_layers(loaded.model) if checkpointing else nullcontext():
+        with torch.enable_grad(), long_pass(loaded.model) if checkpointing else nullcontext():
             f = quantity(target_logits(inputs.loaded, embeds, n_target), inputs.target)  # [B, T]
             selectors = torch.eye(n_target, device=f.device).unsqueeze(1).expand(-1, len(items), -1)
             (grad,) = torch.autograd.grad(f, embeds, grad_outputs=selectors, is_grads_batched=True)
         inputs.progress((done + 1) / len(batches), "gradients")
         yield items, grad.float().transpose(0, 1)
+
+
+@contextmanager
+def long_pass(model: torch.nn.Module) -> Iterator[None]:
+    """A backward pass through a long prompt: layers recomputed, freed activations returned to the system."""
+    with checkpointed_layers(model), large_blocks_mapped():
+        yield
 
 
 def chunks(n: int, size: int) -> list[range]:
