@@ -5,9 +5,10 @@ glibc maps blocks from 128 KiB up on their own, but raises that threshold to the
 block freed (up to 32 MiB). A backward pass through a long prompt frees and allocates activations of
 a few MiB, layer after layer: once the threshold has risen they come from the heap, which fragments
 and does not shrink. Peak RSS of AttnLRP on 4,096 tokens of the embedded model: 4.2 GB with glibc's
-default, 1.8 GB with a fixed threshold, for about 5% more time (page faults). On short prompts the
-faults cost more than they save (SIG on 256 tokens: 50% slower), so the low threshold holds only
-inside `large_blocks_mapped()`, and afterwards the one glibc's dynamic threshold settles at. Other C
+default, 1.8 GB with a fixed threshold, in about the same time. On shorter prompts the page faults
+cost more than the memory saved (saliency on 2,048 tokens: 40% slower; SIG on 256: 50%), so the low
+threshold holds only inside `large_blocks_mapped()` (from `MAPPED_TOKENS`), and afterwards the one
+glibc's dynamic threshold settles at. Other C
 libraries (musl, macOS, Windows) keep their own behaviour, as does a user's `MALLOC_MMAP_THRESHOLD_`.
 """
 

@@ -79,8 +79,16 @@ def test_long_prompts_checkpoint_the_layers_and_keep_the_scores(models, method, 
         calls.append(model)
         return original(model)
     monkeypatch.setattr(base, "checkpointed_layers", counted)
+    mapped = []
+    original_mapped = base.large_blocks_mapped
+
+    def counted_mapped():
+        mapped.append(True)
+        return original_mapped()
+    monkeypatch.setattr(base, "large_blocks_mapped", counted_mapped)
     monkeypatch.setattr(base, "CHECKPOINT_TOKENS", 8)  # this prompt counts as long
+    monkeypatch.setattr(base, "MAPPED_TOKENS", 8)
     for loaded in (plain, placed):  # on one device, and with layers offloaded to disk
         result = explain(loaded, PROMPT, request)
         assert torch.allclose(torch.tensor(result.aggregate), torch.tensor(expected.aggregate), atol=1e-5)
-    assert len(calls) >= 2
+    assert len(calls) >= 2 and len(mapped) == len(calls)  # freed activations go back to the system too

@@ -199,6 +199,14 @@ activations grow linearly with the prompt); checkpointing costs one extra forwar
 """
 
 
+MAPPED_TOKENS = 4096
+"""From this many tokens, passes hand freed activations back to the system (`large_blocks_mapped`).
+
+Measured on the embedded model, saliency: at 4,096 tokens peak RSS 1.8 GB instead of 3.0, in the same
+time; at 2,048 tokens 1.4 GB instead of 2.2, but 40% slower (page faults), so not there.
+"""
+
+
 def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callable[[range], torch.Tensor],
                      budget_mb: int, quantity: Quantity = explained_quantity) -> Iterator[tuple[range, torch.Tensor]]:
     """Yield (items, d f_t / d embeds for every target t) as fp32 [B, T, N, d], batched to the budget.
@@ -217,7 +225,7 @@ def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callabl
     for done, items in enumerate(batches):
         check_cancel(inputs.cancelled)
         embeds = embeds_for(items).detach().requires_grad_(True)
-        with torch.enable_grad(), long_pass(loaded.model) if checkpointing else nullcontext():
+        with torch.enable_grad(), long_pass(loaded.model, seq_len) if checkpointing else nullcontext():
             f = quantity(target_logits(inputs.loaded, embeds, n_target), inputs.target)  # [B, T]
             selectors = torch.eye(n_target, device=f.device).unsqueeze(1).expand(-1, len(items), -1)
             (grad,) = torch.autograd.grad(f, embeds, grad_outputs=selectors, is_grads_batched=True)
@@ -226,9 +234,9 @@ def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callabl
 
 
 @contextmanager
-def long_pass(model: torch.nn.Module) -> Iterator[None]:
+def long_pass(model: torch.nn.Module, seq_len: int) -> Iterator[None]:
     """A backward pass through a long prompt: layers recomputed, freed activations returned to the system."""
-    with checkpointed_layers(model), large_blocks_mapped():
+    with checkpointed_layers(model), large_blocks_mapped() if seq_len >= MAPPED_TOKENS else nullcontext():
         yield
 
 

@@ -29,7 +29,7 @@ from salience.attribution.allocator import large_blocks_mapped
 from salience.attribution.forward_mode import dual_mode, dual_quantity, plain_head
 from salience.attribution.kv import prefix_cache
 from salience.attribution.methods.base import (
-    CHECKPOINT_TOKENS,
+    MAPPED_TOKENS,
     AttributionInput,
     Method,
     MethodParams,
@@ -123,7 +123,7 @@ class SequentialIntegratedGradients(Method):
         head = plain_head(loaded, embeds, inputs.target, f_full)
         size = items_per_batch(loaded, embeds.shape[1], n_target, params.memory_budget_mb, vjps=1, layers_held=2)
         batches = chunks(len(items.word), size)
-        long = embeds.shape[1] >= CHECKPOINT_TOKENS  # freed activations go back to the system
+        long = embeds.shape[1] >= MAPPED_TOKENS  # freed activations go back to the system
         for done, rows in enumerate(batches):
             check_cancel(inputs.cancelled)
             with large_blocks_mapped() if long else nullcontext():
