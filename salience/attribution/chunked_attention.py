@@ -9,8 +9,6 @@ in one piece, so results are unchanged. Short prompts take one block (the plain 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -19,9 +17,8 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from salience.attribution.patching import attention_implementation
-
 CHUNKED = "salience_chunked"
+"""Its name for `patching.attention_implementation`."""
 BLOCK_BYTES = 64 << 20
 """Bytes of one block's score matrix (batch x heads x rows x keys)."""
 
@@ -40,16 +37,25 @@ def chunked_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor,
     if rows >= q_length:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     is_causal = kwargs.pop("is_causal", None)
-    causal = (is_causal if is_causal is not None else getattr(module, "is_causal", True)) and attention_mask is None
     bias = kwargs.pop("position_bias", None)
     outputs = []
     for start in range(0, q_length, rows):
         stop = min(q_length, start + rows)
-        mask = causal_rows(start, stop, q_length, k_length, query.device) if causal else mask_rows(attention_mask, start, stop)
+        mask = rows_mask(module, attention_mask, range(start, stop), q_length, k_length, query.device, is_causal)
         out, _ = sdpa_attention_forward(module, query[:, :, start:stop], key, value, mask, is_causal=False,
                                         position_bias=mask_rows(bias, start, stop), **kwargs)
         outputs.append(out)
     return torch.cat(outputs, dim=1), None
+
+
+def rows_mask(module: nn.Module, attention_mask: torch.Tensor | None, rows: range, q_length: int, k_length: int,
+              device: torch.device, is_causal: bool | None = None) -> torch.Tensor | None:
+    """The mask of query rows `rows`: the model's own, else causal rows for a causal module, else None."""
+    if attention_mask is not None:
+        return mask_rows(attention_mask, rows.start, rows.stop)
+    if is_causal if is_causal is not None else getattr(module, "is_causal", True):
+        return causal_rows(rows.start, rows.stop, q_length, k_length, device)
+    return None
 
 
 def mask_rows(mask: torch.Tensor | None, start: int, stop: int) -> torch.Tensor | None:
@@ -67,10 +73,3 @@ def causal_rows(start: int, stop: int, q_length: int, k_length: int, device: tor
 
 AttentionInterface.register(CHUNKED, chunked_attention)
 AttentionMaskInterface.register(CHUNKED, sdpa_mask)
-
-
-@contextmanager
-def chunked_queries(model: nn.Module) -> Iterator[None]:
-    """`model` attends in blocks of query rows inside the block (see the module's docstring)."""
-    with attention_implementation(model, CHUNKED):
-        yield

@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from salience.attribution.chunked_attention import chunked_queries
+from salience.attribution.chunked_attention import CHUNKED
 from salience.attribution.methods.base import Quantity, explained_quantity
 from salience.attribution.model import LoadedModel
-from salience.attribution.patching import forward_replaced
+from salience.attribution.patching import attention_implementation, forward_replaced
 from salience.attribution.targets import Target
 
 
@@ -61,7 +61,7 @@ def dual_mode(model: nn.Module) -> Iterator[None]:
             if type(module) is nn.Linear:
                 stack.enter_context(forward_replaced(module, _dual_linear(module)))
         stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
-        stack.enter_context(chunked_queries(model))
+        stack.enter_context(attention_implementation(model, CHUNKED))
         stack.enter_context(torch.no_grad())
         stack.enter_context(fwAD.dual_level())
         yield

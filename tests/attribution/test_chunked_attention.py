@@ -7,8 +7,9 @@ import torch
 from tiny_models import FAMILY_CONFIGS, tiny_family
 
 from salience.attribution import chunked_attention
-from salience.attribution.chunked_attention import chunked_queries
+from salience.attribution.chunked_attention import CHUNKED
 from salience.attribution.methods import AttributionInput, get_method
+from salience.attribution.patching import attention_implementation
 
 IDS = torch.tensor([[5, 17, 23, 8, 42, 11, 30, 7, 19, 12, 33, 4]])
 
@@ -32,7 +33,7 @@ def test_blocks_of_queries_give_the_same_logits(family, counted_blocks):
     model = tiny_family(family).model
     with torch.no_grad():
         expected = model(input_ids=IDS).logits
-        with chunked_queries(model):
+        with attention_implementation(model, CHUNKED):
             got = model(input_ids=IDS).logits
     assert counted_blocks and max(counted_blocks) == 1
     assert torch.allclose(got, expected, atol=1e-5)
@@ -46,7 +47,7 @@ def test_blocks_after_a_kv_cache_and_with_padding(tiny, counted_blocks):
     with torch.no_grad():
         expected = model(input_ids=batch, attention_mask=mask).logits[:, 5:]
         prefix = model(input_ids=batch[:, :5], attention_mask=mask[:, :5], use_cache=True).past_key_values
-        with chunked_queries(model):
+        with attention_implementation(model, CHUNKED):
             got = model(input_ids=batch[:, 5:], attention_mask=mask, past_key_values=prefix).logits
     assert counted_blocks
     assert torch.allclose(got, expected, atol=1e-5)

@@ -20,7 +20,7 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from salience.attribution.chunked_attention import causal_rows, mask_rows
+from salience.attribution.chunked_attention import rows_mask
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.patching import attention_implementation, changing
 
@@ -44,23 +44,20 @@ def rows_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, va
     """SDPA's output; the weights of the recorded query rows are kept aside ([B, H, rows, K] per layer)."""
     rows = _recording.rows
     if rows is not None and _recording.maps is not None:
-        _recording.maps.append(row_weights(module, query, key, attention_mask, rows, kwargs.get("scaling")))
+        _recording.maps.append(row_weights(module, query, key, attention_mask, rows, kwargs.get("scaling"),
+                                                   kwargs.get("is_causal")))
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
 def row_weights(module: nn.Module, query: torch.Tensor, key: torch.Tensor, attention_mask: torch.Tensor | None,
-                rows: range, scaling: float | None) -> torch.Tensor:
+                rows: range, scaling: float | None, is_causal: bool | None = None) -> torch.Tensor:
     """softmax(q k^T * scaling + mask) for the query rows `rows` only, key heads repeated for grouped queries."""
     q_length, k_length = query.shape[2], key.shape[2]
     keys = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     scores = (query[:, :, rows.start:rows.stop].float() @ keys.float().transpose(-1, -2)) * scale
-    if attention_mask is None:
-        if getattr(module, "is_causal", True):
-            seen = causal_rows(rows.start, rows.stop, q_length, k_length, query.device)
-            scores = scores.masked_fill(~seen, float("-inf"))
-    else:
-        mask = mask_rows(attention_mask, rows.start, rows.stop)
+    mask = rows_mask(module, attention_mask, rows, q_length, k_length, query.device, is_causal)
+    if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
     return scores.softmax(dim=-1)
 

@@ -11,7 +11,7 @@ causality makes the later positions irrelevant to f_t, so all target steps share
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator, Literal
@@ -236,8 +236,13 @@ def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callabl
 @contextmanager
 def long_pass(model: torch.nn.Module, seq_len: int) -> Iterator[None]:
     """A backward pass through a long prompt: layers recomputed, freed activations returned to the system."""
-    with checkpointed_layers(model), large_blocks_mapped() if seq_len >= MAPPED_TOKENS else nullcontext():
+    with checkpointed_layers(model), freed_blocks_returned(seq_len):
         yield
+
+
+def freed_blocks_returned(seq_len: int) -> AbstractContextManager[None]:
+    """`large_blocks_mapped()` for a pass through `MAPPED_TOKENS` or more positions, else nothing."""
+    return large_blocks_mapped() if seq_len >= MAPPED_TOKENS else nullcontext()
 
 
 def chunks(n: int, size: int) -> list[range]:

@@ -17,7 +17,6 @@ the baseline) up to quadrature error (for single tokens: occlusion's drop). That
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,17 +24,16 @@ import torch
 from pydantic import Field
 
 from salience.attribution.aggregation import word_starts
-from salience.attribution.allocator import large_blocks_mapped
 from salience.attribution.forward_mode import dual_mode, dual_quantity, plain_head
 from salience.attribution.kv import prefix_cache
 from salience.attribution.methods.base import (
-    MAPPED_TOKENS,
     AttributionInput,
     Method,
     MethodParams,
     baseline_embedding,
     chunks,
     explained_quantity,
+    freed_blocks_returned,
     items_per_batch,
 )
 from salience.attribution.methods.integrated_gradients import path_points
@@ -123,10 +121,9 @@ class SequentialIntegratedGradients(Method):
         head = plain_head(loaded, embeds, inputs.target, f_full)
         size = items_per_batch(loaded, embeds.shape[1], n_target, params.memory_budget_mb, vjps=1, layers_held=2)
         batches = chunks(len(items.word), size)
-        long = embeds.shape[1] >= MAPPED_TOKENS  # freed activations go back to the system
         for done, rows in enumerate(batches):
             check_cancel(inputs.cancelled)
-            with large_blocks_mapped() if long else nullcontext():
+            with freed_blocks_returned(embeds.shape[1]):
                 f, df = self._batch(inputs, items, rows, embeds, base, alphas, full.past_key_values, head)
             step = items.step[rows.start:rows.stop]
             raw.index_add_(1, items.token[rows.start:rows.stop], (weights[step].unsqueeze(1) * df).T)
