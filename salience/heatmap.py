@@ -75,7 +75,7 @@ def top_table(text: str, result: AttributionResult, k: int = 10) -> Table:
         start, end = result.source[i].range
         line = text.count("\n", 0, start) + 1
         table.add_row(str(rank), repr(text[start:end]), str(line), f"{result.aggregate[i]:+.4f}",
-                      f"{100 * abs(result.aggregate[i]):.1f}%")
+                      f"{100 * result.share(i):.1f}%")
     return table
 
 
@@ -97,12 +97,10 @@ def players_table(text: str, result: AttributionResult, k: int = 16) -> Table | 
 
 
 def summary(result: AttributionResult) -> str:
-    template = sum(abs(a) for a, t in zip(result.aggregate, result.source) if not t.range)
-    seconds = sum(result.timings.values())
     kind = "generated" if result.generated else "forced target"
     foil = f" rather than {result.contrast!r}" if result.contrast else ""
     return (f"explains {result.explained_text!r}{foil} ({kind}, {len(result.target_ids)} tokens) · "
-            f"{result.method} · {result.model_id} · {seconds:.2f} s · template tokens hold {100 * template:.1f}%")
+            f"{result.method} · {result.model_id} · {result.seconds:.2f} s · template tokens hold {100 * result.template_share:.1f}%")
 
 
 def terminal_report(text: str, result: AttributionResult, body_start: int = 0) -> Group:
@@ -169,10 +167,9 @@ def index_page(title: str, entries: list[tuple[BatchEntry, str | None]]) -> str:
         if result is None:
             rows.append(f'<tr class="error"><td>{cell}</td><td colspan="5">{html.escape(entry.error or "")}</td></tr>')
             continue
-        seconds = sum(v for k, v in result.timings.items() if k != "cached")
         rows.append(f"<tr><td>{cell}</td><td>{'stored' if entry.stored else 'explained'}</td>"
                     f"<td>{html.escape(result.method)}</td><td>{html.escape(repr(result.explained_text))}</td>"
-                    f"<td>{html.escape(top_words(entry))}</td><td>{seconds:.2f}</td></tr>")
+                    f"<td>{html.escape(top_words(entry))}</td><td>{result.seconds:.2f}</td></tr>")
     failed = sum(entry.result is None for entry, _ in entries)
     return _INDEX.format(title=html.escape(title), rows="\n".join(rows),
                          counts=f"{len(entries) - failed} explained, {failed} failed")

@@ -16,6 +16,17 @@ def mean_of_normalised(matrix: torch.Tensor) -> torch.Tensor:
     return normalise_rows(matrix).mean(dim=0)
 
 
+def heatmap_of(matrix: torch.Tensor) -> torch.Tensor:
+    """The per-token heatmap every view shows (CLI, HTML, editor): the rows' sum (README, docs/AGGREGATE.md)."""
+    return sum_of_rows(matrix)
+
+
+def sum_of_rows(matrix: torch.Tensor) -> torch.Tensor:
+    """Per-source-token attribution of the completion as a whole: the sum over target steps (as Captum
+    sums a sequence's targets). For a method linear in f it is the attribution of sum_t f_t."""
+    return matrix.sum(dim=0)
+
+
 def l2_over_hidden(granular: torch.Tensor) -> torch.Tensor:
     """Collapse the embedding dimension with the L2 norm (saliency)."""
     return granular.norm(dim=-1)

@@ -6,7 +6,8 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any, Hashable
+from functools import partial
+from typing import Any, Callable, Hashable
 
 from salience.attribution.errors import ParameterError
 from salience.attribution.memory import attribute_within_memory
@@ -16,7 +17,8 @@ from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, no_cancel, no_progress
 from salience.attribution.prompt import PromptDocument
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.attribution.targets import resolve_target
+from salience.attribution.targets import (DraftCheck, DraftRejected, continue_verdict, decision_margin, resolve_target,
+                                         stop_ids, with_foil)
 from salience.attribution.tokens import encode_prompt, use_chat
 
 MAX_SOURCE_TOKENS = 8192
@@ -33,6 +35,9 @@ class Request:
     max_new_tokens: int | None = None
     max_source_tokens: int | None = None
     """Longer prompts keep only their last N tokens (the server's setting); None: refuse above the limit."""
+    draft: list[int] | None = None
+    """A previous greedy continuation of this prompt (the editor's last result): checked by one forward
+    instead of decoding again; the explained target is the same as without it."""
 
 
 class ResultCache:
@@ -83,11 +88,14 @@ def requested_method(doc: PromptDocument, request: Request) -> Method:
 
 def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = None,
             progress: Progress = no_progress, cancelled: CancelCheck = no_cancel,
-            cache: ResultCache | None = None, owner: str | None = None) -> AttributionResult:
+            cache: ResultCache | None = None, owner: str | None = None,
+            on_heatmap: Callable[[AttributionResult], None] | None = None) -> AttributionResult:
     """Attribute the document's explained target to its tokens with the requested method.
 
     With a `cache`, a prompt whose token ids and settings were explained before is answered from
     it, with the token ranges of this document (the same ids may sit at other file offsets).
+    `on_heatmap` receives the heatmap first where the method computes it in one pass (the rows follow;
+    a cancel between them stops the run after the heatmap).
     """
     request = request or Request()
     if doc.is_blank:
@@ -116,19 +124,46 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
     if cache is not None and (hit := cache.get(key)) is not None:
         return _with_ranges(hit, ranges)
 
-    start = time.perf_counter()
-    target = resolve_target(loaded, input_ids, target_text, contrast, max_new_tokens,
-                            _scaled(progress, 0.0, 0.1), cancelled)
-    timings["target"] = time.perf_counter() - start
+    def noted(result: AttributionResult) -> AttributionResult:
+        if dropped:
+            result.extras["truncated_tokens"] = dropped
+        return result
 
-    inputs = AttributionInput(loaded, input_ids, ranges, target, chat=chat, contrast=contrast,
-                              progress=_scaled(progress, 0.1, 1.0), cancelled=cancelled, timings=timings)
-    result = attribute_within_memory(method, inputs, request.params)
-    if dropped:
-        result.extras["truncated_tokens"] = dropped
+    first_stage = (lambda heatmap: on_heatmap(noted(heatmap))) if on_heatmap is not None else None
+    inputs = partial(AttributionInput, loaded, input_ids, ranges, chat=chat, contrast=contrast,
+                     progress=_scaled(progress, 0.1, 1.0), cancelled=cancelled, timings=timings, on_heatmap=first_stage)
+    draft = request.draft[:max_new_tokens] if request.draft and target_text is None else None
+    start = time.perf_counter()
+    if draft and method.checks_draft:
+        attempt = inputs(with_foil(loaded, draft, "draft", contrast))
+        result = noted(_attribute_draft(method, attempt, request.params, max_new_tokens, _scaled(progress, 0.0, 0.1)))
+    else:
+        target = resolve_target(loaded, input_ids, target_text, contrast, max_new_tokens, _scaled(progress, 0.0, 0.1),
+                                cancelled, draft)
+        timings["target"] = time.perf_counter() - start
+        result = noted(attribute_within_memory(method, inputs(target), request.params))
     if cache is not None and "out_of_memory" not in result.extras:  # a stand-in: try the method again next time
         cache.put(key, result, owner)
     return result
+
+
+def _attribute_draft(method: Method, inputs: AttributionInput, params: dict[str, Any] | None, max_new_tokens: int,
+                     progress: Progress) -> AttributionResult:
+    """Run a method whose first forward checks the draft target; where the draft fails, decode on from
+    there and run the method again on the continuation found."""
+    loaded, timings, start = inputs.loaded, inputs.timings, time.perf_counter()
+    inputs.draft_check = DraftCheck(stop_ids(loaded), max_new_tokens, decision_margin(loaded.dtype))
+    timings["target"] = 0.0  # checked inside the method's forward
+    try:
+        return attribute_within_memory(method, inputs, params)
+    except DraftRejected as rejected:
+        verdict = rejected.verdict
+    ids = continue_verdict(loaded, inputs.source_ids, verdict, max_new_tokens, progress, inputs.cancelled)
+    target = with_foil(loaded, ids, verdict.origin, inputs.contrast)
+    for name in [k for k in timings if k.startswith("attribute")]:
+        del timings[name]
+    timings["target"] = time.perf_counter() - start  # the rejected forward counts as the target's
+    return attribute_within_memory(method, replace(inputs, target=target, draft_check=None), params)
 
 
 def source_limit(loaded: LoadedModel) -> int:

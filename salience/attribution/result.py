@@ -23,8 +23,10 @@ class SourceToken:
 class AttributionResult:
     """Scores of source tokens for each explained target token, with what was run and how long it took.
 
-    `matrix[t][i]` is the attribution of source token i for target step t; `aggregate[i]` is the mean
-    over targets of each row normalised to sum of |scores| = 1 (long and short completions compare).
+    `matrix[t][i]` is the attribution of source token i for target step t; `aggregate[i]` is the heatmap:
+    the sum over target steps, the attribution of the completion as a whole (`aggregation.heatmap_of`).
+    While `rows_pending`, the result is the first stage of a run: the heatmap, with `matrix` still empty.
+    `timings` holds seconds per part of the run; a key with a "/" is a sub-part of the key before it.
     """
 
     source: list[SourceToken]
@@ -41,6 +43,12 @@ class AttributionResult:
     generated: bool = True
     timings: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    rows_pending: bool = False
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the run that produced this result (its parts, not their sub-parts or the cache flag)."""
+        return sum(v for k, v in self.timings.items() if "/" not in k and k != "cached")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +65,15 @@ class AttributionResult:
     @classmethod
     def from_json(cls, text: str) -> AttributionResult:
         return cls.from_dict(json.loads(text))
+
+    def share(self, index: int) -> float:
+        """Source token `index`'s share of the heatmap's total |score| (0..1)."""
+        return abs(self.aggregate[index]) / (sum(abs(v) for v in self.aggregate) or 1.0)
+
+    @property
+    def template_share(self) -> float:
+        """The share of the heatmap's |score| on chat-template tokens, which the file does not show (0..1)."""
+        return sum(self.share(i) for i, t in enumerate(self.source) if t.range is None)
 
     def top_tokens(self, k: int = 5) -> list[int]:
         """Indices of the k file tokens with the largest |aggregate|, best first."""

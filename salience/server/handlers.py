@@ -46,6 +46,7 @@ def _lifecycle(server: SalienceServer) -> None:
         ls.initialization_options = section_of(params.initialization_options)
         ls.scheduler.encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding))
         _apply_settings(ls, None)
+        ls.scheduler.spawn(ls.scheduler.preload())  # the first file opens right after: have the model ready
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: SalienceServer, params: types.InitializedParams) -> None:

@@ -42,6 +42,8 @@ class View:
     """Set while a fast method's result stands in for the slow method named here."""
     computed_version: int | None = None
     """The document version the result was computed from (its spans may since have been shifted)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Where the result's time went, from the edit on (debounce, queue, the engine's parts, render)."""
 
     def __post_init__(self) -> None:
         self.lines = LineIndex(self.text, self.encoding)
@@ -95,7 +97,9 @@ def hover(view: View, offset: int) -> types.Hover | None:
     lines = [f"**salience** `{_inline(text)}`",
              f"score **{span.score:+.4f}** · {share:.1f}% of the document · rank {rank} of {len(order)}"]
     influenced = _influenced(view.result, span)
-    if influenced:
+    if view.result.rows_pending:
+        lines.append("most influenced: computing…")
+    elif influenced:
         lines.append("most influenced: " + ", ".join(f"`{_inline(t)}` {v:+.3f}" for t, v in influenced))
     lines += [_player_line(view, p) for p in view.result.players_of(span.tokens)]
     lines += ["", "---", _footer(view)]
@@ -121,13 +125,10 @@ def summary_markdown(view: View) -> str:
     """The whole run: completion, top tokens and the share of template tokens."""
     result = view.result
     assert result is not None
-    template = sum(abs(v) for t, v in zip(result.source, result.aggregate) if t.range is None)
-    located = sum(abs(v) for t, v in zip(result.source, result.aggregate) if t.range is not None)
-    share = 100 * template / ((template + located) or 1.0)
     top = ", ".join(f"`{_inline(view.text[s.start:s.end])}` {s.score:+.3f}" for s in ranked(view.spans)[:5])
     parts = [f"**salience** explains `{_inline(result.explained_text)}`", f"top tokens: {top or 'none'}"]
     parts += [_player_line(view, p) for p in result.extras.get("players", []) if p.get("parent") is None][:12]
-    parts += [f"chat-template tokens hold {share:.1f}% of the attribution (not shown in the file)", "---",
+    parts += [f"chat-template tokens hold {100 * result.template_share:.1f}% of the attribution (not shown in the file)", "---",
               _footer(view)]
     return "\n\n".join(parts)
 
@@ -141,8 +142,8 @@ def _footer(view: View) -> str:
 
 
 def run_seconds(result: AttributionResult) -> float:
-    """Wall time of the run that produced `result` (its timings, without the cache flag)."""
-    return sum(v for k, v in result.timings.items() if k != "cached")
+    """Wall time of the run that produced `result`."""
+    return result.seconds
 
 
 def _inline(text: str) -> str:
@@ -227,4 +228,6 @@ def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
             "explained": result.explained_text if result else None,
             "model": result.model_id if result else None,
             "seconds": round(run_seconds(result), 3) if result else None,
-            "cached": bool(result.timings.get("cached")) if result else False}
+            "cached": bool(result.timings.get("cached")) if result else False,
+            "target": result.extras.get("target") if result else None,
+            "timings": {k: round(v, 4) for k, v in view.timings.items()} if result else {}}

@@ -45,6 +45,10 @@ class Job:
     by_user: bool = False
     progress_shown: bool = False
     last_report: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds before the engine's own parts: the debounce after the edit, the wait for the worker, a model load."""
+    message: str = "starting"
+    """What the progress says when it appears."""
 
 
 _job_ids = itertools.count(1)
@@ -89,6 +93,10 @@ class Document:
     target: str | None = None
     debounce: asyncio.Task | None = None
     job: Job | None = None
+    edited: float = field(default_factory=time.perf_counter)
+    """When the current version arrived (the start of its debounce)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Where the shown result's time went, from the edit to its levels (`salience/scores` carries it)."""
 
 
 class Scheduler:
@@ -108,6 +116,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task] = set()
         self._side_jobs: set[Job] = set()
         self._last_error: str | None = None
+        self._preloading = False
 
     # --- document events -------------------------------------------------------------------------
 
@@ -127,6 +136,7 @@ class Scheduler:
         if edits is None:
             doc.spans = []
         doc.text, doc.version, doc.parsed = text, version, parse_prompt(text)
+        doc.edited = time.perf_counter()
         self._cancel_job(doc)
         self.output.published(uri, new_result=False)
         self.schedule(uri, delay=self.settings.debounce_ms / 1000)
@@ -195,6 +205,24 @@ class Scheduler:
         finally:
             self._side_jobs.discard(job)
 
+    async def preload(self) -> None:
+        """Load the configured model while the editor opens its first file; a run meanwhile says it waits."""
+        spec = self.settings.model_spec(None)
+        try:
+            self.policy.check(spec)
+        except SalienceError:
+            return  # the first run says why
+        loop = asyncio.get_running_loop()
+        self._preloading = True
+        try:
+            await self.worker.preload(self._model_key(spec),
+                                      lambda message: loop.call_soon_threadsafe(self.output.notify, message))
+        finally:
+            self._preloading = False
+
+    def _model_key(self, spec: str | None) -> tuple:
+        return (spec, self.settings.device, self.settings.dtype, self.settings.placement())
+
     def update_settings(self, settings: Settings, policy: ModelPolicy | None = None) -> None:
         """New settings (and which models may load): swap the model if it changed, then re-run every document."""
         old, self.settings = self.settings, settings
@@ -214,7 +242,7 @@ class Scheduler:
             return None
         return View(doc.text, self.settings, self.encoding, doc.result, doc.spans, doc.parsed.problems,
                     doc.error, doc.parsed.body_start, pending=doc.job is not None or doc.debounce is not None,
-                    preview_of=doc.preview_of, computed_version=doc.result_version)
+                    preview_of=doc.preview_of, computed_version=doc.result_version, timings=doc.timings)
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -249,15 +277,17 @@ class Scheduler:
             doc.job.cancel.set()
 
     def _request(self, doc: Document, method: str | None) -> Request:
+        """The run's settings; the last result's continuation is the draft the engine checks, not regenerates."""
+        draft = doc.result.target_ids if doc.result is not None and doc.result.generated else None
         return Request(method=method, params=self.settings.method_params.get(method), target=doc.target,
-                       max_source_tokens=self.settings.max_prompt_tokens)
+                       max_source_tokens=self.settings.max_prompt_tokens, draft=draft)
 
     async def _attribute(self, doc: Document) -> None:
         """Explain the current version; with a slow method, the default fast method first as a preview."""
         parsed, version = doc.parsed, doc.version
         chosen = doc.method or parsed.front_matter.method or self.settings.method  # None: the model's default
         method = chosen or DEFAULT_METHOD
-        job = Job(doc.uri, version, f"salience: {method}")
+        job = Job(doc.uri, version, f"salience: {method}", timings={"debounce": time.perf_counter() - doc.edited})
         doc.job = job
         refused = unreadable(doc.text)
         if refused or parsed.is_blank:  # nothing to run: an error, or the blank prompt's own note
@@ -271,8 +301,8 @@ class Scheduler:
         self.output.published(doc.uri, new_result=False)
         try:
             with self._progress(job):
-                if self._wants_preview(method):
-                    preview = await self._explain(doc, job, self._request(doc, DEFAULT_ALIAS))
+                if self._wants_preview(method):  # its heatmap is enough: its rows are not computed
+                    preview = await self._explain(doc, job, self._request(doc, DEFAULT_ALIAS), preview_of=method)
                     if preview is not None:
                         self._show(doc, job, preview, preview_of=method)
                 result = await self._explain(doc, job, self._request(doc, chosen))
@@ -292,11 +322,30 @@ class Scheduler:
         except SalienceError:
             return False
 
-    async def _explain(self, doc: Document, job: Job, request: Request) -> AttributionResult | None:
-        """One engine call for `job`; errors become the document's error, never an exception here."""
+    async def _explain(self, doc: Document, job: Job, request: Request,
+                       preview_of: str | None = None) -> AttributionResult | None:
+        """One engine call for `job`; errors become the document's error, never an exception here.
+
+        A two-stage run shows its heatmap as soon as it comes; a preview stops there (None is returned).
+        """
         spec = self.settings.model_spec(doc.parsed.front_matter.model)
         loop = asyncio.get_running_loop()
         progress = self._progress_hook(job)
+        heatmap_shown = threading.Event()
+        submitted = time.perf_counter()
+        if self._preloading:
+            job.message = "loading the model"
+
+        def started(loading: float) -> None:  # on the worker thread
+            job.timings.update(queue=time.perf_counter() - submitted - loading, **({"load": loading} if loading else {}))
+
+        def on_heatmap(first: AttributionResult) -> None:  # on the worker thread
+            if preview_of is not None:
+                heatmap_shown.set()
+            loop.call_soon_threadsafe(self._show, doc, job, first, preview_of)
+
+        def cancelled() -> bool:
+            return job.cancel.is_set() or heatmap_shown.is_set()
 
         def notify(message: str) -> None:  # model loading and conversion: a message and the progress text
             loop.call_soon_threadsafe(self.output.notify, message)
@@ -305,9 +354,8 @@ class Scheduler:
         try:
             self.policy.check(spec)
             self.policy.check_params(request.params)
-            key = (spec, self.settings.device, self.settings.dtype, self.settings.placement())
-            return await self.worker.explain(key, doc.parsed, request, doc.uri, progress, job.cancel.is_set, notify,
-                                             self.client)
+            return await self.worker.explain(self._model_key(spec), doc.parsed, request, doc.uri, progress, cancelled, notify,
+                                             self.client, on_heatmap, started)
         except Cancelled:
             return None
         except SalienceError as err:
@@ -321,8 +369,14 @@ class Scheduler:
         """Show a result only if the document is still at the version it was computed from."""
         if job.cancel.is_set() or job.version != doc.version or self.documents.get(doc.uri) is not doc:
             return
+        if (doc.result is not None and doc.result.rows_pending and not result.rows_pending
+                and doc.result_version == job.version and doc.result.method == result.method):
+            doc.result = result  # the rows behind the heatmap shown: hovers read them, nothing drawn changes
+            return
+        start = time.perf_counter()
         doc.result, doc.result_version, doc.preview_of, doc.error = result, job.version, preview_of, None
         doc.spans = assign_levels(scored_spans(result), self.settings.bins, self.settings.thresholds)
+        doc.timings = {**job.timings, **result.timings, "render": time.perf_counter() - start}
         self._last_error = None
         self.output.published(doc.uri, new_result=True)
 

@@ -89,7 +89,7 @@ class LspOutput:
             log.info("progress not created: %s", err)
             return
         self.server.work_done_progress.begin(job.id, types.WorkDoneProgressBegin(
-            title=job.title, cancellable=True, message="starting", percentage=0))
+            title=job.title, cancellable=True, message=job.message, percentage=0))
         self._ready.add(job.id)
         if not job.progress_shown or job.cancel.is_set():
             self.end_progress(job)

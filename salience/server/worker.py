@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -45,18 +46,39 @@ class ModelWorker:
 
     async def explain(self, key: ModelKey, doc: PromptDocument, request: Request, owner: str,
                       progress: Progress, cancelled: CancelCheck, notify: Callable[[str], None],
-                      client: str = "") -> AttributionResult:
-        """Load (or reuse) the model named by `key` and explain `doc` on a worker thread, in turn."""
+                      client: str = "", on_heatmap: Callable[[AttributionResult], None] | None = None,
+                      on_start: Callable[[float], None] | None = None) -> AttributionResult:
+        """Load (or reuse) the model named by `key` and explain `doc` on a worker thread, in turn.
+
+        `on_start(seconds spent loading the model)` is called on the worker thread when the run has its
+        turn and the model; `on_heatmap` there too, with the first stage of a two-stage run (see `explain`)."""
         def work() -> AttributionResult:
             with self.turnstile.turn(client, key) as give_way:
+                waited = time.perf_counter()
                 loaded = self._model(key, notify)
+                if on_start is not None:
+                    on_start(time.perf_counter() - waited)
 
                 def between_batches() -> bool:
                     give_way()
                     return cancelled()
-                return explain(loaded, doc, request, progress, between_batches, self.cache, owner)
+                return explain(loaded, doc, request, progress, between_batches, self.cache, owner, on_heatmap)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    async def preload(self, key: ModelKey, notify: Callable[[str], None]) -> None:
+        """Load the model named by `key` now, ahead of the first run (which then finds it ready).
+
+        A model that fails to load is left for the first run to report, with its document.
+        """
+        def load() -> None:
+            with self.turnstile.turn("", key):
+                try:
+                    self._model(key, notify)
+                except Exception as err:  # reported by the run that needs it
+                    log.info("preloading %s failed: %s", key[0] or "the default model", err)
+
+        await asyncio.get_running_loop().run_in_executor(self.executor, load)
 
     async def with_model(self, model_id: str, work: Callable[[LoadedModel], T], client: str = "") -> T:
         """Run `work(model)` on a worker thread, if the loaded model is still `model_id`."""

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from salience.attribution.aggregation import sum_over_hidden
 from salience.attribution.lrp_rules import attnlrp_rules, supported
-from salience.attribution.methods.base import AttributionInput, Method, MethodParams, explained_logit
-from salience.attribution.methods.saliency import target_gradients
+from salience.attribution.methods.base import (AttributionInput, Method, MethodParams, explained_logit,
+                                              target_gradients)
+from salience.attribution.methods.input_x_gradient import input_x_gradient
 from salience.attribution.model import LoadedModel
 
 
@@ -30,6 +30,7 @@ class AttnLRP(Method):
     description = "layer-wise relevance (AttnLRP) from the target logit; signed, one forward and backward"
     cost = "cheap"
     needs_gradients = True
+    linear = one_pass = checks_draft = True
     Params = AttnLRPParams
 
     def supports(self, loaded: LoadedModel) -> bool:
@@ -37,6 +38,6 @@ class AttnLRP(Method):
 
     def scores(self, inputs: AttributionInput, params: AttnLRPParams) -> tuple[torch.Tensor, dict[str, Any]]:
         with attnlrp_rules(inputs.loaded.model, checkpointing=params.checkpointing):
-            embeds, grads = target_gradients(inputs, params, quantity=explained_logit)
-        relevance = sum_over_hidden(embeds * grads)  # [T, N]: every position, target prefix included
+            embeds, grads = target_gradients(inputs, quantity=explained_logit, heatmap=input_x_gradient)
+        relevance = input_x_gradient(embeds, grads)  # [T, N]: every position, target prefix included
         return relevance[:, :inputs.n_source], {"relevance_sum": relevance.sum(dim=1).tolist()}

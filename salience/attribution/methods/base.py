@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Iterator, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from salience.attribution.aggregation import mean_of_normalised
+from salience.attribution.aggregation import heatmap_of
 from salience.attribution.allocator import large_blocks_mapped
 from salience.attribution.errors import ParameterError
 from salience.attribution.model import LoadedModel
@@ -52,6 +52,14 @@ class AttributionInput:
     progress: Progress = no_progress
     cancelled: CancelCheck = no_cancel
     timings: dict[str, float] = field(default_factory=dict)
+    draft_check: Callable[[torch.Tensor, list[int]], None] | None = None
+    """Checks a draft target on the logits [T + 1, V] of the forward over x ++ y (raises `DraftRejected`)."""
+    on_heatmap: Callable[[AttributionResult], None] | None = None
+    """Listens for the first stage: the heatmap alone, before the per-step rows (`Method.one_pass`)."""
+    heatmap: torch.Tensor | None = None
+    """The heatmap a one-pass method delivered (the result's aggregate, equal to the rows' sum)."""
+    deliver: Callable[[torch.Tensor], None] | None = field(default=None, repr=False)
+    """Set by `Method.attribute` while a listener waits: hands the one-pass heatmap over."""
 
     @property
     def n_source(self) -> int:
@@ -62,8 +70,11 @@ class AttributionInput:
         return len(self.target.ids)
 
     def sequence_ids(self) -> torch.Tensor:
-        """x ++ y[:-1] as a [1, N] tensor: the last T positions predict y_1..y_T."""
-        ids = self.source_ids + self.target.ids[:-1]
+        """x ++ y[:-1] as a [1, N] tensor: the last T positions predict y_1..y_T.
+
+        For a draft target, x ++ y: the extra last position checks that the turn ends after y_T.
+        """
+        ids = self.source_ids + (self.target.ids if self.target.draft else self.target.ids[:-1])
         return torch.tensor([ids], device=self.loaded.device)
 
     def embeddings(self) -> torch.Tensor:
@@ -82,6 +93,13 @@ class Method(ABC):
     has_convergence_delta: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
     signed: ClassVar[bool] = True
+    linear: ClassVar[bool] = False
+    """Scores are linear in the explained quantity, so the heatmap (the rows' sum) explains sum_t f_t."""
+    one_pass: ClassVar[bool] = False
+    """The heatmap comes from one backward pass of sum_t f_t, before the rows (a linear gradient method)."""
+    checks_draft: ClassVar[bool] = False
+    """The first forward is the plain teacher-forced one, over x ++ y, and checks a draft target there
+    (`AttributionInput.draft_check`); other methods get a target verified beforehand."""
     Params: ClassVar[type[MethodParams]] = MethodParams
 
     def supports(self, loaded: LoadedModel) -> bool:
@@ -101,6 +119,14 @@ class Method(ABC):
         parsed = self.parse_params(params)
         check_cancel(inputs.cancelled)
         start = time.perf_counter()
+
+        def deliver(heatmap: torch.Tensor) -> None:  # the first stage, while the rows are still to come
+            inputs.heatmap = heatmap.detach().float().cpu()
+            if inputs.on_heatmap is not None:
+                timings = {**inputs.timings, "attribute": time.perf_counter() - start}
+                inputs.on_heatmap(build_result(replace(inputs, timings=timings), self, parsed, None, {}))
+
+        inputs.heatmap, inputs.deliver = None, deliver if self.one_pass and inputs.on_heatmap else None
         matrix, extras = self.scores(inputs, parsed)
         inputs.timings["attribute"] = time.perf_counter() - start
         inputs.progress(1.0, self.name)
@@ -111,16 +137,19 @@ class Method(ABC):
         """The [T, L] fp32 score matrix and method-specific extras."""
 
 
-def build_result(inputs: AttributionInput, method: Method, params: MethodParams, matrix: torch.Tensor,
+def build_result(inputs: AttributionInput, method: Method, params: MethodParams, matrix: torch.Tensor | None,
                  extras: dict[str, Any]) -> AttributionResult:
+    """The result of a run; with no `matrix`, the first stage of a one-pass method (rows pending)."""
     tokenizer = inputs.loaded.tokenizer
     source = [SourceToken(i, tokenizer.decode([i]), r) for i, r in zip(inputs.source_ids, inputs.ranges)]
+    heatmap = inputs.heatmap if inputs.heatmap is not None else heatmap_of(matrix)
     return AttributionResult(
         source=source,
         target_ids=list(inputs.target.ids),
         target_tokens=[tokenizer.decode([i]) for i in inputs.target.ids],
-        matrix=matrix.tolist(),
-        aggregate=mean_of_normalised(matrix).tolist(),
+        matrix=matrix.tolist() if matrix is not None else [],
+        rows_pending=matrix is None,
+        aggregate=heatmap.tolist(),
         explained_text=tokenizer.decode(inputs.target.ids),
         method=method.name,
         parameters=params.model_dump(),
@@ -129,7 +158,7 @@ def build_result(inputs: AttributionInput, method: Method, params: MethodParams,
         contrast=inputs.contrast,
         generated=inputs.target.generated,
         timings=dict(inputs.timings),
-        extras=extras,
+        extras={**extras, "target": "draft verified" if inputs.target.draft else inputs.target.origin},
     )
 
 
@@ -227,10 +256,66 @@ def gradient_batches(inputs: AttributionInput, n_items: int, embeds_for: Callabl
         embeds = embeds_for(items).detach().requires_grad_(True)
         with torch.enable_grad(), long_pass(loaded.model, seq_len) if checkpointing else nullcontext():
             f = quantity(target_logits(inputs.loaded, embeds, n_target), inputs.target)  # [B, T]
-            selectors = torch.eye(n_target, device=f.device).unsqueeze(1).expand(-1, len(items), -1)
-            (grad,) = torch.autograd.grad(f, embeds, grad_outputs=selectors, is_grads_batched=True)
+            grad = step_gradients(f, embeds)
         inputs.progress((done + 1) / len(batches), "gradients")
-        yield items, grad.float().transpose(0, 1)
+        yield items, grad
+
+
+def step_gradients(f: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
+    """d f_t / d embeds for every step t of f [B, T], as fp32 [B, T, N, d]: T backward passes batched."""
+    n_target = f.shape[1]
+    selectors = torch.eye(n_target, device=f.device).unsqueeze(1).expand(-1, f.shape[0], -1)
+    (grad,) = torch.autograd.grad(f, embeds, grad_outputs=selectors, is_grads_batched=True)
+    return grad.float().transpose(0, 1)
+
+
+Heatmap = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A linear method's scores from embeddings [N, d] and a gradient [N, d] of f: [N]."""
+
+
+def target_gradients(inputs: AttributionInput, quantity: Quantity = explained_quantity,
+                     heatmap: Heatmap | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input embeddings [N, d] and d f_t / d e for every target step t: [T, N, d] (fp32), from one forward.
+
+    The forward first checks a draft target (`inputs.draft_check`). With `heatmap` and a listener for
+    the first stage (`inputs.deliver`), one backward pass of sum_t f_t gives the heatmap, handed over
+    before the rows, which then take one backward pass each, cancellable between them; without a
+    listener the rows are one batched backward.
+    """
+    loaded, n_target, timings = inputs.loaded, inputs.n_target, inputs.timings
+    embeds = inputs.embeddings().requires_grad_(True)  # [1, N, d]
+    checkpointing = embeds.shape[1] >= CHECKPOINT_TOKENS
+    with torch.enable_grad(), long_pass(loaded.model, embeds.shape[1]) if checkpointing else nullcontext():
+        start = time.perf_counter()
+        logits = target_logits(loaded, embeds, n_target + 1 if inputs.target.draft else n_target)
+        if inputs.target.draft and inputs.draft_check is not None:
+            inputs.draft_check(logits[0].detach(), inputs.target.ids)
+        f = quantity(logits[:, :n_target], inputs.target)  # [1, T]
+        start = _timed(timings, "attribute/forward", start)
+        staged = heatmap is not None and inputs.deliver is not None
+        if staged:
+            (total,) = torch.autograd.grad(f.sum(), embeds, retain_graph=True)
+            start = _timed(timings, "attribute/backward", start)
+            inputs.deliver(heatmap(embeds[0].detach().float(), total[0].float())[:inputs.n_source])
+            grads = torch.stack([_row(f, t, embeds, inputs.cancelled) for t in range(n_target)])
+        else:
+            grads = step_gradients(f, embeds)[0]
+        _timed(timings, "attribute/rows" if staged else "attribute/backward", start)
+    return embeds[0].detach().float(), grads
+
+
+def _row(f: torch.Tensor, step: int, embeds: torch.Tensor, cancelled: CancelCheck) -> torch.Tensor:
+    """d f_step / d embeds [N, d], keeping the graph for the next step; a newer request stops it first."""
+    check_cancel(cancelled)
+    (grad,) = torch.autograd.grad(f[0, step], embeds, retain_graph=step + 1 < f.shape[1])
+    return grad[0].float()
+
+
+def _timed(timings: dict[str, float], name: str, start: float) -> float:
+    """Record the seconds since `start` under `name`; returns now, the next part's start."""
+    now = time.perf_counter()
+    timings[name] = now - start
+    return now
 
 
 @contextmanager

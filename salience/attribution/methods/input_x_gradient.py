@@ -7,8 +7,12 @@ from typing import Any
 import torch
 
 from salience.attribution.aggregation import sum_over_hidden
-from salience.attribution.methods.base import AttributionInput, Method, MethodParams
-from salience.attribution.methods.saliency import target_gradients
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams, target_gradients
+
+
+def input_x_gradient(embeds: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """e . d f / d e per position: [..., N]."""
+    return sum_over_hidden(embeds * grads)
 
 
 class InputXGradient(Method):
@@ -16,8 +20,9 @@ class InputXGradient(Method):
     description = "embedding times gradient per token; signed, one forward and backward"
     cost = "cheap"
     needs_gradients = True
+    linear = one_pass = checks_draft = True
 
     def scores(self, inputs: AttributionInput, params: MethodParams) -> tuple[torch.Tensor, dict[str, Any]]:
-        embeds, grads = target_gradients(inputs, params)
+        embeds, grads = target_gradients(inputs, heatmap=input_x_gradient)
         n = inputs.n_source
-        return sum_over_hidden(embeds[:n] * grads[:, :n]), {}
+        return input_x_gradient(embeds[:n], grads[:, :n]), {}
