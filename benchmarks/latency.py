@@ -5,7 +5,8 @@
 1. cold start: server start -> `initialize` answered, and -> the first heatmap of a file opened right
    after `initialized` (a fresh server each time; the model's conversion is cached).
 2. edit -> heatmap: from a `didChange` to the first `salience/scores` notification of that version, for
-   edits that keep the answer (a word appended) and edits that change it (the needle's year rewritten).
+   edits that keep the answer (a word added to a document the question does not ask about) and edits
+   that change it (the question switched to another document's).
    Goals: median <= 1.0 s, p90 <= 1.2 s; answer-changing <= 1.6 s; server start -> heatmap <= 4.0 s.
    Each is broken down with the server's own timings (carried by the notification): debounce, wait for
    the worker, target (draft check or generation), forward, backward, render; "publish" is the rest
@@ -29,10 +30,14 @@ from pygls.lsp.client import LanguageClient
 
 ROOT = Path(__file__).parents[1]
 PROMPT = ROOT / "examples" / "rag.prompt.md"
-NEEDLE = ("dedicated in 1886", "dedicated in 1884")  # the answer copies the year
+QUESTIONS = (("Statue of Liberty dedicated?\nAnswer: It was dedicated in", " 1886."),
+             ("Eiffel Tower completed?\nAnswer: It was completed in", " 1889 for"))
+"""The question asked, and the answer it gets: switching between them changes the answer."""
+DISTRACTOR = "many centuries"
+"""Where edits that keep the answer type (Document 2, which the question does not ask about)."""
 SLOW = "---\nmethod: integrated_gradients\n---\n" + (ROOT / "examples" / "door-codes.prompt").read_text("utf-8")
 PARTS = [("debounce", ("debounce",)), ("queue", ("queue", "load")), ("target", ("tokenize", "target")),
-         ("forward", ("attribute/forward",)), ("backward", ("attribute/backward",)), ("render", ("render",))]
+         ("forward", ("forward",)), ("backward", ("backward",)), ("render", ("render",))]
 
 
 class Client(LanguageClient):
@@ -68,7 +73,8 @@ class Sample:
 
     def __init__(self, seconds: float, payload: Any) -> None:
         self.seconds = seconds
-        timings = dict(payload.timings) if getattr(payload, "timings", None) else {}
+        timings = getattr(payload, "timings", None) or {}
+        timings = timings if isinstance(timings, dict) else timings._asdict()  # pygls hands objects over
         self.parts = {name: sum(timings.get(k, 0.0) for k in keys) for name, keys in PARTS}
         self.parts["publish"] = seconds - sum(self.parts.values())
         self.target = getattr(payload, "target", None)
@@ -111,16 +117,19 @@ async def cold_start(options: dict[str, Any]) -> tuple[float, Sample]:
 
 
 async def edits(options: dict[str, Any], count: int) -> tuple[list[Sample], list[Sample]]:
-    """`count` edits that keep the answer (a word appended) and `count` that change it (the year rewritten)."""
+    """`count` edits that keep the answer (a word in a distractor) and `count` that change it (another
+    question), alternately."""
     client, _, _ = await start(options)
     text = PROMPT.read_text("utf-8")
     uri = open_doc(client, "latency.prompt", text)
     await client.result(uri, 1, time.perf_counter())
     kept, changed, version = [], [], 1
     for i in range(count):
-        for needle_index, out in ((i % 2, kept), ((i + 1) % 2, changed)):
+        for out in (kept, changed):
             version += 1
-            text = text.replace(NEEDLE[1 - needle_index], NEEDLE[needle_index]) if out is changed else text + f" w{i}"
+            asked, other = QUESTIONS[i % 2], QUESTIONS[(i + 1) % 2]
+            text = (text.replace(asked[0], other[0]) if out is changed
+                    else text.replace(DISTRACTOR, f"{DISTRACTOR} w{i}"))
             sent = time.perf_counter()
             change(client, uri, version, text)
             out.append(Sample(*await client.result(uri, version, sent)))
@@ -139,7 +148,7 @@ async def burst(options: dict[str, Any], keys: int = 10, interval: float = 0.15,
     for _ in range(rounds):
         for key in range(keys):
             version += 1
-            text += "abcdefghij "[key % 11]
+            text = text.replace(DISTRACTOR, DISTRACTOR + "abcdefghij "[key % 11])
             sent = time.perf_counter()
             change(client, uri, version, text)
             await asyncio.sleep(interval if key + 1 < keys else 0)

@@ -89,13 +89,15 @@ def requested_method(doc: PromptDocument, request: Request) -> Method:
 def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = None,
             progress: Progress = no_progress, cancelled: CancelCheck = no_cancel,
             cache: ResultCache | None = None, owner: str | None = None,
-            on_heatmap: Callable[[AttributionResult], None] | None = None) -> AttributionResult:
+            on_heatmap: Callable[[AttributionResult], None] | None = None,
+            stop: CancelCheck | None = None) -> AttributionResult:
     """Attribute the document's explained target to its tokens with the requested method.
 
     With a `cache`, a prompt whose token ids and settings were explained before is answered from
     it, with the token ranges of this document (the same ids may sit at other file offsets).
     `on_heatmap` receives the heatmap first where the method computes it in one pass (the rows follow;
-    a cancel between them stops the run after the heatmap).
+    a cancel between them stops the run after the heatmap). `stop` is checked inside a one-pass method's
+    pass (default: `cancelled`, which a shared server also uses to let other runs take turns).
     """
     request = request or Request()
     if doc.is_blank:
@@ -131,7 +133,8 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
 
     first_stage = (lambda heatmap: on_heatmap(noted(heatmap))) if on_heatmap is not None else None
     inputs = partial(AttributionInput, loaded, input_ids, ranges, chat=chat, contrast=contrast,
-                     progress=_scaled(progress, 0.1, 1.0), cancelled=cancelled, timings=timings, on_heatmap=first_stage)
+                     progress=_scaled(progress, 0.1, 1.0), cancelled=cancelled, timings=timings, on_heatmap=first_stage,
+                     stop=stop)
     draft = request.draft[:max_new_tokens] if request.draft and target_text is None else None
     start = time.perf_counter()
     if draft and method.checks_draft:
@@ -157,8 +160,8 @@ def _attribute_draft(method: Method, inputs: AttributionInput, params: dict[str,
     try:
         return attribute_within_memory(method, inputs, params)
     except DraftRejected as rejected:
-        verdict = rejected.verdict
-    ids = continue_verdict(loaded, inputs.source_ids, verdict, max_new_tokens, progress, inputs.cancelled)
+        verdict, cache = rejected.verdict, rejected.cache
+    ids = continue_verdict(loaded, inputs.source_ids, verdict, max_new_tokens, progress, inputs.cancelled, cache)
     target = with_foil(loaded, ids, verdict.origin, inputs.contrast)
     for name in [k for k in timings if k.startswith("attribute")]:
         del timings[name]

@@ -10,7 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import torch
 from torch import nn
+
+from salience.attribution.progress import check_cancel
 
 _active = [0]
 
@@ -82,6 +85,33 @@ def checkpointed_layers(model: nn.Module) -> Iterator[None]:
             if isinstance(module, GradientCheckpointingLayer) and not _is_checkpointed(module):
                 stack.enter_context(forward_replaced(module, checkpointed(module.forward)))
         yield
+
+
+@contextmanager
+def interruptible_layers(model: nn.Module, stop: Callable[[], bool]) -> Iterator[None]:
+    """Raise `Cancelled` inside a pass, at the next decoder layer, forward or backward, once `stop()` is true.
+
+    A pass over a long prompt, or a one-pass heatmap, is a single batch: without this a newer edit would
+    wait for it to end. Only hooks are added (on this model, for the block); nothing is given way to.
+    """
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    def check(*_: Any) -> None:
+        check_cancel(stop)
+
+    def watch_gradient(module: nn.Module, args: Any, output: Any) -> None:
+        check_cancel(stop)
+        hidden = output[0] if isinstance(output, tuple) else output
+        if isinstance(hidden, torch.Tensor) and hidden.requires_grad:
+            hidden.register_hook(check)
+
+    handles = [hook for module in model.modules() if isinstance(module, GradientCheckpointingLayer)
+               for hook in (module.register_forward_pre_hook(check), module.register_forward_hook(watch_gradient))]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _is_checkpointed(module: nn.Module) -> bool:

@@ -230,4 +230,4 @@ def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
             "seconds": round(run_seconds(result), 3) if result else None,
             "cached": bool(result.timings.get("cached")) if result else False,
             "target": result.extras.get("target") if result else None,
-            "timings": {k: round(v, 4) for k, v in view.timings.items()} if result else {}}
+            "timings": {k.rpartition("/")[2]: round(v, 4) for k, v in view.timings.items()} if result else {}}

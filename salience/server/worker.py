@@ -62,7 +62,8 @@ class ModelWorker:
                 def between_batches() -> bool:
                     give_way()
                     return cancelled()
-                return explain(loaded, doc, request, progress, between_batches, self.cache, owner, on_heatmap)
+                return explain(loaded, doc, request, progress, between_batches, self.cache, owner, on_heatmap,
+                               stop=cancelled)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 

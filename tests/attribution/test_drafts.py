@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from tiny_models import TinyTokenizer
 
@@ -38,11 +38,19 @@ def with_stop(tiny, eos: int):
 
 @st.composite
 def cases(draw):
-    """(prompt, stop token, max_new_tokens, how the draft is made, random tokens for it)."""
+    """(prompt, which token ends the turn, max_new_tokens, how the draft is made, random tokens for it, an index)."""
     prompt = draw(st.lists(st.integers(4, VOCAB - 1), min_size=2, max_size=12))
-    return (prompt, draw(st.integers(4, VOCAB - 1)), draw(st.integers(1, 8)),
+    return (prompt, draw(st.one_of(st.none(), st.integers(0, 7))), draw(st.integers(1, 8)),
             draw(st.sampled_from(["greedy", "changed", "short", "long", "random", "longer budget"])),
             draw(st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=10)), draw(st.integers(0, 9)))
+
+
+def stopping(tiny, prompt, stop):
+    """The tiny model with a turn-ending token: often one its free continuation reaches (the stop branch)."""
+    if stop is None:
+        return with_stop(tiny, 0)  # unk: never predicted, so decoding runs to max_new_tokens
+    free = greedy_continuation(with_stop(tiny, 0), prompt, 8)
+    return with_stop(tiny, free[stop % len(free)])
 
 
 def make_draft(loaded, prompt, max_new, kind, noise, where):
@@ -65,8 +73,8 @@ def make_draft(loaded, prompt, max_new, kind, noise, where):
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cases())
 def test_a_checked_draft_gives_fresh_greedy_decoding(tiny, case):
-    prompt, eos, max_new, kind, noise, where = case
-    loaded = with_stop(tiny, eos)
+    prompt, stop, max_new, kind, noise, where = case
+    loaded = stopping(tiny, prompt, stop)
     draft = make_draft(loaded, prompt, max_new, kind, noise, where)
     greedy = greedy_continuation(loaded, prompt, max_new)
     found, origin = verify_draft(loaded, prompt, draft, max_new)
@@ -78,9 +86,10 @@ def test_a_checked_draft_gives_fresh_greedy_decoding(tiny, case):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cases(), st.sampled_from(["attnlrp", "input_x_gradient", "saliency"]))
 def test_a_draft_checked_inside_the_method_gives_fresh_greedy_decoding(tiny, case, method):
-    prompt, eos, max_new, kind, noise, where = case
-    loaded = with_stop(tiny, eos)
+    prompt, stop, max_new, kind, noise, where = case
+    loaded = stopping(tiny, prompt, stop)
     draft = make_draft(loaded, prompt, max_new, kind, noise, where)[:max_new]
+    assume(draft)  # an empty draft is no draft: the engine decodes
     greedy = greedy_continuation(loaded, prompt, max_new)
     inputs = AttributionInput(loaded, prompt, [(i, i + 1) for i in range(len(prompt))],
                               with_foil(loaded, draft, "draft", None),
@@ -89,7 +98,8 @@ def test_a_draft_checked_inside_the_method_gives_fresh_greedy_decoding(tiny, cas
         result = get_method(method).attribute(inputs)
     except DraftRejected as rejected:
         assert draft != greedy or rejected.verdict.tie  # a right draft is refused only on a near tie
-        assert continue_verdict(loaded, prompt, rejected.verdict, max_new) == greedy
+        assert rejected.cache is not None  # decoding resumes from the forward that checked the draft
+        assert continue_verdict(loaded, prompt, rejected.verdict, max_new, cache=rejected.cache) == greedy
     else:
         assert draft == greedy and result.target_ids == greedy
         assert len(result.matrix) == len(greedy) and all(len(row) == len(prompt) for row in result.matrix)

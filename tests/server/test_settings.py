@@ -7,11 +7,11 @@ import pytest
 from salience.server.settings import Settings, merge_settings, section_of
 
 CASES = {
-    "defaults": ([], {"debounce_ms": 400, "bins": "quantile", "inlay_top_k": 5}, 0),
+    "defaults": ([], {"debounce_ms": 100, "bins": "quantile", "inlay_top_k": 5}, 0),
     "camelCase on the wire": ([{"debounceMs": 100, "inlayTopK": 2}], {"debounce_ms": 100, "inlay_top_k": 2}, 0),
     "workspace overrides init": ([{"method": "saliency"}, {"method": "occlusion"}], {"method": "occlusion"}, 0),
     "None does not override": ([{"debounceMs": 50}, {"debounceMs": None}], {"debounce_ms": 50}, 0),
-    "bad value falls back": ([{"debounceMs": "soon", "bins": "fixed"}], {"debounce_ms": 400, "bins": "fixed"}, 1),
+    "bad value falls back": ([{"debounceMs": "soon", "bins": "fixed"}], {"debounce_ms": 100, "bins": "fixed"}, 1),
     "unknown key": ([{"colour": "red", "inlayTopK": 3}], {"inlay_top_k": 3}, 1),
     "thresholds must increase": ([{"thresholds": [0.5, 0.1, 0.2, 0.3, 0.4]}],
                                  {"thresholds": (0.02, 0.05, 0.1, 0.2, 0.35)}, 1),

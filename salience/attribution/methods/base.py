@@ -23,7 +23,7 @@ from salience.attribution.aggregation import heatmap_of
 from salience.attribution.allocator import large_blocks_mapped
 from salience.attribution.errors import ParameterError
 from salience.attribution.model import LoadedModel
-from salience.attribution.patching import checkpointed_layers
+from salience.attribution.patching import checkpointed_layers, interruptible_layers
 from salience.attribution.progress import CancelCheck, Progress, check_cancel, no_cancel, no_progress
 from salience.attribution.result import AttributionResult, SourceToken
 from salience.attribution.targets import Target
@@ -52,14 +52,18 @@ class AttributionInput:
     progress: Progress = no_progress
     cancelled: CancelCheck = no_cancel
     timings: dict[str, float] = field(default_factory=dict)
-    draft_check: Callable[[torch.Tensor, list[int]], None] | None = None
-    """Checks a draft target on the logits [T + 1, V] of the forward over x ++ y (raises `DraftRejected`)."""
+    draft_check: Callable[[torch.Tensor, list[int], Any], None] | None = None
+    """Checks a draft target on the logits [T + 1, V] of the forward over x ++ y, given with its KV cache
+    (or None), and raises `DraftRejected` where the draft is not the greedy continuation."""
     on_heatmap: Callable[[AttributionResult], None] | None = None
     """Listens for the first stage: the heatmap alone, before the per-step rows (`Method.one_pass`)."""
     heatmap: torch.Tensor | None = None
     """The heatmap a one-pass method delivered (the result's aggregate, equal to the rows' sum)."""
     deliver: Callable[[torch.Tensor], None] | None = field(default=None, repr=False)
     """Set by `Method.attribute` while a listener waits: hands the one-pass heatmap over."""
+    stop: CancelCheck | None = None
+    """Checked inside a pass, at every decoder layer (`cancelled` is checked between batches, where a
+    shared server may also let another run take its turn); None: `cancelled`."""
 
     @property
     def n_source(self) -> int:
@@ -285,22 +289,26 @@ def target_gradients(inputs: AttributionInput, quantity: Quantity = explained_qu
     loaded, n_target, timings = inputs.loaded, inputs.n_target, inputs.timings
     embeds = inputs.embeddings().requires_grad_(True)  # [1, N, d]
     checkpointing = embeds.shape[1] >= CHECKPOINT_TOKENS
+    staged = heatmap is not None and inputs.deliver is not None
     with torch.enable_grad(), long_pass(loaded.model, embeds.shape[1]) if checkpointing else nullcontext():
-        start = time.perf_counter()
-        logits = target_logits(loaded, embeds, n_target + 1 if inputs.target.draft else n_target)
-        if inputs.target.draft and inputs.draft_check is not None:
-            inputs.draft_check(logits[0].detach(), inputs.target.ids)
-        f = quantity(logits[:, :n_target], inputs.target)  # [1, T]
-        start = _timed(timings, "attribute/forward", start)
-        staged = heatmap is not None and inputs.deliver is not None
-        if staged:
-            (total,) = torch.autograd.grad(f.sum(), embeds, retain_graph=True)
+        with interruptible_layers(loaded.model, inputs.stop or inputs.cancelled):  # one pass: stop inside it
+            start = time.perf_counter()
+            checking = inputs.target.draft and inputs.draft_check is not None
+            out = loaded.model(inputs_embeds=embeds, logits_to_keep=n_target + 1 if inputs.target.draft else n_target,
+                               use_cache=checking and not checkpointing)  # a rejected draft decodes on from it
+            if checking:
+                inputs.draft_check(out.logits[0].detach(), inputs.target.ids, out.cache)
+            f = quantity(out.logits[:, :n_target], inputs.target)  # [1, T]
+            start = _timed(timings, "attribute/forward", start)
+            if staged:
+                (total,) = torch.autograd.grad(f.sum(), embeds, retain_graph=True)
+            else:
+                grads = step_gradients(f, embeds)[0]
             start = _timed(timings, "attribute/backward", start)
+        if staged:
             inputs.deliver(heatmap(embeds[0].detach().float(), total[0].float())[:inputs.n_source])
             grads = torch.stack([_row(f, t, embeds, inputs.cancelled) for t in range(n_target)])
-        else:
-            grads = step_gradients(f, embeds)[0]
-        _timed(timings, "attribute/rows" if staged else "attribute/backward", start)
+            _timed(timings, "attribute/rows", start)
     return embeds[0].detach().float(), grads
 
 
