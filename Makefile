@@ -68,7 +68,7 @@ benchmarks: install
 	$(PY) benchmarks/run.py $(ARGS)
 
 latency: install
-	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/latency.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis build $(VSCODE)/node_modules $(VSCODE)/out \

@@ -71,12 +71,14 @@ class Client(LanguageClient):
 class Sample:
     """One measured heatmap: seconds as the client saw them, and the server's breakdown."""
 
-    def __init__(self, seconds: float, payload: Any) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float, payload: Any, before: float = 0.0) -> None:
+        self.seconds = seconds + before
         timings = getattr(payload, "timings", None) or {}
         timings = timings if isinstance(timings, dict) else timings._asdict()  # pygls hands objects over
         self.parts = {name: sum(timings.get(k, 0.0) for k in keys) for name, keys in PARTS}
         self.parts["publish"] = seconds - sum(self.parts.values())
+        if before:
+            self.parts = {"start": before, **self.parts}
         self.target = getattr(payload, "target", None)
 
 
@@ -108,12 +110,14 @@ def change(client: Client, uri: str, version: int, text: str) -> None:
 
 
 async def cold_start(options: dict[str, Any]) -> tuple[float, Sample]:
-    """Server start -> initialize answered, and -> first heatmap of a file opened right after initialized."""
+    """Server start -> initialize answered, and -> first heatmap of a file opened right after initialized
+    (its breakdown counts from the open; "queue" is then the wait for the model, loading since initialize)."""
     client, started, answered = await start(options)
     uri = open_doc(client, "cold.prompt", PROMPT.read_text("utf-8"))
-    seconds, payload = await client.result(uri, 1, started)
+    opened = time.perf_counter()
+    seconds, payload = await client.result(uri, 1, opened)
     await stop(client)
-    return answered, Sample(seconds, payload)
+    return answered, Sample(seconds, payload, before=opened - started)
 
 
 async def edits(options: dict[str, Any], count: int) -> tuple[list[Sample], list[Sample]]:
@@ -197,8 +201,7 @@ def report(name: str, samples: list[Sample], goal: str) -> None:
     seconds = [s.seconds for s in samples]
     print(f"  {name}: median {statistics.median(seconds):.3f} s, p90 {percentile(seconds, 0.9):.3f} s, "
           f"max {max(seconds):.3f} s ({goal})")
-    parts = " · ".join(f"{part} {statistics.median(s.parts[part] for s in samples):.3f}"
-                       for part in [p for p, _ in PARTS] + ["publish"])
+    parts = " · ".join(f"{part} {statistics.median(s.parts[part] for s in samples):.3f}" for part in samples[0].parts)
     origins = sorted({s.target for s in samples if s.target})
     print(f"    median breakdown (s): {parts}; target: {', '.join(origins)}")
 
@@ -221,7 +224,7 @@ async def main() -> None:
         answered = [a for a, _ in starts]
         print(f"  server start -> initialize answered: median {statistics.median(answered):.3f} s")
         report("server start -> first heatmap (file opened after initialized)", [s for _, s in starts],
-               "goal <= 4.0 s; debounce and queue are counted from the open")
+               "goal <= 4.0 s; start: until the file was opened")
     if args.edits:
         kept, changed = await edits(options, args.edits)
         report("edit -> heatmap, answer kept", kept, "goal: median <= 1.0 s, p90 <= 1.2 s")

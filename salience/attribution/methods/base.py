@@ -284,7 +284,8 @@ def target_gradients(inputs: AttributionInput, quantity: Quantity = explained_qu
     The forward first checks a draft target (`inputs.draft_check`). With `heatmap` and a listener for
     the first stage (`inputs.deliver`), one backward pass of sum_t f_t gives the heatmap, handed over
     before the rows, which then take one backward pass each, cancellable between them; without a
-    listener the rows are one batched backward.
+    listener the rows are one batched backward. `inputs.stop` can end the forward and backward passes
+    at any decoder layer.
     """
     loaded, n_target, timings = inputs.loaded, inputs.n_target, inputs.timings
     embeds = inputs.embeddings().requires_grad_(True)  # [1, N, d]

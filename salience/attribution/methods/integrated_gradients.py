@@ -39,6 +39,7 @@ class IntegratedGradients(Method):
     name = "integrated_gradients"
     description = "path integral of gradients from a baseline; signed, complete, steps x cost"
     cost = "moderate"
+    linear = True
     needs_gradients = True
     needs_baseline = True
     has_convergence_delta = True

@@ -26,6 +26,7 @@ class KernelShap(Method):
     name = "kernelshap"
     description = "Shapley values by a kernel-weighted linear fit to random coalitions of words; forward-only"
     cost = "expensive"
+    linear = True
     stochastic = True
     Params = KernelShapParams
 

@@ -28,6 +28,7 @@ class Lime(Method):
     name = "lime"
     description = "weighted linear fit to random coalitions of words (Captum's Lime); forward-only, sampled"
     cost = "expensive"
+    linear = True
     stochastic = True
     Params = LimeParams
 

@@ -28,6 +28,7 @@ class Occlusion(Method):
     name = "occlusion"
     description = "drop of f_t when a token is replaced by a baseline; signed, forward-only"
     cost = "moderate"
+    linear = True
     needs_baseline = True
     Params = OcclusionParams
 

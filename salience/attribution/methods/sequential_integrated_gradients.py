@@ -99,6 +99,7 @@ class SequentialIntegratedGradients(Method):
     name = "sequential_integrated_gradients"
     description = "integrated gradients per word, the rest fixed (SIG); signed, words x steps passes"
     cost = "expensive"
+    linear = True
     needs_gradients = True
     needs_baseline = True
     has_convergence_delta = True

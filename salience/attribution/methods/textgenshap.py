@@ -55,6 +55,7 @@ class TextGenShap(Method):
     name = "textgenshap"
     description = "Shapley values of segments, then sentences and words inside the important ones; forward-only"
     cost = "expensive"
+    linear = True
     stochastic = True
     Params = TextGenShapParams
 
