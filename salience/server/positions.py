@@ -10,6 +10,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from lsprotocol import types
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -38,6 +39,21 @@ class LineIndex:
             self.ends.append(match.start())
             self.starts.append(match.end())
         self.ends.append(len(self.text))
+        self._extra: np.ndarray | None = None
+
+    def _units_between(self, start: int, end: int) -> int:
+        """Code units of text[start:end] in O(1): code points plus the extra units counted once per text
+        (a long line would otherwise cost O(line) per position, O(n^2) for a heatmap)."""
+        if self.encoding == types.PositionEncodingKind.Utf32 or self.text.isascii():
+            return end - start
+        if self._extra is None:
+            points = np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            if self.encoding == types.PositionEncodingKind.Utf8:
+                extra = (points > 0x7F).astype(np.int64) + (points > 0x7FF) + (points > 0xFFFF)
+            else:
+                extra = (points > 0xFFFF).astype(np.int64)
+            self._extra = np.concatenate([[0], np.cumsum(extra)])
+        return end - start + int(self._extra[end] - self._extra[start])
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1
@@ -46,7 +62,7 @@ class LineIndex:
         offset = max(0, min(offset, len(self.text)))
         line = self.line_of(offset)
         column = min(offset, self.ends[line])
-        return types.Position(line, units(self.text[self.starts[line]:column], self.encoding))
+        return types.Position(line, self._units_between(self.starts[line], column))
 
     def range(self, start: int, end: int) -> types.Range:
         return types.Range(self.position(start), self.position(end))

@@ -283,9 +283,8 @@ def target_gradients(inputs: AttributionInput, quantity: Quantity = explained_qu
 
     The forward first checks a draft target (`inputs.draft_check`). With `heatmap` and a listener for
     the first stage (`inputs.deliver`), one backward pass of sum_t f_t gives the heatmap, handed over
-    before the rows, which then take one backward pass each, cancellable between them; without a
-    listener the rows are one batched backward. `inputs.stop` can end the forward and backward passes
-    at any decoder layer.
+    before the rows (one batched backward over the same graph). `inputs.stop` can end any of these
+    passes at a decoder layer.
     """
     loaded, n_target, timings = inputs.loaded, inputs.n_target, inputs.timings
     embeds = inputs.embeddings().requires_grad_(True)  # [1, N, d]
@@ -308,16 +307,10 @@ def target_gradients(inputs: AttributionInput, quantity: Quantity = explained_qu
             start = _timed(timings, "attribute/backward", start)
         if staged:
             inputs.deliver(heatmap(embeds[0].detach().float(), total[0].float())[:inputs.n_source])
-            grads = torch.stack([_row(f, t, embeds, inputs.cancelled) for t in range(n_target)])
+            check_cancel(inputs.cancelled)
+            grads = step_gradients(f, embeds)[0]  # the layers' gradient hooks still stop it inside
             _timed(timings, "attribute/rows", start)
     return embeds[0].detach().float(), grads
-
-
-def _row(f: torch.Tensor, step: int, embeds: torch.Tensor, cancelled: CancelCheck) -> torch.Tensor:
-    """d f_step / d embeds [N, d], keeping the graph for the next step; a newer request stops it first."""
-    check_cancel(cancelled)
-    (grad,) = torch.autograd.grad(f[0, step], embeds, retain_graph=step + 1 < f.shape[1])
-    return grad[0].float()
 
 
 def _timed(timings: dict[str, float], name: str, start: float) -> float:
