@@ -138,12 +138,7 @@ def _footer(view: View) -> str:
     assert result is not None
     cached = " (cached)" if result.timings.get("cached") else ""
     note = f" · preview; {view.preview_of} is running" if view.preview_of else ""
-    return f"{result.method} · {result.model_id} · {run_seconds(result):.2f} s{cached}{note}"
-
-
-def run_seconds(result: AttributionResult) -> float:
-    """Wall time of the run that produced `result`."""
-    return result.seconds
+    return f"{result.method} · {result.model_id} · {result.seconds:.2f} s{cached}{note}"
 
 
 def _inline(text: str) -> str:
@@ -227,7 +222,7 @@ def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
             "method": result.method if result else None, "previewOf": view.preview_of,
             "explained": result.explained_text if result else None,
             "model": result.model_id if result else None,
-            "seconds": round(run_seconds(result), 3) if result else None,
+            "seconds": round(result.seconds, 3) if result else None,
             "cached": bool(result.timings.get("cached")) if result else False,
             "target": result.extras.get("target") if result else None,
             "timings": {k.rpartition("/")[2]: round(v, 4) for k, v in view.timings.items()} if result else {}}
