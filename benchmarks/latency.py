@@ -30,14 +30,22 @@ from pygls.lsp.client import LanguageClient
 
 ROOT = Path(__file__).parents[1]
 PROMPT = ROOT / "examples" / "rag.prompt.md"
-QUESTIONS = (("Statue of Liberty dedicated?\nAnswer: It was dedicated in", " 1886."),
-             ("Eiffel Tower completed?\nAnswer: It was completed in", " 1889 for"))
+QUESTIONS = (
+    ("Statue of Liberty dedicated?\nAnswer: It was dedicated in", " 1886."),
+    ("Eiffel Tower completed?\nAnswer: It was completed in", " 1889 for"),
+)
 """The question asked, and the answer it gets: switching between them changes the answer."""
 DISTRACTOR = "many centuries"
 """Where edits that keep the answer type (Document 2, which the question does not ask about)."""
 SLOW = "---\nmethod: integrated_gradients\n---\n" + (ROOT / "examples" / "door-codes.prompt").read_text("utf-8")
-PARTS = [("debounce", ("debounce",)), ("queue", ("queue", "load")), ("target", ("tokenize", "target")),
-         ("forward", ("forward",)), ("backward", ("backward",)), ("render", ("render",))]
+PARTS = [
+    ("debounce", ("debounce",)),
+    ("queue", ("queue", "load")),
+    ("target", ("tokenize", "target")),
+    ("forward", ("forward",)),
+    ("backward", ("backward",)),
+    ("render", ("render",)),
+]
 
 
 class Client(LanguageClient):
@@ -53,9 +61,16 @@ class Client(LanguageClient):
             self.scores.append((time.perf_counter(), params))
             self.arrived.set()
 
-        for method in (types.WORKSPACE_SEMANTIC_TOKENS_REFRESH, types.WORKSPACE_INLAY_HINT_REFRESH,
-                       types.WORKSPACE_CODE_LENS_REFRESH, types.WINDOW_WORK_DONE_PROGRESS_CREATE, types.PROGRESS,
-                       types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_SHOW_MESSAGE, types.WINDOW_LOG_MESSAGE):
+        for method in (
+            types.WORKSPACE_SEMANTIC_TOKENS_REFRESH,
+            types.WORKSPACE_INLAY_HINT_REFRESH,
+            types.WORKSPACE_CODE_LENS_REFRESH,
+            types.WINDOW_WORK_DONE_PROGRESS_CREATE,
+            types.PROGRESS,
+            types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
+            types.WINDOW_SHOW_MESSAGE,
+            types.WINDOW_LOG_MESSAGE,
+        ):
             self.feature(method)(lambda params: None)
 
     async def result(self, uri: str, version: int, after: float) -> tuple[float, Any]:
@@ -89,7 +104,8 @@ async def start(options: dict[str, Any]) -> tuple[Client, float, float]:
     await client.start_io(sys.executable, "-m", "salience", "serve")
     capabilities = types.ClientCapabilities(
         window=types.WindowClientCapabilities(work_done_progress=True),
-        general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]))
+        general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
+    )
     await client.initialize_async(types.InitializeParams(capabilities=capabilities, initialization_options=options))
     answered = time.perf_counter() - started
     client.initialized(types.InitializedParams())
@@ -104,9 +120,12 @@ def open_doc(client: Client, name: str, text: str) -> str:
 
 def change(client: Client, uri: str, version: int, text: str) -> None:
     """Replace the whole text (the breakdown does not depend on how the edit is sent)."""
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
-        types.VersionedTextDocumentIdentifier(version=version, uri=uri),
-        [types.TextDocumentContentChangeWholeDocument(text=text)]))
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=version, uri=uri),
+            [types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
 
 
 async def cold_start(options: dict[str, Any]) -> tuple[float, Sample]:
@@ -132,8 +151,9 @@ async def edits(options: dict[str, Any], count: int) -> tuple[list[Sample], list
         for out in (kept, changed):
             version += 1
             asked, other = QUESTIONS[i % 2], QUESTIONS[(i + 1) % 2]
-            text = (text.replace(asked[0], other[0]) if out is changed
-                    else text.replace(DISTRACTOR, f"{DISTRACTOR} w{i}"))
+            text = (
+                text.replace(asked[0], other[0]) if out is changed else text.replace(DISTRACTOR, f"{DISTRACTOR} w{i}")
+            )
             sent = time.perf_counter()
             change(client, uri, version, text)
             out.append(Sample(*await client.result(uri, version, sent)))
@@ -179,8 +199,9 @@ async def request_latency(requests: int) -> dict[str, list[float]]:
         await client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(doc))
         timings["semanticTokens/full"].append(time.perf_counter() - start_at)
         await asyncio.sleep(0.01)
-    busy = not any(p.uri == slow and p.method == "integrated_gradients" and p.ranges
-                   for at, p in client.scores if at < start_at)
+    busy = not any(
+        p.uri == slow and p.method == "integrated_gradients" and p.ranges for at, p in client.scores if at < start_at
+    )
     timings["slow run still busy at the end"] = [float(busy)]
     await stop(client)
     return timings
@@ -199,8 +220,10 @@ def percentile(values: list[float], q: float) -> float:
 
 def report(name: str, samples: list[Sample], goal: str) -> None:
     seconds = [s.seconds for s in samples]
-    print(f"  {name}: median {statistics.median(seconds):.3f} s, p90 {percentile(seconds, 0.9):.3f} s, "
-          f"max {max(seconds):.3f} s ({goal})")
+    print(
+        f"  {name}: median {statistics.median(seconds):.3f} s, p90 {percentile(seconds, 0.9):.3f} s, "
+        f"max {max(seconds):.3f} s ({goal})"
+    )
     parts = " · ".join(f"{part} {statistics.median(s.parts[part] for s in samples):.3f}" for part in samples[0].parts)
     origins = sorted({s.target for s in samples if s.target})
     print(f"    median breakdown (s): {parts}; target: {', '.join(origins)}")
@@ -218,28 +241,36 @@ async def main() -> None:
     options: dict[str, Any] = {"dtype": args.dtype}
     if args.debounce is not None:
         options["debounceMs"] = args.debounce
-    print(f"{PROMPT.name}, default method and settings{f', debounce {args.debounce} ms' if args.debounce is not None else ''}")
+    debounce = f", debounce {args.debounce} ms" if args.debounce is not None else ""
+    print(f"{PROMPT.name}, default method and settings{debounce}")
     if args.cold:
         starts = [await cold_start(options) for _ in range(args.cold)]
         answered = [a for a, _ in starts]
         print(f"  server start -> initialize answered: median {statistics.median(answered):.3f} s")
-        report("server start -> first heatmap (file opened after initialized)", [s for _, s in starts],
-               "goal <= 4.0 s; start: until the file was opened")
+        report(
+            "server start -> first heatmap (file opened after initialized)",
+            [s for _, s in starts],
+            "goal <= 4.0 s; start: until the file was opened",
+        )
     if args.edits:
         kept, changed = await edits(options, args.edits)
         report("edit -> heatmap, answer kept", kept, "goal: median <= 1.0 s, p90 <= 1.2 s")
         report("edit -> heatmap, answer changed", changed, "goal <= 1.6 s")
     for debounce in [int(d) for d in args.sweep.split(",") if d]:
         found = await burst({**options, "debounceMs": debounce})
-        print(f"  typing burst (10 keys, 150 ms apart), debounce {debounce:3d} ms: last key -> heatmap median "
-              f"{statistics.median(found):.3f} s, max {max(found):.3f} s")
+        print(
+            f"  typing burst (10 keys, 150 ms apart), debounce {debounce:3d} ms: last key -> heatmap median "
+            f"{statistics.median(found):.3f} s, max {max(found):.3f} s"
+        )
     if args.requests:
         timings = await request_latency(args.requests)
         busy = timings.pop("slow run still busy at the end")[0]
         print(f"requests while integrated gradients runs on another document (busy throughout: {bool(busy)})")
         for name, values in timings.items():
-            print(f"  {name:20s} p50 {1000 * percentile(values, 0.5):6.2f} ms  p99 "
-                  f"{1000 * percentile(values, 0.99):6.2f} ms  (goal p99 <= 20 ms)")
+            print(
+                f"  {name:20s} p50 {1000 * percentile(values, 0.5):6.2f} ms  p99 "
+                f"{1000 * percentile(values, 0.99):6.2f} ms  (goal p99 <= 20 ms)"
+            )
 
 
 if __name__ == "__main__":

@@ -19,11 +19,16 @@ from pathlib import Path
 
 import torch
 
-from salience.attribution import get_method, load_model, parse_prompt, read_prompt_file
-from salience.attribution.methods import AttributionInput
-from salience.attribution.reference import captum_coalition_scores, masked_game
-from salience.attribution.targets import resolve_target
-from salience.attribution.tokens import encode_prompt
+from salience.attribution import (
+    AttributionInput,
+    encode_prompt,
+    get_method,
+    load_model,
+    parse_prompt,
+    read_prompt_file,
+    resolve_target,
+)
+from salience.evaluation.reference import captum_coalition_scores, masked_game
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -54,9 +59,11 @@ def segments(result) -> list[dict]:
 def describe(name: str, inputs: AttributionInput, seconds: float, result, forward: float) -> None:
     extras = result.extras
     print(f"{name}: {inputs.n_source} source tokens, target {result.explained_text!r}; one forward {forward:.2f} s")
-    print(f"  ours: {seconds:.1f} s = {seconds / forward:.1f} forwards; {extras['forwards']} coalitions, "
-          f"{extras['model_calls']} model calls, {extras['full_forward_equivalents']} full-forward equivalents, "
-          f"{extras['permutations']} permutations (0: exact), largest stderr {extras['max_stderr']:.3f}")
+    print(
+        f"  ours: {seconds:.1f} s = {seconds / forward:.1f} forwards; {extras['forwards']} coalitions, "
+        f"{extras['model_calls']} model calls, {extras['full_forward_equivalents']} full-forward equivalents, "
+        f"{extras['permutations']} permutations (0: exact), largest stderr {extras['max_stderr']:.3f}"
+    )
     for player in segments(result):
         error = "exact" if player["exact"] else f"± {player['stderr']:.3f}"
         print(f"    {player['value']:+8.3f} {error:>9s}  {player['label']}")
@@ -82,8 +89,10 @@ def main() -> None:
         players = [p["tokens"] for p in segments(result)]
         captum_time, theirs = timed(lambda: captum_coalition_scores(loaded, inputs, players, "textgenshap"))
         ours = torch.tensor([p["value"] for p in segments(result)])
-        print(f"  Captum ShapleyValues (exact, {len(players)} players): {captum_time:.1f} s; "
-              f"max |difference| {float((ours - theirs).abs().max()):.1e}; ours {captum_time / ours_time:.1f}x faster\n")
+        print(
+            f"  Captum ShapleyValues (exact, {len(players)} players): {captum_time:.1f} s; "
+            f"max |difference| {float((ours - theirs).abs().max()):.1e}; ours {captum_time / ours_time:.1f}x faster\n"
+        )
 
     inputs = prompt_inputs(loaded, "long-rag.prompt.md")
     forward = forward_seconds(loaded, inputs)
@@ -92,8 +101,10 @@ def main() -> None:
     players = [p["tokens"] for p in segments(result)]
     captum_time = captum_sampling(loaded, inputs, players, args.captum_permutations)
     ours_each, captum_each = ours_time / result.extras["permutations"], captum_time / args.captum_permutations
-    print(f"  Captum ShapleyValueSampling, {args.captum_permutations} permutations: {captum_time:.1f} s; "
-          f"per permutation ours {ours_each:.2f} s, Captum {captum_each:.2f} s: {captum_each / ours_each:.1f}x")
+    print(
+        f"  Captum ShapleyValueSampling, {args.captum_permutations} permutations: {captum_time:.1f} s; "
+        f"per permutation ours {ours_each:.2f} s, Captum {captum_each:.2f} s: {captum_each / ours_each:.1f}x"
+    )
 
 
 def captum_sampling(loaded, inputs: AttributionInput, players: list[list[int]], permutations: int) -> float:
@@ -102,9 +113,15 @@ def captum_sampling(loaded, inputs: AttributionInput, players: list[list[int]], 
     n = len(players)
     torch.manual_seed(0)
     explainer = ShapleyValueSampling(masked_game(loaded, inputs, players))
-    seconds, _ = timed(lambda: explainer.attribute(torch.ones(1, n), baselines=torch.zeros(1, n),
-                                                   feature_mask=torch.arange(n)[None], n_samples=permutations,
-                                                   perturbations_per_eval=4))
+    seconds, _ = timed(
+        lambda: explainer.attribute(
+            torch.ones(1, n),
+            baselines=torch.zeros(1, n),
+            feature_mask=torch.arange(n)[None],
+            n_samples=permutations,
+            perturbations_per_eval=4,
+        )
+    )
     return seconds
 
 

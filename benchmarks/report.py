@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from salience.attribution.result import COMPLETENESS_WARNING
+from salience.attribution import COMPLETENESS_WARNING
 
 INTERACTIVE_SECONDS = 1.0
 NEAR = 1.5
@@ -71,29 +71,39 @@ def verdicts(table: dict[str, dict]) -> list[str]:
             lines.append(f"- `{name}` beats random on both metrics.")
             continue
         missed = [m for m, ok in (("Soft-NS/NC", soft), ("MoRF/LeRF", curve)) if not ok]
-        lines.append(f"- `{name}` does **not** beat random on {' and '.join(missed)} "
-                     f"(NC log ratio {s['nc']:+.2f}, NS log ratio {s['ns']:+.2f}, area {s['area']:.3f} vs random "
-                     f"{s['random_area']:.3f}). Why: {_reason(s)}")
+        lines.append(
+            f"- `{name}` does **not** beat random on {' and '.join(missed)} "
+            f"(NC log ratio {s['nc']:+.2f}, NS log ratio {s['ns']:+.2f}, area {s['area']:.3f} vs random "
+            f"{s['random_area']:.3f}). Why: {_reason(s)}"
+        )
     return lines
 
 
 def _reason(s: dict) -> str:
     reasons = []
     if s["gap"] is not None and s["gap"] > COMPLETENESS_WARNING:
-        reasons.append(f"its path integrals are far from converged at these steps (median completeness gap "
-                       f"{s['gap']:.1f}: a path's scores miss f(x) - f(baseline) by that much); SmolLM2's "
-                       "output is rough along straight paths from the baseline (f moves by several nats "
-                       "within 0.005 of alpha on examples/apples.prompt), so few quadrature nodes sample noise")
+        reasons.append(
+            f"its path integrals are far from converged at these steps (median completeness gap "
+            f"{s['gap']:.1f}: a path's scores miss f(x) - f(baseline) by that much); SmolLM2's "
+            "output is rough along straight paths from the baseline (f moves by several nats "
+            "within 0.005 of alpha on examples/apples.prompt), so few quadrature nodes sample noise"
+        )
     if s["ns"] >= 0:
-        reasons.append(f"its scores are peaked, so a sufficiency mask keeps on average {100 * s['kept']:.0f}% of the "
-                       "tokens for its placement and for the random ones alike; both outputs are then about as far "
-                       "from the full input's as they can be, and Soft-NS cannot tell them apart")
+        reasons.append(
+            f"its scores are peaked, so a sufficiency mask keeps on average {100 * s['kept']:.0f}% of the "
+            "tokens for its placement and for the random ones alike; both outputs are then about as far "
+            "from the full input's as they can be, and Soft-NS cannot tell them apart"
+        )
     if s["nc"] <= 0:
-        reasons.append("dropping its top tokens moves the output less than dropping the same mass on random tokens: "
-                       "its largest scores sit on tokens the output does not depend on")
+        reasons.append(
+            "dropping its top tokens moves the output less than dropping the same mass on random tokens: "
+            "its largest scores sit on tokens the output does not depend on"
+        )
     if s["area"] <= s["random_area"]:
-        reasons.append("removing its most relevant tokens first does not lower the explained log-probability "
-                       "faster than removing its least relevant first")
+        reasons.append(
+            "removing its most relevant tokens first does not lower the explained log-probability "
+            "faster than removing its least relevant first"
+        )
     return "; ".join(reasons) + "."
 
 
@@ -125,7 +135,7 @@ def plots(reports: dict, table: dict[str, dict], out: Path) -> list[str]:
         morf = torch.tensor([r.faith.morf for r in rows]).mean(0)
         lerf = torch.tensor([r.faith.lerf for r in rows]).mean(0)
         x = torch.linspace(0, 1, len(morf))
-        line, = ax.plot(x, morf, label=f"{name} MoRF")
+        (line,) = ax.plot(x, morf, label=f"{name} MoRF")
         ax.plot(x, lerf, ls="--", color=line.get_color(), label=f"{name} LeRF")
     ax.set_xlabel("fraction of source tokens removed")
     ax.set_ylabel("explained quantity (1 = full input, 0 = empty)")
@@ -171,9 +181,11 @@ def write_report(args, reports: dict, cases: list, tried: int, seconds: float) -
         ref = s["reference"]
         reference = f"{ref[0]}: {ref[1]:.4f} / {ref[2]:.1e}" if ref else "n/a"
         needle = f"{100 * s['needle']:.0f}%" if s["needle"] is not None else "n/a"
-        lines.append(f"| `{name}` | {s['seconds']:.2f} s | {s['per_forward']:.1f} | {reference} | "
-                     f"{s['nc']:+.2f} ({100 * s['nc_wins']:.0f}%) | {s['ns']:+.2f} ({100 * s['ns_wins']:.0f}%) | "
-                     f"{s['area']:.3f} vs {s['random_area']:.3f} ({100 * s['area_wins']:.0f}%) | {needle} |")
+        lines.append(
+            f"| `{name}` | {s['seconds']:.2f} s | {s['per_forward']:.1f} | {reference} | "
+            f"{s['nc']:+.2f} ({100 * s['nc_wins']:.0f}%) | {s['ns']:+.2f} ({100 * s['ns_wins']:.0f}%) | "
+            f"{s['area']:.3f} vs {s['random_area']:.3f} ({100 * s['area_wins']:.0f}%) | {needle} |"
+        )
     lines += [
         "",
         "Soft-NC / Soft-NS: Hellinger distance of the next-token distributions when source embeddings are "

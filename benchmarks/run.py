@@ -21,12 +21,20 @@ from pathlib import Path
 import torch
 from report import write_report  # up front: a later edit cannot break the end of a long run
 
-from salience.attribution import get_method, load_model, method_names, parse_prompt, read_prompt_file
-from salience.attribution.methods import AttributionInput
-from salience.attribution.metrics import Faithfulness, faithfulness
-from salience.attribution.reference import CAPTUM_METHODS, captum_rows, inseq_sig_rows
-from salience.attribution.targets import Target, resolve_target
-from salience.attribution.tokens import encode_prompt, use_chat
+from salience.attribution import (
+    AttributionInput,
+    Target,
+    encode_prompt,
+    get_method,
+    load_model,
+    method_names,
+    parse_prompt,
+    read_prompt_file,
+    resolve_target,
+    use_chat,
+)
+from salience.evaluation.faithfulness import Faithfulness, faithfulness
+from salience.evaluation.reference import CAPTUM_METHODS, captum_rows, inseq_sig_rows
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
@@ -73,8 +81,10 @@ def needle_prompt(rng: random.Random) -> tuple[str, str, tuple[int, int]]:
     asked = rng.randrange(len(colours))
     sentences = [f"The code for the {c} door is {n}." for c, n in zip(colours, codes)]
     body = " ".join(sentences)
-    text = (f"{body}\nQuestion: What is the code for the {colours[asked]} door?\n"
-            f"Answer: The code for the {colours[asked]} door is")
+    text = (
+        f"{body}\nQuestion: What is the code for the {colours[asked]} door?\n"
+        f"Answer: The code for the {colours[asked]} door is"
+    )
     start = text.index(sentences[asked]) + sentences[asked].index(codes[asked])
     return text, codes[asked], (start, start + 4)
 
@@ -83,8 +93,9 @@ def make_case(loaded, name: str, text: str, needle: tuple[int, int] | None = Non
     doc = parse_prompt(text)
     chat = use_chat(doc, loaded.has_chat_template)
     encoded = encode_prompt(doc, loaded.tokenizer, chat)
-    target = resolve_target(loaded, encoded.input_ids, doc.front_matter.target, doc.front_matter.contrast,
-                            doc.front_matter.max_new_tokens)
+    target = resolve_target(
+        loaded, encoded.input_ids, doc.front_matter.target, doc.front_matter.contrast, doc.front_matter.max_new_tokens
+    )
     return Case(name, text, encoded.input_ids, encoded.ranges, target, chat, needle)
 
 
@@ -116,8 +127,9 @@ def forward_seconds(loaded, case: Case) -> float:
 
 def needle_hit(result, needle: tuple[int, int], k: int = 5) -> bool:
     """Whether a token inside the needle span is among the k file tokens with the largest |score|."""
-    return any(result.source[i].range[0] < needle[1] and result.source[i].range[1] > needle[0]
-               for i in result.top_tokens(k))
+    return any(
+        result.source[i].range[0] < needle[1] and result.source[i].range[1] > needle[0] for i in result.top_tokens(k)
+    )
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, MethodReport], list[Case], int]:
@@ -138,8 +150,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, MethodReport], list[Case], 
             start = time.perf_counter()
             result = get_method(name).attribute(inputs, args.params.get(name))
             seconds = time.perf_counter() - start
-            faith = faithfulness(loaded, result, samples=args.samples, points=args.points, seed=args.seed,
-                                 repeats=args.repeats)
+            faith = faithfulness(
+                loaded, result, samples=args.samples, points=args.points, seed=args.seed, repeats=args.repeats
+            )
             hit = needle_hit(result, case.needle) if case.needle else None
             report.rows.append(Row(seconds, seconds / unit, faith, hit, result.extras.get("max_completeness_gap")))
             print(f"  {case.name:18s} {name:22s} {seconds:6.2f} s  {faith.summary()}", flush=True)
@@ -162,8 +175,10 @@ def reference_agreement(loaded, case: Case, name: str, params: dict | None) -> t
     result = get_method(name).attribute(AttributionInput(loaded, case.ids, case.ranges, case.target), params)
     parsed = get_method(name).parse_params(params).model_dump()
     if name == SIG:
-        expected, reference = inseq_sig_rows(loaded, case.ids, case.target, parsed["steps"], parsed["rule"],
-                                             result.extras["baseline"]), "Inseq"
+        expected, reference = (
+            inseq_sig_rows(loaded, case.ids, case.target, parsed["steps"], parsed["rule"], result.extras["baseline"]),
+            "Inseq",
+        )
     else:
         expected, reference = captum_rows(loaded, case.ids, case.target, name, **parsed), "Captum"
     ours, expected = torch.tensor(result.matrix), expected.float()
@@ -173,17 +188,21 @@ def reference_agreement(loaded, case: Case, name: str, params: dict | None) -> t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="1 example, 4 needles, 8 IG and 4 SIG steps, ReAGent at most 300 steps, fewer mask "
-                        "samples (~25 min on 2 cores)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 example, 4 needles, 8 IG and 4 SIG steps, ReAGent at most 300 steps, fewer mask "
+        "samples (~25 min on 2 cores)",
+    )
     parser.add_argument("--needles", type=int, default=None, help="needle prompts to keep (default 50; quick 4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DOCS)
     args = parser.parse_args()
     args.needles = args.needles if args.needles is not None else (4 if args.quick else 50)
     args.samples, args.points, args.repeats = (4, 5, 2) if args.quick else (8, 10, 3)
-    args.params = ({"integrated_gradients": {"steps": 8}, SIG: {"steps": 4}, "reagent": {"max_steps": 300}}
-                   if args.quick else {})
+    args.params = (
+        {"integrated_gradients": {"steps": 8}, SIG: {"steps": 4}, "reagent": {"max_steps": 300}} if args.quick else {}
+    )
     started = time.perf_counter()
     reports, cases, tried = run(args)
     write_report(args, reports, cases, tried, time.perf_counter() - started)

@@ -20,22 +20,22 @@ import sys
 import time
 from pathlib import Path
 
-from salience.attribution.methods.base import CHECKPOINT_TOKENS
+from salience.attribution import CHECKPOINT_TOKENS
 
 ROOT = Path(__file__).parents[1]
 PARAMS = {"integrated_gradients": {"steps": 4}}
 BATCH_STAGES = ("gradients", "sequential integrated gradients")
 """Progress messages sent once per batch."""
 EMBEDDED = {"params": 135e6, "layers": 30, "hidden": 576}
-LARGER = {"7B (Llama-2/Mistral shape)": {"params": 7e9, "layers": 32, "hidden": 4096},
-          "70B (Llama-2 shape)": {"params": 70e9, "layers": 80, "hidden": 8192}}
+LARGER = {
+    "7B (Llama-2/Mistral shape)": {"params": 7e9, "layers": 32, "hidden": 4096},
+    "70B (Llama-2 shape)": {"params": 70e9, "layers": 80, "hidden": 8192},
+}
 
 
 def child(method: str, tokens: int, batches: int = 0) -> None:
     """One run; with `batches`, cancelled after that many batches (a run of hours, measured in part)."""
-    from salience.attribution import Request, explain, load_model, parse_prompt
-    from salience.attribution.errors import Cancelled
-    from salience.attribution.prompt import read_prompt_file
+    from salience.attribution import Cancelled, Request, explain, load_model, parse_prompt, read_prompt_file
 
     loaded = load_model()
     base = read_prompt_file(ROOT / "examples" / "long-rag.prompt.md").split("---\n", 2)[-1]
@@ -47,22 +47,27 @@ def child(method: str, tokens: int, batches: int = 0) -> None:
         if message in BATCH_STAGES:
             done["batches"] += 1
             done["fraction"] = (fraction - 0.1) / 0.9  # the engine gives the method 0.1 to 1
+
     start = time.perf_counter()
     request = Request(method=method, params=PARAMS.get(method), target=" 1886.", max_source_tokens=tokens)
     figures = {"method": method, "tokens": tokens}
     try:
-        figures["tokens"] = len(explain(loaded, doc, request, progress,
-                                        lambda: 0 < batches <= done["batches"]).source)
+        figures["tokens"] = len(explain(loaded, doc, request, progress, lambda: 0 < batches <= done["batches"]).source)
     except Cancelled:
         figures.update(batches=done["batches"], of=round(done["batches"] / done["fraction"]))
-    figures.update(seconds=time.perf_counter() - start,
-                   peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    figures.update(
+        seconds=time.perf_counter() - start, peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
     print(json.dumps(figures))
 
 
 def measure(method: str, tokens: int, batches: int = 0) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", method, str(tokens), str(batches)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", method, str(tokens), str(batches)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -108,13 +113,20 @@ real time.
 def document(rows: list[dict], extra: list[dict]) -> str:
     methods = sorted({r["method"] for r in rows})
     lengths = sorted({r["tokens"] for r in rows})
-    intro = (f"Measured by `benchmarks/scaling.py` on {platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} CPU threads, fp32, the embedded SmolLM2-135M-Instruct (30 layers, d=576); "
-             "each run in its own process. Peak RSS includes the model (about 0.55 GB) and Python (about 0.4 GB). "
-             "Prompts of 2,048 tokens and more run their backward pass with per-layer gradient checkpointing.")
-    lines = ["# Scaling: memory and time against prompt length and model size", "", intro, "",
-             "| method | " + " | ".join(f"{n} tokens" for n in lengths) + " | MiB per 1k tokens, below 2,048 |",
-             "|---|" + "---|" * (len(lengths) + 1)]
+    intro = (
+        f"Measured by `benchmarks/scaling.py` on {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPU threads, fp32, the embedded SmolLM2-135M-Instruct (30 layers, d=576); "
+        "each run in its own process. Peak RSS includes the model (about 0.55 GB) and Python (about 0.4 GB). "
+        "Prompts of 2,048 tokens and more run their backward pass with per-layer gradient checkpointing."
+    )
+    lines = [
+        "# Scaling: memory and time against prompt length and model size",
+        "",
+        intro,
+        "",
+        "| method | " + " | ".join(f"{n} tokens" for n in lengths) + " | MiB per 1k tokens, below 2,048 |",
+        "|---|" + "---|" * (len(lengths) + 1),
+    ]
     for method in methods:
         mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["tokens"])
         cells = [f"{r['seconds']:.1f} s, {r['peak_mib'] / 1024:.2f} GB" for r in mine]
@@ -124,9 +136,11 @@ def document(rows: list[dict], extra: list[dict]) -> str:
         lines += ["", "Longer prompts, measured the same way:", ""]
         lines += [_long_line(r) for r in extra]
     lines += ["", "## What keeps a long prompt's memory bounded", "", BOUNDED]
-    growth = ("Time grows with parameters × tokens (one forward and one backward is about 6 × params × tokens "
-              "FLOPs). Activation memory per token grows with layers × hidden size; weights take 2 bytes per "
-              "parameter in bf16. From the saliency row (one forward, one backward):")
+    growth = (
+        "Time grows with parameters × tokens (one forward and one backward is about 6 × params × tokens "
+        "FLOPs). Activation memory per token grows with layers × hidden size; weights take 2 bytes per "
+        "parameter in bf16. From the saliency row (one forward, one backward):"
+    )
     lines += ["", "## Extrapolation to larger models", "", growth, ""]
     base = sorted((r for r in rows if r["method"] == "saliency"), key=lambda r: r["tokens"]) or rows
     plain = [r for r in base if r["tokens"] < CHECKPOINT_TOKENS] or base  # the slope without checkpointing
@@ -137,18 +151,23 @@ def document(rows: list[dict], extra: list[dict]) -> str:
         act = per_token * 1000 * scale / 2 / 1024  # GB per 1k tokens; bf16 activations are half of fp32
         weights = shape["params"] * 2 / 1e9
         flops = 6 * shape["params"] * 1000
-        lines.append(f"- **{name}**: weights {weights:.0f} GB in bf16, about {act:.2f} GB of activations per 1k "
-                     f"prompt tokens without checkpointing; {flops / 1e12:.0f} TFLOP per 1k tokens for one "
-                     f"forward and backward (on this CPU: {sec_per_token * 1000 * shape['params'] / EMBEDDED['params'] / 60:.0f} "
-                     "min per 1k tokens).")
-    hardware = ("So for the interactive goal (a heatmap within a few seconds of a pause), a 7B model needs one "
-                "24 GB GPU: 14 GB of bf16 weights, and with checkpointing (from 2,048 tokens) the graph keeps "
-                "each layer's input (32 × 4,096 × 2 bytes per token, 2 GB at 8k tokens) plus one layer's "
-                "activations; about 40 TFLOP per 1k-token forward and backward is about a second on an "
-                "A10/4090-class card. A 70B model needs "
-                "140 GB of weights: two 80 GB GPUs with `--device-map auto`, or four 48 GB ones; with layers "
-                "offloaded to the CPU or disk it runs, but at seconds per layer, which is batch work "
-                "(`salience attribute DIR`), not interactive.")
+        minutes = sec_per_token * 1000 * shape["params"] / EMBEDDED["params"] / 60
+        lines.append(
+            f"- **{name}**: weights {weights:.0f} GB in bf16, about {act:.2f} GB of activations per 1k "
+            f"prompt tokens without checkpointing; {flops / 1e12:.0f} TFLOP per 1k tokens for one "
+            f"forward and backward (on this CPU: {minutes:.0f} "
+            "min per 1k tokens)."
+        )
+    hardware = (
+        "So for the interactive goal (a heatmap within a few seconds of a pause), a 7B model needs one "
+        "24 GB GPU: 14 GB of bf16 weights, and with checkpointing (from 2,048 tokens) the graph keeps "
+        "each layer's input (32 × 4,096 × 2 bytes per token, 2 GB at 8k tokens) plus one layer's "
+        "activations; about 40 TFLOP per 1k-token forward and backward is about a second on an "
+        "A10/4090-class card. A 70B model needs "
+        "140 GB of weights: two 80 GB GPUs with `--device-map auto`, or four 48 GB ones; with layers "
+        "offloaded to the CPU or disk it runs, but at seconds per layer, which is batch work "
+        "(`salience attribute DIR`), not interactive."
+    )
     lines += ["", hardware, ""]
     return "\n".join(lines)
 
@@ -158,8 +177,10 @@ def _long_line(row: dict) -> str:
     if "batches" not in row:
         return f"- {row['method']}, {row['tokens']} tokens: {row['seconds']:.0f} s, {peak}"
     whole = row["seconds"] / row["batches"] * row["of"]
-    return (f"- {row['method']}, {row['tokens']} tokens: {peak} over the first {row['batches']} of {row['of']} "
-            f"batches ({row['seconds']:.0f} s; the whole run would take about {_duration(whole)} here)")
+    return (
+        f"- {row['method']}, {row['tokens']} tokens: {peak} over the first {row['batches']} of {row['of']} "
+        f"batches ({row['seconds']:.0f} s; the whole run would take about {_duration(whole)} here)"
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -174,8 +195,11 @@ def main() -> None:
     parser.add_argument("--child", nargs="+", metavar="METHOD TOKENS [BATCHES]", help=argparse.SUPPRESS)
     parser.add_argument("--lengths", default="256,512,1024,2048")
     parser.add_argument("--methods", default="saliency,input_x_gradient,attnlrp,integrated_gradients")
-    parser.add_argument("--long", default="", help="METHOD:TOKENS[:BATCHES],… measured once more for the document "
-                        "(with BATCHES, cancelled after that many)")
+    parser.add_argument(
+        "--long",
+        default="",
+        help="METHOD:TOKENS[:BATCHES],… measured once more for the document (with BATCHES, cancelled after that many)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "SCALING.md")
     parser.add_argument("--from-json", action="store_true", help="rewrite the document from OUT's .json figures")
     args = parser.parse_args()

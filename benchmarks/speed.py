@@ -13,17 +13,25 @@ shared and noisy, so every side is timed in the same process, warm, best of `--r
 from __future__ import annotations
 
 import argparse
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from salience.attribution import get_method, load_model, parse_prompt, read_prompt_file
-from salience.attribution.methods import AttributionInput
-from salience.attribution.model import converted_gguf, embedded_gguf_path
-from salience.attribution.targets import resolve_target
-from salience.attribution.tokens import encode_prompt
+from salience.attribution import (
+    AttributionInput,
+    converted_gguf,
+    embedded_gguf_path,
+    encode_prompt,
+    get_method,
+    load_model,
+    parse_prompt,
+    read_prompt_file,
+    resolve_target,
+)
 
 PROMPT = Path(__file__).parents[1] / "examples" / "apples.prompt"
 # name: (our parameters, Inseq's attribute() arguments or None where Inseq has no such method,
@@ -31,13 +39,19 @@ PROMPT = Path(__file__).parents[1] / "examples" / "apples.prompt"
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str]] = {
     "saliency": ({}, {}, "l2"),
     "input_x_gradient": ({}, {}, "sum"),
-    "integrated_gradients": ({"steps": 50, "rule": "gausslegendre", "baseline": "unk"},
-                             {"n_steps": 50}, "sum"),  # Captum default rule: gausslegendre
+    "integrated_gradients": (
+        {"steps": 50, "rule": "gausslegendre", "baseline": "unk"},
+        {"n_steps": 50},
+        "sum",
+    ),  # Captum default rule: gausslegendre
     "occlusion": ({"window": 1, "baseline": "unk"}, {}, "abs"),
     "attention": ({"layers": "last"}, {}, "attention"),
     "attnlrp": ({}, None, "sum"),  # Inseq has no AttnLRP; LXT 2.1 does not run on transformers 5
-    "sequential_integrated_gradients": ({"steps": 50, "rule": "gausslegendre", "baseline": "unk",
-                                         "granularity": "token", "normalise": False}, {"n_steps": 50}, "sum"),
+    "sequential_integrated_gradients": (
+        {"steps": 50, "rule": "gausslegendre", "baseline": "unk", "granularity": "token", "normalise": False},
+        {"n_steps": 50},
+        "sum",
+    ),
     # Inseq's POS-tag sampler needs NLTK data from the network: both sides draw uniformly instead
     "reagent": ({"replacement": "uniform"}, {}, "first"),
 }
@@ -92,7 +106,10 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean over target rows of the rank correlation."""
-    ranks = lambda m: m.argsort(dim=1).argsort(dim=1).double()
+
+    def ranks(m: torch.Tensor) -> torch.Tensor:
+        return m.argsort(dim=1).argsort(dim=1).double()
+
     return sum(pearson(x, y) for x, y in zip(ranks(a), ranks(b))) / len(a)
 
 
@@ -104,34 +121,43 @@ def chain_step_note(result: Any, reference: Any, ours_time: float, ref_time: flo
     """
     ours = ours_time / result.extras["chain_steps"]
     theirs = ref_time / reference.chain_steps
-    return (f"\n    probe updates: ours {result.extras['chain_steps']} (steps per target {result.extras['steps']}), "
-            f"Inseq {reference.chain_steps}; seconds per update: ours {ours * 1e3:.1f} ms, Inseq "
-            f"{theirs * 1e3:.1f} ms: {theirs / ours:.1f}x at equal stopping times")
+    return (
+        f"\n    probe updates: ours {result.extras['chain_steps']} (steps per target {result.extras['steps']}), "
+        f"Inseq {reference.chain_steps}; seconds per update: ours {ours * 1e3:.1f} ms, Inseq "
+        f"{theirs * 1e3:.1f} ms: {theirs / ours:.1f}x at equal stopping times"
+    )
 
 
 def captum_row(name: str, inputs: AttributionInput, forward_time: float, repeats: int) -> str:
     """Our coalition method against Captum's on the same players: time, speed-up, agreement per player."""
-    from salience.attribution.reference import captum_coalition_scores
+    from salience.evaluation.reference import captum_coalition_scores
 
     params = CAPTUM_CASES[name]
     ours_time, result = best_time(lambda: get_method(name).attribute(inputs, params), repeats)
     players = [p["tokens"] for p in result.extras["players"]]
     ours = torch.tensor([[p["value"] for p in result.extras["players"]]])
-    ref_time, theirs = best_time(lambda: captum_coalition_scores(
-        inputs.loaded, inputs, players, name, n_samples=params.get("n_samples", 200)), repeats)
+    ref_time, theirs = best_time(
+        lambda: captum_coalition_scores(inputs.loaded, inputs, players, name, n_samples=params.get("n_samples", 200)),
+        repeats,
+    )
     correlate = spearman if name in STOCHASTIC else pearson
     corr = correlate(ours, theirs[None].float())
-    note = (f"  (Captum, {len(players)} players, spearman)" if name in STOCHASTIC else
-            f"  (Captum, {len(players)} players, max |diff| {float((ours[0] - theirs).abs().max()):.1e})")
-    return (f"{name:22s} {ours_time:11.3f} {ours_time / forward_time:8.1f}x {ref_time:9.3f} "
-            f"{ref_time / ours_time:8.1f}x {corr:8.4f}{note}\n    coalitions run: {result.extras['forwards']}, "
-            f"full-forward equivalents {result.extras['full_forward_equivalents']}")
+    note = (
+        f"  (Captum, {len(players)} players, spearman)"
+        if name in STOCHASTIC
+        else f"  (Captum, {len(players)} players, max |diff| {float((ours[0] - theirs).abs().max()):.1e})"
+    )
+    return (
+        f"{name:22s} {ours_time:11.3f} {ours_time / forward_time:8.1f}x {ref_time:9.3f} "
+        f"{ref_time / ours_time:8.1f}x {corr:8.4f}{note}\n    coalitions run: {result.extras['forwards']}, "
+        f"full-forward equivalents {result.extras['full_forward_equivalents']}"
+    )
 
 
 def load_reference(name: str, model_dir: str, loaded: Any) -> Any:
     import inseq
 
-    from salience.attribution.reference import inseq_reagent
+    from salience.evaluation.reference import inseq_reagent
 
     if name == "reagent":
         return inseq_reagent(model_dir, loaded)
@@ -158,12 +184,15 @@ def main() -> None:
     target_text = loaded.tokenizer.decode(target_ids)
     model_dir = str(converted_gguf(embedded_gguf_path(), print))
     n = len(encoded.input_ids)
-    print(f"{PROMPT.name}: {n} source tokens, target {target_text!r} ({len(target_ids)} tokens), "
-          f"device {loaded.device}, {loaded.dtype}, torch threads {torch.get_num_threads()}\n")
+    print(
+        f"{PROMPT.name}: {n} source tokens, target {target_text!r} ({len(target_ids)} tokens), "
+        f"device {loaded.device}, {loaded.dtype}, torch threads {torch.get_num_threads()}\n"
+    )
     sequence = torch.tensor([encoded.input_ids + target_ids[:-1]], device=loaded.device)
     with torch.inference_mode():
-        forward_time, _ = best_time(lambda: loaded.model(input_ids=sequence, logits_to_keep=len(target_ids),
-                                                         use_cache=False), args.repeats)
+        forward_time, _ = best_time(
+            lambda: loaded.model(input_ids=sequence, logits_to_keep=len(target_ids), use_cache=False), args.repeats
+        )
     print(f"one forward pass: {forward_time:.3f} s\n")
     print(f"{'method':22s} {'salience s':>11s} {'x forward':>9s} {'inseq s':>9s} {'speed-up':>9s} {'pearson':>8s}")
 
@@ -175,16 +204,25 @@ def main() -> None:
         ours_params, inseq_args, collapse = CASES[name]
         method = get_method(name)
         repeats, warm_up = (1, False) if name in SINGLE_RUN else (args.repeats, True)
-        ours_time, result = best_time(lambda: method.attribute(
-            AttributionInput(loaded, encoded.input_ids, encoded.ranges, target), ours_params), repeats, warm_up)
+        inputs = AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
+        ours_time, result = best_time(functools.partial(method.attribute, inputs, ours_params), repeats, warm_up)
         row = f"{name:22s} {ours_time:11.3f} {ours_time / forward_time:8.1f}x"
         if inseq_args is None:
             print(f"{row} {'-':>9s} {'-':>9s} {'-':>8s}")
             continue
         reference = load_reference(name, model_dir, loaded)
-        ref_time, out = best_time(lambda: reference.attribute(
-            text, text + target_text, attributed_fn="salience_logprob", show_progress=False,
-            **inseq_args), repeats, warm_up)
+        ref_time, out = best_time(
+            functools.partial(
+                reference.attribute,
+                text,
+                text + target_text,
+                attributed_fn="salience_logprob",
+                show_progress=False,
+                **inseq_args,
+            ),
+            repeats,
+            warm_up,
+        )
         theirs = inseq_matrix(out, n, collapse)
         ours = torch.tensor(result.matrix)
         if collapse == "abs":

@@ -17,15 +17,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from salience.attribution import (AttributionResult, LoadedModel, PromptDocument, Request, SalienceError, explain,
-                                  load_model, parse_prompt, read_prompt_file)
-from salience.attribution.engine import requested_method
-from salience.attribution.errors import PromptError
-from salience.attribution.model import Notify, go_offline, model_directory
-from salience.attribution.placement import Placement
-from salience.attribution.prompt import is_prompt_path
-from salience.attribution.store import ResultStore, model_stamp, result_key
-from salience.heatmap import html_page, index_page
+from salience.attribution import (
+    AttributionResult,
+    LoadedModel,
+    Notify,
+    Placement,
+    PromptDocument,
+    PromptError,
+    Request,
+    ResultStore,
+    SalienceError,
+    explain,
+    go_offline,
+    is_prompt_path,
+    load_model,
+    model_directory,
+    model_stamp,
+    parse_prompt,
+    read_prompt_file,
+    requested_method,
+    result_key,
+)
+from salience.views.html import html_page, index_page
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,13 @@ class RunOptions:
         return Placement.of(self.device_map, self.max_memory)
 
     def request(self) -> Request:
-        return Request(method=self.method, params=self.params, target=self.target, contrast=self.contrast,
-                       max_new_tokens=self.max_new_tokens)
+        return Request(
+            method=self.method,
+            params=self.params,
+            target=self.target,
+            contrast=self.contrast,
+            max_new_tokens=self.max_new_tokens,
+        )
 
 
 def checked(text: str, options: RunOptions) -> tuple[PromptDocument, Request, str | None]:
@@ -76,8 +94,13 @@ class Outcome:
 
 def prompt_files(root: Path) -> list[Path]:
     """The prompt files under `root`, sorted, skipping hidden folders (.git, .venv …)."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and is_prompt_path(p.name)
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and is_prompt_path(p.name)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 _loaded: dict[tuple[str | None, str, str], LoadedModel] = {}
@@ -90,8 +113,7 @@ def attribute_file(path: str, options: RunOptions, notify: Notify | None = None)
         key = (spec, options.device, options.dtype)
         if key not in _loaded:
             _loaded.clear()  # one model per process
-            _loaded[key] = load_model(spec, options.device, options.dtype, notify=notify,
-                                      placement=options.placement())
+            _loaded[key] = load_model(spec, options.device, options.dtype, notify=notify, placement=options.placement())
         return explain(_loaded[key], doc, request).to_json(), None
     except SalienceError as err:
         return None, str(err)
@@ -111,8 +133,14 @@ def _start_worker(threads: int) -> None:
 Report = Callable[[Outcome, int, int], None]
 
 
-def run_batch(root: Path, options: RunOptions, jobs: int = 1, store: ResultStore | None = None,
-              report: Report | None = None, notify: Notify | None = None) -> list[Outcome]:
+def run_batch(
+    root: Path,
+    options: RunOptions,
+    jobs: int = 1,
+    store: ResultStore | None = None,
+    report: Report | None = None,
+    notify: Notify | None = None,
+) -> list[Outcome]:
     """Explain every prompt file under `root` with `jobs` processes; stored results are reused."""
     files = prompt_files(root)
     outcomes = {p: Outcome(str(p.relative_to(root))) for p in files}
@@ -148,8 +176,9 @@ def _convert_once(specs: set[str | None], notify: Notify | None) -> None:
             pass  # each file that names it reports the error
 
 
-def _lookup(path: Path, outcome: Outcome, options: RunOptions,
-            store: ResultStore | None) -> tuple[str, str | None] | None:
+def _lookup(
+    path: Path, outcome: Outcome, options: RunOptions, store: ResultStore | None
+) -> tuple[str, str | None] | None:
     """Fill `outcome` from the store (or with the file's error); else (the key to store under, the model spec)."""
     try:
         data = path.read_bytes()
@@ -173,8 +202,12 @@ def _explained(paths: list[Path], options: RunOptions, jobs: int, notify: Notify
             yield path, attribute_file(str(path), options, notify)
         return
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(paths)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(threads,),
+    ) as pool:
         running: dict[Future, Path] = {pool.submit(attribute_file, str(p), options): p for p in paths}
         try:
             while running:
@@ -186,8 +219,7 @@ def _explained(paths: list[Path], options: RunOptions, jobs: int, notify: Notify
             raise
 
 
-def _settle(outcome: Outcome, result_json: str | None, error: str | None, store: ResultStore | None,
-            key: str) -> None:
+def _settle(outcome: Outcome, result_json: str | None, error: str | None, store: ResultStore | None, key: str) -> None:
     outcome.error = error
     if result_json is not None:
         outcome.result = AttributionResult.from_json(result_json)

@@ -8,21 +8,29 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from salience.attribution import SalienceError, explain, load_model, method_classes, read_prompt_file
-from salience.attribution.model import go_offline
-from salience.attribution.placement import parse_max_memory
-from salience.attribution.prompt import PROMPT_SUFFIXES
-from salience.attribution.store import ResultStore
+from salience.attribution import (
+    PROMPT_SUFFIXES,
+    ResultStore,
+    SalienceError,
+    explain,
+    go_offline,
+    load_model,
+    method_classes,
+    parse_max_memory,
+    read_prompt_file,
+)
 from salience.batch import RunOptions, checked, prompt_files, run_batch, write_report
-from salience.heatmap import batch_table, html_page, terminal_report
+from salience.views.html import html_page
+from salience.views.terminal import batch_table, terminal_report
 
 DEMO_PROMPT = "door-codes.prompt"
 
@@ -37,8 +45,14 @@ class ProgressBar:
 
     def __call__(self, fraction: float, message: str = "") -> None:
         if self.bar is None and time.monotonic() - self.started >= self.delay:
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                TimeElapsedColumn(), console=self.console, transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             self.bar.start()
             self.task = self.bar.add_task(message or "working", total=1.0)
         if self.bar is not None:
@@ -55,13 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
     attribute = sub.add_parser("attribute", help="explain a prompt file (or every one in a folder) and show a heatmap")
     attribute.add_argument("file", type=Path, help="a prompt file, or a folder: every prompt file under it")
     _add_run_options(attribute)
-    attribute.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the full result as JSON "
-                           "(to stdout when no file is given)")
+    attribute.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="OUT",
+        help="write the full result as JSON (to stdout when no file is given)",
+    )
     attribute.add_argument("--html", metavar="OUT", type=Path, help="write a self-contained heatmap page")
-    attribute.add_argument("--jobs", type=int, default=1, metavar="N",
-                           help="for a folder: explain N files at once, in N processes")
-    attribute.add_argument("--report", metavar="OUT.html", type=Path,
-                           help="for a folder: write an index page, and a heatmap page per file in OUT/")
+    attribute.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="for a folder: explain N files at once, in N processes"
+    )
+    attribute.add_argument(
+        "--report",
+        metavar="OUT.html",
+        type=Path,
+        help="for a folder: write an index page, and a heatmap page per file in OUT/",
+    )
     faith = sub.add_parser("faithfulness", help="explain a prompt file and measure how faithful the scores are")
     faith.add_argument("file", type=Path)
     _add_run_options(faith)
@@ -73,11 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the language server (stdio unless --tcp or --ws)")
     transport = serve.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
-    transport.add_argument("--tcp", metavar="[HOST:]PORT",
-                           help="listen for editors over TCP, all sharing one model (on 127.0.0.1, this machine only, "
-                           "unless HOST is given)")
-    transport.add_argument("--ws", metavar="[HOST:]PORT",
-                           help="listen for clients over WebSocket (on 127.0.0.1 unless HOST is given)")
+    transport.add_argument(
+        "--tcp",
+        metavar="[HOST:]PORT",
+        help="listen for editors over TCP, all sharing one model (on 127.0.0.1, this machine only, "
+        "unless HOST is given)",
+    )
+    transport.add_argument(
+        "--ws", metavar="[HOST:]PORT", help="listen for clients over WebSocket (on 127.0.0.1 unless HOST is given)"
+    )
     serve.add_argument("--log-file", help="write the server log here (stdout belongs to LSP)")
     demo = sub.add_parser("demo", help="explain the example prompt shipped with salience")
     _add_run_options(demo)
@@ -90,14 +118,26 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="explain this text instead of the model's continuation")
     parser.add_argument("--contrast", help="explain the target rather than this foil")
     parser.add_argument("--max-new-tokens", type=int, help="length of the explained continuation")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="method parameter, e.g. --param steps=50 (repeatable)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method parameter, e.g. --param steps=50 (repeatable)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
-    parser.add_argument("--device-map", metavar="MAP", help="spread the model over devices (accelerate): auto, "
-                        "balanced, sequential, or JSON mapping module names to devices (0, 'cpu', 'disk')")
-    parser.add_argument("--max-memory", metavar="DEV=SIZE,…", help="with --device-map: memory per device, e.g. "
-                        "0=20GiB,cpu=64GiB (what does not fit is offloaded to disk)")
+    parser.add_argument(
+        "--device-map",
+        metavar="MAP",
+        help="spread the model over devices (accelerate): auto, "
+        "balanced, sequential, or JSON mapping module names to devices (0, 'cpu', 'disk')",
+    )
+    parser.add_argument(
+        "--max-memory",
+        metavar="DEV=SIZE,…",
+        help="with --device-map: memory per device, e.g. 0=20GiB,cpu=64GiB (what does not fit is offloaded to disk)",
+    )
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
@@ -132,10 +172,18 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(model=args.model, method=args.method, params=parse_params(args.param), target=args.target,
-                      contrast=args.contrast, max_new_tokens=args.max_new_tokens, device=args.device,
-                      dtype=args.dtype, device_map=args.device_map,
-                      max_memory=parse_max_memory(args.max_memory) if args.max_memory else None)
+    return RunOptions(
+        model=args.model,
+        method=args.method,
+        params=parse_params(args.param),
+        target=args.target,
+        contrast=args.contrast,
+        max_new_tokens=args.max_new_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        device_map=args.device_map,
+        max_memory=parse_max_memory(args.max_memory) if args.max_memory else None,
+    )
 
 
 def notifier(err: Console):
@@ -173,9 +221,14 @@ def cmd_batch(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise SalienceError(f"{args.file}: no prompt files ({', '.join(PROMPT_SUFFIXES)}) in this folder")
     bar = ProgressBar(err)
     try:
-        outcomes = run_batch(args.file, run_options(args), args.jobs, ResultStore(),
-                             lambda outcome, done, total: bar(done / total, f"{done}/{total} {outcome.relative}"),
-                             notifier(err))
+        outcomes = run_batch(
+            args.file,
+            run_options(args),
+            args.jobs,
+            ResultStore(),
+            lambda outcome, done, total: bar(done / total, f"{done}/{total} {outcome.relative}"),
+            notifier(err),
+        )
     finally:
         bar.close()
     out.print(batch_table(outcomes))
@@ -184,13 +237,15 @@ def cmd_batch(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(f"salience: wrote {args.report} (pages in {pages})", highlight=False, markup=False, soft_wrap=True)
     failed = sum(o.result is None for o in outcomes)
     stored = sum(o.stored for o in outcomes)
-    out.print(f"{len(outcomes)} prompts: {len(outcomes) - failed - stored} explained, {stored} stored by an "
-              f"earlier run, {failed} failed")
+    out.print(
+        f"{len(outcomes)} prompts: {len(outcomes) - failed - stored} explained, {stored} stored by an "
+        f"earlier run, {failed} failed"
+    )
     return 1 if failed else 0
 
 
 def cmd_faithfulness(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from salience.attribution.metrics import faithfulness
+    from salience.evaluation.faithfulness import faithfulness
 
     if args.samples < 1 or args.points < 2:
         raise SalienceError("--samples must be at least 1 and --points at least 2")
@@ -198,8 +253,7 @@ def cmd_faithfulness(args: argparse.Namespace, out: Console, err: Console) -> in
     _, result, loaded = run_attribution(text, args, err, keep_model=True)
     bar = ProgressBar(err)
     try:
-        figures = faithfulness(loaded, result, samples=args.samples, points=args.points, seed=args.seed,
-                               progress=bar)
+        figures = faithfulness(loaded, result, samples=args.samples, points=args.points, seed=args.seed, progress=bar)
     finally:
         bar.close()
     if args.json:
@@ -209,10 +263,12 @@ def cmd_faithfulness(args: argparse.Namespace, out: Console, err: Console) -> in
     table = Table(show_edge=False)
     for column in ("metric", "method", "random placement", "log ratio", "better when"):
         table.add_column(column)
-    table.add_row("Soft-NC", f"{figures.soft_nc:.4f}", f"{figures.random_nc:.4f}", f"{figures.nc_log_ratio:+.2f}",
-                  "ratio > 0")
-    table.add_row("Soft-NS", f"{figures.soft_ns:.4f}", f"{figures.random_ns:.4f}", f"{figures.ns_log_ratio:+.2f}",
-                  "ratio < 0")
+    table.add_row(
+        "Soft-NC", f"{figures.soft_nc:.4f}", f"{figures.random_nc:.4f}", f"{figures.nc_log_ratio:+.2f}", "ratio > 0"
+    )
+    table.add_row(
+        "Soft-NS", f"{figures.soft_ns:.4f}", f"{figures.random_ns:.4f}", f"{figures.ns_log_ratio:+.2f}", "ratio < 0"
+    )
     table.add_row("MoRF/LeRF area", f"{figures.area:.3f}", f"{figures.random_area:.3f}", "", "larger")
     out.print(table)
     out.print(figures.summary())
@@ -221,7 +277,9 @@ def cmd_faithfulness(args: argparse.Namespace, out: Console, err: Console) -> in
 
 def cmd_methods(out: Console) -> int:
     table = Table(show_edge=False)
-    for column in ("method", "cost", "signed", "description"):
+    names = [cls.name for cls in method_classes()]
+    table.add_column("method", no_wrap=True, min_width=max(map(len, names)))  # a name to copy: never cut
+    for column in ("cost", "signed", "description"):
         table.add_column(column)
     for cls in method_classes():
         table.add_row(cls.name, cls.cost, "yes" if cls.signed else "no", cls.description)
@@ -233,7 +291,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def cmd_serve(args: argparse.Namespace, err: Console) -> int:
-    from salience.server.server import serve
+    from salience.server.start import serve
 
     for flag, address in (("tcp", args.tcp), ("ws", args.ws)):
         if address:
@@ -256,8 +314,10 @@ def listening_notice(flag: str, host: str, port: int) -> str:
     where = f"salience: listening for LSP over {'WebSocket' if flag == 'ws' else 'TCP'} on {host}:{port}"
     if host in LOOPBACK:
         return f"{where} (this machine only; pass HOST:PORT to listen elsewhere)"
-    return (f"{where}. Warning: this address may be reachable from the network, and whoever connects can run "
-            "models on this machine and have it read files: use 127.0.0.1 unless the network is trusted")
+    return (
+        f"{where}. Warning: this address may be reachable from the network, and whoever connects can run "
+        "models on this machine and have it read files: use 127.0.0.1 unless the network is trusted"
+    )
 
 
 def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -291,9 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug: one line for the user, the traceback on request
         if os.environ.get("SALIENCE_DEBUG"):
             raise
-        err.print(f"salience: internal error: {type(error).__name__}: {error}. This is a bug in salience: please "
-                  "report it with the input (SALIENCE_DEBUG=1 shows the traceback)", highlight=False, markup=False,
-                  soft_wrap=True)
+        err.print(
+            f"salience: internal error: {type(error).__name__}: {error}. This is a bug in salience: please "
+            "report it with the input (SALIENCE_DEBUG=1 shows the traceback)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         return 2
 
 

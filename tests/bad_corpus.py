@@ -27,7 +27,7 @@ class BadInput:
         path = scratch / self.name
         if not path.exists():
             count = -(-self.size // len(self.repeat))
-            path.write_text((self.repeat * count)[:self.size], encoding="utf-8")
+            path.write_text((self.repeat * count)[: self.size], encoding="utf-8")
         return path
 
     def editor_text(self, scratch: Path) -> str:
@@ -42,8 +42,10 @@ class BadInput:
 def bad_inputs() -> list[BadInput]:
     expected = yaml.safe_load((BAD / "expected.yaml").read_text(encoding="utf-8"))
     files = [BadInput(name, case["what"], case["cli"], case["server"]) for name, case in expected["files"].items()]
-    generated = [BadInput(name, case["what"], case["cli"], case["server"], case["repeat"], case["bytes"])
-                 for name, case in expected["generate"].items()]
+    generated = [
+        BadInput(name, case["what"], case["cli"], case["server"], case["repeat"], case["bytes"])
+        for name, case in expected["generate"].items()
+    ]
     return files + generated
 
 

@@ -37,12 +37,23 @@ def save_tiny_model(directory) -> None:
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
-                                        eos_token="<eos>", bos_token="<bos>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>", bos_token="<bos>"
+    )
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         eos_token_id=2, bos_token_id=3, pad_token_id=1, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        eos_token_id=2,
+        bos_token_id=3,
+        pad_token_id=1,
+        tie_word_embeddings=False,
+    )
     LlamaForCausalLM(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
 
@@ -64,13 +75,23 @@ def tiny_family(family: str, seed: int = 0) -> LoadedModel:
     import transformers
 
     config_name, extra = FAMILY_CONFIGS[family]
-    common = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                  max_position_embeddings=128, eos_token_id=2, bos_token_id=3, pad_token_id=1)
+    common = dict(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=128,
+        eos_token_id=2,
+        bos_token_id=3,
+        pad_token_id=1,
+    )
     config = getattr(transformers, config_name)(**{**common, **extra})
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
-    return LoadedModel(model.eval().requires_grad_(False), TinyTokenizer(), f"tiny-{family}", torch.device("cpu"),
-                       torch.float32)
+    return LoadedModel(
+        model.eval().requires_grad_(False), TinyTokenizer(), f"tiny-{family}", torch.device("cpu"), torch.float32
+    )
 
 
 def copying_llama(copied: int = 3, length: int = 8, seed: int = 0) -> LoadedModel:
@@ -81,9 +102,18 @@ def copying_llama(copied: int = 3, length: int = 8, seed: int = 0) -> LoadedMode
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
-                         eos_token_id=2, bos_token_id=3, pad_token_id=1)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=64,
+        eos_token_id=2,
+        bos_token_id=3,
+        pad_token_id=1,
+    )
     model = LlamaForCausalLM(config)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(200):
@@ -93,5 +123,6 @@ def copying_llama(copied: int = 3, length: int = 8, seed: int = 0) -> LoadedMode
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    return LoadedModel(model.eval().requires_grad_(False), TinyTokenizer(), "tiny-copying", torch.device("cpu"),
-                       torch.float32)
+    return LoadedModel(
+        model.eval().requires_grad_(False), TinyTokenizer(), "tiny-copying", torch.device("cpu"), torch.float32
+    )

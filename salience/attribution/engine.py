@@ -5,20 +5,34 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Callable, Hashable
+from typing import Any
 
+from salience.attribution.compute.memory import attribute_within_memory
 from salience.attribution.errors import ParameterError
-from salience.attribution.memory import attribute_within_memory
-from salience.attribution.methods import (DEFAULT_METHOD, AttributionInput, Method, default_method, get_method,
-                                          is_default)
+from salience.attribution.methods import (
+    DEFAULT_METHOD,
+    AttributionInput,
+    Method,
+    default_method,
+    get_method,
+    is_default,
+)
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, no_cancel, no_progress
 from salience.attribution.prompt import PromptDocument
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.attribution.targets import (DraftCheck, DraftRejected, continue_verdict, decision_margin, resolve_target,
-                                         stop_ids, with_foil)
+from salience.attribution.targets import (
+    DraftCheck,
+    DraftRejected,
+    continue_verdict,
+    decision_margin,
+    resolve_target,
+    stop_ids,
+    with_foil,
+)
 from salience.attribution.tokens import encode_prompt, use_chat
 
 MAX_SOURCE_TOKENS = 8192
@@ -86,11 +100,17 @@ def requested_method(doc: PromptDocument, request: Request) -> Method:
     return method
 
 
-def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = None,
-            progress: Progress = no_progress, cancelled: CancelCheck = no_cancel,
-            cache: ResultCache | None = None, owner: str | None = None,
-            on_heatmap: Callable[[AttributionResult], None] | None = None,
-            stop: CancelCheck | None = None) -> AttributionResult:
+def explain(
+    loaded: LoadedModel,
+    doc: PromptDocument,
+    request: Request | None = None,
+    progress: Progress = no_progress,
+    cancelled: CancelCheck = no_cancel,
+    cache: ResultCache | None = None,
+    owner: str | None = None,
+    on_heatmap: Callable[[AttributionResult], None] | None = None,
+    stop: CancelCheck | None = None,
+) -> AttributionResult:
     """Attribute the document's explained target to its tokens with the requested method.
 
     With a `cache`, a prompt whose token ids and settings were explained before is answered from
@@ -113,16 +133,26 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
     encoded = encode_prompt(doc, loaded.tokenizer, chat)
     if not encoded.input_ids:
         raise ParameterError("the prompt is empty: write some text to explain")
-    input_ids, ranges, dropped = _truncated(encoded.input_ids, encoded.ranges, request.max_source_tokens,
-                                            source_limit(loaded))
+    input_ids, ranges, dropped = _truncated(
+        encoded.input_ids, encoded.ranges, request.max_source_tokens, source_limit(loaded)
+    )
     timings["tokenize"] = time.perf_counter() - start
 
     contrast = request.contrast if request.contrast is not None else front.contrast
     target_text = request.target if request.target is not None else front.target
     max_new_tokens = request.max_new_tokens or front.max_new_tokens
-    key = (loaded.model_id, str(loaded.device), str(loaded.dtype), method.name,
-           json.dumps(request.params or {}, sort_keys=True, default=str), tuple(input_ids), target_text, contrast,
-           max_new_tokens, chat)
+    key = (
+        loaded.model_id,
+        str(loaded.device),
+        str(loaded.dtype),
+        method.name,
+        json.dumps(request.params or {}, sort_keys=True, default=str),
+        tuple(input_ids),
+        target_text,
+        contrast,
+        max_new_tokens,
+        chat,
+    )
     if cache is not None and (hit := cache.get(key)) is not None:
         return _with_ranges(hit, ranges)
 
@@ -132,17 +162,28 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
         return result
 
     first_stage = (lambda heatmap: on_heatmap(noted(heatmap))) if on_heatmap is not None else None
-    inputs = partial(AttributionInput, loaded, input_ids, ranges, chat=chat, contrast=contrast,
-                     progress=_scaled(progress, 0.1, 1.0), cancelled=cancelled, timings=timings, on_heatmap=first_stage,
-                     stop=stop)
+    inputs = partial(
+        AttributionInput,
+        loaded,
+        input_ids,
+        ranges,
+        chat=chat,
+        contrast=contrast,
+        progress=_scaled(progress, 0.1, 1.0),
+        cancelled=cancelled,
+        timings=timings,
+        on_heatmap=first_stage,
+        stop=stop,
+    )
     draft = request.draft[:max_new_tokens] if request.draft and target_text is None else None
     start = time.perf_counter()
     if draft and method.checks_draft:
         attempt = inputs(with_foil(loaded, draft, "draft", contrast))
         result = noted(_attribute_draft(method, attempt, request.params, max_new_tokens, _scaled(progress, 0.0, 0.1)))
     else:
-        target = resolve_target(loaded, input_ids, target_text, contrast, max_new_tokens, _scaled(progress, 0.0, 0.1),
-                                cancelled, draft)
+        target = resolve_target(
+            loaded, input_ids, target_text, contrast, max_new_tokens, _scaled(progress, 0.0, 0.1), cancelled, draft
+        )
         timings["target"] = time.perf_counter() - start
         result = noted(attribute_within_memory(method, inputs(target), request.params))
     if cache is not None and "out_of_memory" not in result.extras:  # a stand-in: try the method again next time
@@ -150,8 +191,9 @@ def explain(loaded: LoadedModel, doc: PromptDocument, request: Request | None = 
     return result
 
 
-def _attribute_draft(method: Method, inputs: AttributionInput, params: dict[str, Any] | None, max_new_tokens: int,
-                     progress: Progress) -> AttributionResult:
+def _attribute_draft(
+    method: Method, inputs: AttributionInput, params: dict[str, Any] | None, max_new_tokens: int, progress: Progress
+) -> AttributionResult:
     """Run a method whose first forward checks the draft target; where the draft fails, decode on from
     there and run the method again on the continuation found."""
     loaded, timings, start = inputs.loaded, inputs.timings, time.perf_counter()
@@ -175,8 +217,9 @@ def source_limit(loaded: LoadedModel) -> int:
     return max(16, min(MAX_SOURCE_TOKENS, context - 64))  # room for the explained continuation
 
 
-def _truncated(ids: list[int], ranges: list[tuple[int, int] | None], limit: int | None,
-               hard_limit: int = MAX_SOURCE_TOKENS) -> tuple[list[int], list[tuple[int, int] | None], int]:
+def _truncated(
+    ids: list[int], ranges: list[tuple[int, int] | None], limit: int | None, hard_limit: int = MAX_SOURCE_TOKENS
+) -> tuple[list[int], list[tuple[int, int] | None], int]:
     """Keep the last `limit` tokens (a user setting), or refuse prompts above the hard limit."""
     if limit is None:
         if len(ids) > hard_limit:
@@ -195,6 +238,8 @@ def _with_ranges(result: AttributionResult, ranges: list[tuple[int, int] | None]
 
 def _scaled(progress: Progress, low: float, high: float) -> Progress:
     """Map a step's own 0..1 progress into [low, high] of the whole run."""
+
     def report(fraction: float, message: str = "") -> None:
         progress(low + (high - low) * min(max(fraction, 0.0), 1.0), message)
+
     return report

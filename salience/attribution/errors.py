@@ -23,3 +23,9 @@ class ParameterError(SalienceError):
 
 class Cancelled(SalienceError):
     """The run was cancelled by its caller between batches."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (a library's traceback-like text stays out of a diagnostic)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

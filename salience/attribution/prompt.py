@@ -198,8 +198,14 @@ def _without_lone_surrogates(text: str, problems: list[Problem]) -> str:
     found = [m.start() for m in _LONE_SURROGATE.finditer(text)]
     if not found:
         return text
-    problems.append(Problem("warning", f"{len(found)} unpaired UTF-16 surrogate(s) (not valid Unicode) are "
-                            "read as U+FFFD", found[0], found[0] + 1))
+    problems.append(
+        Problem(
+            "warning",
+            f"{len(found)} unpaired UTF-16 surrogate(s) (not valid Unicode) are read as U+FFFD",
+            found[0],
+            found[0] + 1,
+        )
+    )
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
@@ -238,16 +244,26 @@ def _parse_front_matter(text: str, problems: list[Problem]) -> tuple[FrontMatter
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"])
             start, end = spans.get(key.split(".")[0], (0, block_start))
-            key_problems.append(Problem("error", f"front matter line {text.count(chr(10), 0, start) + 1}: "
-                                        f"{key}: {e['msg'].removeprefix('Value error, ')}", start, end))
+            key_problems.append(
+                Problem(
+                    "error",
+                    f"front matter line {text.count(chr(10), 0, start) + 1}: "
+                    f"{key}: {e['msg'].removeprefix('Value error, ')}",
+                    start,
+                    end,
+                )
+            )
         front = FrontMatter.model_validate({k: v for k, v in data.items() if k not in _bad_keys(err)})
     for key in front.unknown_keys:
         start, end = spans.get(key, (0, block_start))
         key_problems.append(Problem("warning", f"unknown front matter key {key!r} is ignored", start, end))
     problems.extend(key_problems[:MAX_KEY_PROBLEMS])
     if len(key_problems) > MAX_KEY_PROBLEMS:
-        problems.append(Problem("warning", f"{len(key_problems) - MAX_KEY_PROBLEMS} more front matter problems "
-                                "not shown", 0, body_start))
+        problems.append(
+            Problem(
+                "warning", f"{len(key_problems) - MAX_KEY_PROBLEMS} more front matter problems not shown", 0, body_start
+            )
+        )
     return front, body_start
 
 
@@ -264,8 +280,7 @@ def _key_spans(text: str, start: int, end: int) -> dict[str, tuple[int, int]]:
     return spans
 
 
-def _substitute(text: str, start: int, end: int, sample: dict[str, str] | None,
-                problems: list[Problem]) -> Segment:
+def _substitute(text: str, start: int, end: int, sample: dict[str, str] | None, problems: list[Problem]) -> Segment:
     """Fill `{{name}}` from `sample` over file text [start, end), keeping the span map."""
     pieces: list[str] = []
     spans: list[Span] = []
@@ -283,10 +298,16 @@ def _substitute(text: str, start: int, end: int, sample: dict[str, str] | None,
     for match in _PLACEHOLDER.finditer(text, start, end) if sample else ():
         name = match.group(1)
         if name not in sample:
-            problems.append(Problem("warning", f"placeholder {{{{{name}}}}} has no value in sample; kept as text",
-                                    match.start(), match.end()))
+            problems.append(
+                Problem(
+                    "warning",
+                    f"placeholder {{{{{name}}}}} has no value in sample; kept as text",
+                    match.start(),
+                    match.end(),
+                )
+            )
             continue
-        add(text[cursor:match.start()], cursor, match.start(), True)
+        add(text[cursor : match.start()], cursor, match.start(), True)
         add(sample[name], match.start(), match.end(), False)
         cursor = match.end()
     add(text[cursor:end], cursor, end, True)
@@ -296,19 +317,33 @@ def _substitute(text: str, start: int, end: int, sample: dict[str, str] | None,
 def _literal_placeholders(text: str, start: int, end: int, problems: list[Problem]) -> None:
     """Placeholders with no `sample:` at all are explained as written: say so on each (a few at most)."""
     for match in itertools.islice(_PLACEHOLDER.finditer(text, start, end), MAX_KEY_PROBLEMS):
-        problems.append(Problem("warning", f"placeholder {match.group(0)} has no value: add `sample:` to the front "
-                                "matter to fill it; explained as literal text", match.start(), match.end()))
+        problems.append(
+            Problem(
+                "warning",
+                f"placeholder {match.group(0)} has no value: add `sample:` to the front "
+                "matter to fill it; explained as literal text",
+                match.start(),
+                match.end(),
+            )
+        )
 
 
-def _split_messages(text: str, body_start: int, sample: dict[str, str] | None,
-                    problems: list[Problem]) -> list[Message]:
+def _split_messages(
+    text: str, body_start: int, sample: dict[str, str] | None, problems: list[Problem]
+) -> list[Message]:
     """Chat messages from `role:` marker lines; content is stripped of surrounding whitespace."""
     markers = list(_ROLE_LINE.finditer(text, body_start))
     if not markers:
         return []
-    if text[body_start:markers[0].start()].strip():
-        problems.append(Problem("warning", "text before the first role marker is not part of any chat message",
-                                body_start, markers[0].start()))
+    if text[body_start : markers[0].start()].strip():
+        problems.append(
+            Problem(
+                "warning",
+                "text before the first role marker is not part of any chat message",
+                body_start,
+                markers[0].start(),
+            )
+        )
     messages = []
     for i, marker in enumerate(markers):
         content_start = min(len(text), marker.end() + 1)

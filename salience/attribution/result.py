@@ -58,22 +58,12 @@ class AttributionResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AttributionResult:
-        source = [SourceToken(t["id"], t["text"], tuple(t["range"]) if t["range"] else None)
-                  for t in data["source"]]
+        source = [SourceToken(t["id"], t["text"], tuple(t["range"]) if t["range"] else None) for t in data["source"]]
         return cls(**{**data, "source": source})
 
     @classmethod
     def from_json(cls, text: str) -> AttributionResult:
         return cls.from_dict(json.loads(text))
-
-    def share(self, index: int) -> float:
-        """Source token `index`'s share of the heatmap's total |score| (0..1)."""
-        return abs(self.aggregate[index]) / (sum(abs(v) for v in self.aggregate) or 1.0)
-
-    @property
-    def template_share(self) -> float:
-        """The share of the heatmap's |score| on chat-template tokens, which the file does not show (0..1)."""
-        return sum(self.share(i) for i, t in enumerate(self.source) if t.range is None)
 
     def top_tokens(self, k: int = 5) -> list[int]:
         """Indices of the k file tokens with the largest |aggregate|, best first."""
@@ -85,8 +75,10 @@ class AttributionResult:
         gap = self.extras.get("max_completeness_gap")
         if gap is None or gap <= COMPLETENESS_WARNING:
             return None
-        return (f"{self.method}: the path integral misses f(input) - f(baseline) by up to {gap:.2f}; "
-                "more `steps` make it exact")
+        return (
+            f"{self.method}: the path integral misses f(input) - f(baseline) by up to {gap:.2f}; "
+            "more `steps` make it exact"
+        )
 
     def convergence_warning(self) -> str | None:
         """A warning when a probing method (ReAGent) stopped at `max_steps` for some target tokens."""
@@ -94,31 +86,32 @@ class AttributionResult:
         if not converged or all(converged):
             return None
         missing = [repr(self.target_tokens[t]) for t, ok in enumerate(converged) if not ok]
-        return (f"{self.method}: not converged for {len(missing)} of {len(converged)} target tokens "
-                f"({', '.join(missing[:5])}): no probe met the stopping rule within max_steps, so their "
-                "scores are the last reached")
+        return (
+            f"{self.method}: not converged for {len(missing)} of {len(converged)} target tokens "
+            f"({', '.join(missing[:5])}): no probe met the stopping rule within max_steps, so their "
+            "scores are the last reached"
+        )
 
     def sampling_warning(self) -> str | None:
-        """A warning when a Shapley sampler stopped (budget or permutations) before its standard errors met the tolerance."""
+        """A warning when a Shapley sampler stopped (budget or permutations) before its standard errors met
+        the tolerance."""
         if self.extras.get("tolerance_met", True):
             return None
         spent = "the forward budget (max_forwards)" if self.extras.get("budget_spent") else "max_permutations"
-        return (f"{self.method}: {spent} ran out before every standard error met the tolerance "
-                f"(largest ±{self.extras.get('max_stderr', float('nan')):.3g}); the values are estimates")
+        return (
+            f"{self.method}: {spent} ran out before every standard error met the tolerance "
+            f"(largest ±{self.extras.get('max_stderr', float('nan')):.3g}); the values are estimates"
+        )
 
     def warnings(self) -> list[str]:
         """Every warning about how far these scores can be trusted (shown by the CLI and the server)."""
-        found = (self.extras.get("out_of_memory"), self.completeness_warning(), self.convergence_warning(),
-                 self.sampling_warning())
+        found = (
+            self.extras.get("out_of_memory"),
+            self.completeness_warning(),
+            self.convergence_warning(),
+            self.sampling_warning(),
+        )
         return [w for w in found if w]
-
-    def part_text(self, player: dict[str, Any], text: str, width: int = 40) -> str:
-        """A player's file text on one line, shortened (its decoded label where its tokens have no range)."""
-        spans = [self.source[i].range for i in player["tokens"] if self.source[i].range]
-        if not spans:
-            return player["label"]
-        line = " ".join(text[min(a for a, _ in spans):max(b for _, b in spans)].split())
-        return line if len(line) <= width else line[:width - 1] + "…"
 
     def players_of(self, tokens: list[int]) -> list[dict[str, Any]]:
         """The players (segments, sentences, words of a perturbation method) holding any of `tokens`, coarse first."""

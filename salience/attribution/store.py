@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from salience import __version__
-from salience.attribution.model import cache_root
 from salience.attribution.result import AttributionResult
+from salience.attribution.sources import cache_root
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
+from salience.attribution.compute.kv import prefix_cache
 from salience.attribution.errors import ParameterError
-from salience.attribution.kv import prefix_cache
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, check_cancel, no_cancel, no_progress
 
@@ -50,8 +50,13 @@ def stop_ids(loaded: LoadedModel) -> set[int]:
 
 
 @torch.inference_mode()
-def greedy_continuation(loaded: LoadedModel, input_ids: list[int], max_new_tokens: int,
-                        progress: Progress = no_progress, cancelled: CancelCheck = no_cancel) -> list[int]:
+def greedy_continuation(
+    loaded: LoadedModel,
+    input_ids: list[int],
+    max_new_tokens: int,
+    progress: Progress = no_progress,
+    cancelled: CancelCheck = no_cancel,
+) -> list[int]:
     """Greedy decoding with the KV cache, stopping at end of turn (the stop token is not kept).
 
     This is the reference every shortcut (`verify_draft`) must reproduce exactly.
@@ -62,8 +67,16 @@ def greedy_continuation(loaded: LoadedModel, input_ids: list[int], max_new_token
     return decoded
 
 
-def _decode(loaded: LoadedModel, logits: torch.Tensor, cache: Any, ids: list[int], max_new_tokens: int,
-            margin: float, progress: Progress, cancelled: CancelCheck) -> list[int] | None:
+def _decode(
+    loaded: LoadedModel,
+    logits: torch.Tensor,
+    cache: Any,
+    ids: list[int],
+    max_new_tokens: int,
+    margin: float,
+    progress: Progress,
+    cancelled: CancelCheck,
+) -> list[int] | None:
     """Extend `ids` greedily from `logits` (the next-token logits after them) and the cache that produced them.
 
     None where a step's top two logits are closer than `margin`: the caller then decodes afresh.
@@ -79,8 +92,9 @@ def _decode(loaded: LoadedModel, logits: torch.Tensor, cache: Any, ids: list[int
         ids.append(token)
         progress(len(ids) / max_new_tokens, "generating")
         if len(ids) < max_new_tokens:
-            out = loaded.model(input_ids=torch.tensor([[token]], device=loaded.device), cache=cache, use_cache=True,
-                               logits_to_keep=1)
+            out = loaded.model(
+                input_ids=torch.tensor([[token]], device=loaded.device), cache=cache, use_cache=True, logits_to_keep=1
+            )
             logits, cache = out.logits[0, -1], out.cache
     return ids
 
@@ -118,8 +132,7 @@ class Verdict:
         return f"draft rejected at token {self.step + 1}"
 
 
-def judge_draft(logits: torch.Tensor, draft: list[int], stops: set[int], max_new_tokens: int,
-                margin: float) -> Verdict:
+def judge_draft(logits: torch.Tensor, draft: list[int], stops: set[int], max_new_tokens: int, margin: float) -> Verdict:
     """Check a draft against the logits [len(draft) + 1, V] predicting each draft token and the one after.
 
     The draft is the greedy continuation when each of its tokens is the argmax at its step and the step
@@ -139,8 +152,14 @@ def judge_draft(logits: torch.Tensor, draft: list[int], stops: set[int], max_new
 
 
 @torch.inference_mode()
-def verify_draft(loaded: LoadedModel, input_ids: list[int], draft: list[int], max_new_tokens: int,
-                 progress: Progress = no_progress, cancelled: CancelCheck = no_cancel) -> tuple[list[int], str]:
+def verify_draft(
+    loaded: LoadedModel,
+    input_ids: list[int],
+    draft: list[int],
+    max_new_tokens: int,
+    progress: Progress = no_progress,
+    cancelled: CancelCheck = no_cancel,
+) -> tuple[list[int], str]:
     """The greedy continuation, from one forward over prompt ++ draft instead of decoding step by step,
     and how it was found (`Target.origin`).
 
@@ -155,11 +174,15 @@ def verify_draft(loaded: LoadedModel, input_ids: list[int], draft: list[int], ma
     return found, "draft verified" if verdict.finished and verdict.ids == draft else verdict.origin
 
 
-
-
-def continue_verdict(loaded: LoadedModel, input_ids: list[int], verdict: Verdict, max_new_tokens: int,
-                     progress: Progress = no_progress, cancelled: CancelCheck = no_cancel,
-                     cache: Any | None = None) -> list[int]:
+def continue_verdict(
+    loaded: LoadedModel,
+    input_ids: list[int],
+    verdict: Verdict,
+    max_new_tokens: int,
+    progress: Progress = no_progress,
+    cancelled: CancelCheck = no_cancel,
+    cache: Any | None = None,
+) -> list[int]:
     """The whole greedy continuation from a verdict: decoding resumes after its tokens (from `cache`, the
     KV cache over prompt ++ draft, where given; else from one forward over prompt ++ its tokens)."""
     if verdict.finished:
@@ -172,18 +195,34 @@ def continue_verdict(loaded: LoadedModel, input_ids: list[int], verdict: Verdict
     return greedy_continuation(loaded, input_ids, max_new_tokens, progress, cancelled)
 
 
-def _resume(loaded: LoadedModel, input_ids: list[int], ids: list[int], max_new_tokens: int, progress: Progress,
-            cancelled: CancelCheck, cache: Any | None) -> list[int] | None:
+def _resume(
+    loaded: LoadedModel,
+    input_ids: list[int],
+    ids: list[int],
+    max_new_tokens: int,
+    progress: Progress,
+    cancelled: CancelCheck,
+    cache: Any | None,
+) -> list[int] | None:
     kept = len(input_ids) + len(ids) - 1  # the cache must hold prompt ++ ids[:-1]; ids[-1] is fed next
     try:
         cache = prefix_cache(cache, kept, 1) if cache is not None else None
     except (ValueError, RuntimeError):  # a cache that cannot be cropped (past a sliding window)
         cache = None
     feed = ids[-1:] if cache is not None else input_ids + ids
-    out = loaded.model(input_ids=torch.tensor([feed], device=loaded.device), cache=cache, use_cache=True,
-                       logits_to_keep=1)
-    return _decode(loaded, out.logits[0, -1], out.cache, list(ids), max_new_tokens, decision_margin(loaded.dtype),
-                   progress, cancelled)
+    out = loaded.model(
+        input_ids=torch.tensor([feed], device=loaded.device), cache=cache, use_cache=True, logits_to_keep=1
+    )
+    return _decode(
+        loaded,
+        out.logits[0, -1],
+        out.cache,
+        list(ids),
+        max_new_tokens,
+        decision_margin(loaded.dtype),
+        progress,
+        cancelled,
+    )
 
 
 def text_ids(loaded: LoadedModel, text: str) -> list[int]:
@@ -194,17 +233,25 @@ def text_ids(loaded: LoadedModel, text: str) -> list[int]:
     return list(ids)
 
 
-def resolve_target(loaded: LoadedModel, input_ids: list[int], target: str | None, contrast: str | None,
-                   max_new_tokens: int, progress: Progress = no_progress, cancelled: CancelCheck = no_cancel,
-                   draft: list[int] | None = None) -> Target:
+def resolve_target(
+    loaded: LoadedModel,
+    input_ids: list[int],
+    target: str | None,
+    contrast: str | None,
+    max_new_tokens: int,
+    progress: Progress = no_progress,
+    cancelled: CancelCheck = no_cancel,
+    draft: list[int] | None = None,
+) -> Target:
     """The explained target: forced text or the greedy continuation (checked against a `draft` of it by one
     forward where given), with an aligned foil if asked."""
     if target is not None:
         return with_foil(loaded, text_ids(loaded, target), "forced", contrast)
     if draft:
         return with_foil(loaded, *verify_draft(loaded, input_ids, draft, max_new_tokens, progress, cancelled), contrast)
-    return with_foil(loaded, greedy_continuation(loaded, input_ids, max_new_tokens, progress, cancelled), "generated",
-                     contrast)
+    return with_foil(
+        loaded, greedy_continuation(loaded, input_ids, max_new_tokens, progress, cancelled), "generated", contrast
+    )
 
 
 def with_foil(loaded: LoadedModel, ids: list[int], origin: str, contrast: str | None) -> Target:

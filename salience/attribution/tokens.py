@@ -31,8 +31,9 @@ def use_chat(doc: PromptDocument, has_template: bool) -> bool:
     if chat is None:
         return has_template and doc.has_roles
     if chat and not has_template:
-        raise PromptError("this model has no chat template: set `chat: false` in the front matter "
-                          "or use an instruction-tuned model")
+        raise PromptError(
+            "this model has no chat template: set `chat: false` in the front matter or use an instruction-tuned model"
+        )
     return chat
 
 
@@ -46,8 +47,8 @@ def encode_prompt(doc: PromptDocument, tokenizer: Any, chat: bool) -> EncodedPro
 def _encode_chat(doc: PromptDocument, tokenizer: Any) -> EncodedPrompt:
     messages = [(m.role, m.content) for m in doc.messages] or [("user", doc.body.strip())]
     rendered = tokenizer.apply_chat_template(
-        [{"role": role, "content": seg.text} for role, seg in messages],
-        tokenize=False, add_generation_prompt=True)
+        [{"role": role, "content": seg.text} for role, seg in messages], tokenize=False, add_generation_prompt=True
+    )
     placed: list[tuple[int, Segment]] = []
     cursor = 0
     for _, segment in messages:
@@ -62,14 +63,17 @@ def _encode_chat(doc: PromptDocument, tokenizer: Any) -> EncodedPrompt:
     return _encode_pieces(tokenizer, rendered, placed, add_special_tokens=False, chat=True)
 
 
-def _encode_pieces(tokenizer: Any, text: str, placed: list[tuple[int, Segment]],
-                   add_special_tokens: bool, chat: bool) -> EncodedPrompt:
+def _encode_pieces(
+    tokenizer: Any, text: str, placed: list[tuple[int, Segment]], add_special_tokens: bool, chat: bool
+) -> EncodedPrompt:
     """Tokenise `text`; a token overlapping a placed segment maps through it, others get no range."""
     if not getattr(tokenizer, "is_fast", False):
-        raise PromptError("this tokenizer gives no character offsets (not a fast tokenizer); "
-                          "use a model with a tokenizer.json")
-    encoding = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True,
-                         return_special_tokens_mask=True)
+        raise PromptError(
+            "this tokenizer gives no character offsets (not a fast tokenizer); use a model with a tokenizer.json"
+        )
+    encoding = tokenizer(
+        text, add_special_tokens=add_special_tokens, return_offsets_mapping=True, return_special_tokens_mask=True
+    )
     ranges: list[tuple[int, int] | None] = []
     for (start, end), special in zip(encoding["offset_mapping"], encoding["special_tokens_mask"]):
         ranges.append(None if special or start == end else _map_range(placed, start, end))

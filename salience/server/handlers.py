@@ -11,12 +11,14 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
+from pygls.protocol import LanguageServerProtocol
 
 from salience.attribution import Cancelled, SalienceError, method_classes, method_names
 from salience.server import render
 from salience.server.positions import apply_changes
 from salience.server.server import SalienceServer
 from salience.server.settings import SECTION, USER_ONLY, ModelPolicy, merge_settings, section_of
+from salience.server.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 PROMPT_LANGUAGES = {"prompt", "prompty"}
@@ -27,8 +29,21 @@ def is_prompt(server: SalienceServer, uri: str, language_id: str | None = None) 
     if language_id in PROMPT_LANGUAGES:
         return True
     path = unquote(urlparse(uri).path)
-    return any(fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path, glob.removeprefix("**/"))
-               for glob in server.scheduler.settings.file_globs)
+    return any(
+        fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path, glob.removeprefix("**/"))
+        for glob in server.scheduler.settings.file_globs
+    )
+
+
+def create_server(
+    worker: ModelWorker | None = None,
+    client: str = "",
+    protocol_cls: type[LanguageServerProtocol] = LanguageServerProtocol,
+) -> SalienceServer:
+    """A server with every feature; on a shared host, many of them over one `worker`."""
+    server = SalienceServer(worker, client, protocol_cls)
+    register(server)
+    return server
 
 
 def register(server: SalienceServer) -> None:
@@ -54,13 +69,22 @@ def _lifecycle(server: SalienceServer) -> None:
         await _pull_configuration(ls)
         if ls.supports("workspace", "did_change_watched_files", "dynamic_registration"):
             watchers = [types.FileSystemWatcher(glob_pattern=g) for g in ls.scheduler.settings.file_globs]
-            await ls.client_register_capability_async(types.RegistrationParams([types.Registration(
-                "salience-watch", types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-                types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers))]))
+            await ls.client_register_capability_async(
+                types.RegistrationParams(
+                    [
+                        types.Registration(
+                            "salience-watch",
+                            types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                            types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers),
+                        )
+                    ]
+                )
+            )
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    async def workspace_did_change_configuration(ls: SalienceServer,
-                                                 params: types.DidChangeConfigurationParams) -> None:
+    async def workspace_did_change_configuration(
+        ls: SalienceServer, params: types.DidChangeConfigurationParams
+    ) -> None:
         """Re-read settings (pushed in the notification or pulled), swap the model if needed, re-run."""
         pushed = section_of(params.settings) if isinstance(params.settings, dict) and params.settings else None
         if pushed is not None and SECTION in (params.settings or {}):
@@ -85,7 +109,8 @@ async def _pull_configuration(ls: SalienceServer) -> None:
         return
     try:
         items = await ls.workspace_configuration_async(
-            types.ConfigurationParams([types.ConfigurationItem(section=SECTION)]))
+            types.ConfigurationParams([types.ConfigurationItem(section=SECTION)])
+        )
     except Exception as err:
         log.warning("workspace/configuration failed: %s", err)
         return
@@ -243,9 +268,13 @@ async def _choose_method(ls: SalienceServer) -> str | None:
     if not ls.supports("window", "show_message"):
         return None
     try:
-        picked = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
-            types.MessageType.Info, "salience: attribution method",
-            actions=[types.MessageActionItem(name) for name in method_names()]))
+        picked = await ls.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                types.MessageType.Info,
+                "salience: attribution method",
+                actions=[types.MessageActionItem(name) for name in method_names()],
+            )
+        )
     except Exception as err:  # a client without message requests: keep the method
         log.info("showMessageRequest failed: %s", err)
         return None

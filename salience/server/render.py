@@ -11,11 +11,21 @@ from typing import Any
 
 from lsprotocol import types
 
-from salience.attribution.prompt import Problem
-from salience.attribution.result import AttributionResult
+from salience.attribution import AttributionResult, Problem
 from salience.server.positions import LineIndex
 from salience.server.settings import Settings
-from salience.server.spans import ScoredSpan, assign_levels, ranked, scored_spans, span_at
+from salience.views.presentation import (
+    Reading,
+    lens_title,
+    one_line,
+    percent,
+    player_error,
+    player_value,
+    run_time,
+    signed,
+    truncation_note,
+)
+from salience.views.spans import ScoredSpan, assign_levels, scored_spans, span_at
 
 TOKEN_TYPES = [f"salience{level}" for level in range(1, 6)]
 TOKEN_MODIFIERS = ["negative"]
@@ -49,15 +59,16 @@ class View:
         self.lines = LineIndex(self.text, self.encoding)
 
     @classmethod
-    def of(cls, text: str, settings: Settings, encoding: str, result: AttributionResult | None,
-           **kwargs: Any) -> View:
+    def of(cls, text: str, settings: Settings, encoding: str, result: AttributionResult | None, **kwargs: Any) -> View:
         """A view whose spans come straight from `result` (whose ranges index `text`)."""
         spans = assign_levels(scored_spans(result), settings.bins, settings.thresholds) if result else []
         return cls(text, settings, encoding, result, spans, **kwargs)
 
     @property
-    def total(self) -> float:
-        return sum(abs(s.score) for s in self.spans) or 1.0
+    def reading(self) -> Reading:
+        """The result as every view words it, over this text and these (possibly shifted) spans."""
+        assert self.result is not None
+        return Reading(self.result, self.text, self.spans)
 
 
 def semantic_tokens(view: View, start: int = 0, end: int | None = None) -> list[int]:
@@ -90,21 +101,22 @@ def hover(view: View, offset: int) -> types.Hover | None:
     span = span_at(view.spans, offset)
     if span is None:
         return None
-    order = ranked(view.spans)
-    rank = next(i for i, s in enumerate(order) if s is span) + 1
-    text = view.text[span.start:span.end]
-    share = 100 * abs(span.score) / view.total
-    lines = [f"**salience** `{_inline(text)}`",
-             f"score **{span.score:+.4f}** · {share:.1f}% of the document · rank {rank} of {len(order)}"]
+    reading = view.reading
+    lines = [
+        f"**salience** `{_inline(reading.span_text(span))}`",
+        f"score **{signed(span.score)}** · {percent(reading.share(span))} of the attribution · "
+        f"rank {reading.rank(span)} of {len(reading.order)}",
+    ]
     influenced = _influenced(view.result, span)
     if view.result.rows_pending:
         lines.append("most influenced: computing…")
     elif influenced:
         lines.append("most influenced: " + ", ".join(f"`{_inline(t)}` {v:+.3f}" for t, v in influenced))
-    lines += [_player_line(view, p) for p in view.result.players_of(span.tokens)]
+    lines += [_player_line(reading, p) for p in view.result.players_of(span.tokens)]
     lines += ["", "---", _footer(view)]
-    return types.Hover(_markup("\n\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])),
-                       range=view.lines.range(span.start, span.end))
+    return types.Hover(
+        _markup("\n\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])), range=view.lines.range(span.start, span.end)
+    )
 
 
 def _influenced(result: AttributionResult, span: ScoredSpan, k: int = 3) -> list[tuple[str, float]]:
@@ -113,36 +125,37 @@ def _influenced(result: AttributionResult, span: ScoredSpan, k: int = 3) -> list
     return sorted(values, key=lambda item: -abs(item[1]))[:k]
 
 
-def _player_line(view: View, player: dict) -> str:
+def _player_line(reading: Reading, player: dict) -> str:
     """A segment, sentence or word of a perturbation method: its file text, value and standard error."""
-    stderr = player.get("stderr")
-    error = " (exact)" if player.get("exact") else "" if stderr is None else f" ± {stderr:.3f}"
-    part = _inline(view.result.part_text(player, view.text))
-    return f"{player['level']} `{part}`: value **{player['value']:+.3f}**{error}"
+    error = player_error(player)
+    error = " (exact)" if error == "exact" else f" ± {error}" if error else ""
+    return f"{player['level']} `{_inline(reading.part_text(player))}`: value **{player_value(player)}**{error}"
 
 
 def summary_markdown(view: View) -> str:
     """The whole run: completion, top tokens and the share of template tokens."""
-    result = view.result
-    assert result is not None
-    top = ", ".join(f"`{_inline(view.text[s.start:s.end])}` {s.score:+.3f}" for s in ranked(view.spans)[:5])
-    parts = [f"**salience** explains `{_inline(result.explained_text)}`", f"top tokens: {top or 'none'}"]
-    parts += [_player_line(view, p) for p in result.extras.get("players", []) if p.get("parent") is None][:12]
-    parts += [f"chat-template tokens hold {100 * result.template_share:.1f}% of the attribution (not shown in the file)", "---",
-              _footer(view)]
+    reading = view.reading
+    top = ", ".join(
+        f"`{_inline(reading.span_text(s))}` {signed(s.score)} ({percent(reading.share(s))})" for s in reading.top(5)
+    )
+    parts = [f"**salience** {_inline(reading.summary_line())}", f"top tokens: {top or 'none'}"]
+    parts += [_player_line(reading, p) for p in reading.result.extras.get("players", []) if p.get("parent") is None][
+        :12
+    ]
+    if view.preview_of:
+        parts += ["---", f"preview; {view.preview_of} is running"]
     return "\n\n".join(parts)
 
 
 def _footer(view: View) -> str:
     result = view.result
     assert result is not None
-    cached = " (cached)" if result.timings.get("cached") else ""
     note = f" · preview; {view.preview_of} is running" if view.preview_of else ""
-    return f"{result.method} · {result.model_id} · {result.seconds:.2f} s{cached}{note}"
+    return f"{result.method} · {result.model_id} · {run_time(result)}{note}"
 
 
 def _inline(text: str) -> str:
-    return text.replace("`", "'").replace("\r", "\\r").replace("\n", "\\n")
+    return one_line(text).replace("`", "'")
 
 
 def _markup(value: str) -> types.MarkupContent:
@@ -153,36 +166,56 @@ def inlay_hints(view: View, start: int = 0, end: int | None = None) -> list[type
     """A short score label after each of the top-k spans inside [start, end)."""
     end = len(view.text) if end is None else end
     k = view.settings.inlay_top_k
-    top = [s for s in ranked(view.spans)[:k] if start <= s.end <= end] if k else []
-    return [types.InlayHint(position=view.lines.position(s.end), label=f"{s.score:.2f}",
-                            kind=types.InlayHintKind.Parameter, padding_left=True,
-                            tooltip=f"salience rank {rank}")
-            for rank, s in sorted(((i + 1, s) for i, s in enumerate(top)), key=lambda pair: pair[1].start)]
+    if not k or view.result is None:
+        return []
+    reading = view.reading
+    top = [s for s in reading.top(k) if start <= s.end <= end]
+    return [
+        types.InlayHint(
+            position=view.lines.position(s.end),
+            label=f"{s.score:.2f}",
+            kind=types.InlayHintKind.Parameter,
+            padding_left=True,
+            tooltip=f"salience rank {reading.rank(s)} · {percent(reading.share(s))} of the attribution",
+        )
+        for s in sorted(top, key=lambda s: s.start)
+    ]
 
 
-SEVERITIES = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
-              "info": types.DiagnosticSeverity.Information}
+SEVERITIES = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "info": types.DiagnosticSeverity.Information,
+}
 
 
 def diagnostics(view: View) -> list[types.Diagnostic]:
     """File problems, the run error, the explained completion, truncation and faded spans."""
-    found = [types.Diagnostic(view.lines.range(p.start, p.end), p.message, source=SOURCE,
-                              severity=SEVERITIES[p.severity]) for p in view.problems]
+    found = [
+        types.Diagnostic(view.lines.range(p.start, p.end), p.message, source=SOURCE, severity=SEVERITIES[p.severity])
+        for p in view.problems
+    ]
     first_line = view.lines.range(0, view.lines.ends[0])
     if view.error:
         found.append(types.Diagnostic(first_line, view.error, severity=types.DiagnosticSeverity.Error, source=SOURCE))
     if view.result is None:
         return found
     # A hint, not information: editors draw information as a squiggle under the whole line, over the heatmap.
-    found.append(types.Diagnostic(first_line, f"explains {view.result.explained_text!r} ({view.result.method})",
-                                  severity=types.DiagnosticSeverity.Hint, source=SOURCE))
-    dropped = view.result.extras.get("truncated_tokens")
-    if dropped:
-        found.append(types.Diagnostic(first_line, f"prompt longer than maxPromptTokens: the first {dropped} "
-                                      "tokens are not attributed", severity=types.DiagnosticSeverity.Warning,
-                                      source=SOURCE))
-    found += [types.Diagnostic(first_line, warning, severity=types.DiagnosticSeverity.Warning, source=SOURCE)
-              for warning in view.result.warnings()]
+    found.append(
+        types.Diagnostic(
+            first_line,
+            f"explains {view.result.explained_text!r} ({view.result.method})",
+            severity=types.DiagnosticSeverity.Hint,
+            source=SOURCE,
+        )
+    )
+    truncated = truncation_note(view.result)
+    if truncated:
+        found.append(types.Diagnostic(first_line, truncated, severity=types.DiagnosticSeverity.Warning, source=SOURCE))
+    found += [
+        types.Diagnostic(first_line, warning, severity=types.DiagnosticSeverity.Warning, source=SOURCE)
+        for warning in view.result.warnings()
+    ]
     return found + _faded(view)
 
 
@@ -191,20 +224,32 @@ def _faded(view: View) -> list[types.Diagnostic]:
     if threshold is None or not view.spans:
         return []
     top = max(abs(s.score) for s in view.spans) or 1.0
-    return [types.Diagnostic(view.lines.range(s.start, s.end), "low salience", source=SOURCE,
-                             severity=types.DiagnosticSeverity.Hint, tags=[types.DiagnosticTag.Unnecessary])
-            for s in view.spans if abs(s.score) < threshold * top]
+    return [
+        types.Diagnostic(
+            view.lines.range(s.start, s.end),
+            "low salience",
+            source=SOURCE,
+            severity=types.DiagnosticSeverity.Hint,
+            tags=[types.DiagnosticTag.Unnecessary],
+        )
+        for s in view.spans
+        if abs(s.score) < threshold * top
+    ]
 
 
 def code_lenses(view: View, uri: str) -> list[types.CodeLens]:
     """Line 0: what is explained and with which method, and the commands."""
     where = types.Range(types.Position(0, 0), types.Position(0, 0))
     if view.result is not None:
-        title = f"salience: {view.result.explained_text.strip()[:40]!r} · {view.result.method}"
+        title = lens_title(view.result)
     else:
         title = "salience: running…" if view.pending else "salience: run"
-    lenses = [(title, "salience.run", [uri]), ("method…", "salience.setMethod", [uri]),
-              ("target…", "salience.setTarget", [uri]), ("clear", "salience.clear", [uri])]
+    lenses = [
+        (title, "salience.run", [uri]),
+        ("method…", "salience.setMethod", [uri]),
+        ("target…", "salience.setTarget", [uri]),
+        ("clear", "salience.clear", [uri]),
+    ]
     if view.result is not None:
         lenses.append(("faithfulness", "salience.faithfulness", [uri]))
     return [types.CodeLens(where, types.Command(t, c, arguments=args)) for t, c, args in lenses]
@@ -214,15 +259,25 @@ def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
     """The `salience/scores` notification: ranges and scores normalised to [-1, 1] by the max |score|."""
     top = max((abs(s.score) for s in view.spans), default=0.0) or 1.0
     visible = [s for s in view.spans if view.lines.line_pieces(s.start, s.end)]  # not bare line breaks
-    ranges = [[p.line, p.character, q.line, q.character] for s in visible
-              for p, q in [(view.lines.position(s.start), view.lines.position(s.end))]]
+    ranges = [
+        [p.line, p.character, q.line, q.character]
+        for s in visible
+        for p, q in [(view.lines.position(s.start), view.lines.position(s.end))]
+    ]
     result = view.result
-    return {"uri": uri, "version": version, "computedVersion": view.computed_version, "ranges": ranges,
-            "scores": [s.score / top for s in visible], "levels": [s.level for s in visible],
-            "method": result.method if result else None, "previewOf": view.preview_of,
-            "explained": result.explained_text if result else None,
-            "model": result.model_id if result else None,
-            "seconds": round(result.seconds, 3) if result else None,
-            "cached": bool(result.timings.get("cached")) if result else False,
-            "target": result.extras.get("target") if result else None,
-            "timings": {k.rpartition("/")[2]: round(v, 4) for k, v in view.timings.items()} if result else {}}
+    return {
+        "uri": uri,
+        "version": version,
+        "computedVersion": view.computed_version,
+        "ranges": ranges,
+        "scores": [s.score / top for s in visible],
+        "levels": [s.level for s in visible],
+        "method": result.method if result else None,
+        "previewOf": view.preview_of,
+        "explained": result.explained_text if result else None,
+        "model": result.model_id if result else None,
+        "seconds": round(result.seconds, 3) if result else None,
+        "cached": bool(result.timings.get("cached")) if result else False,
+        "target": result.extras.get("target") if result else None,
+        "timings": {k.rpartition("/")[2]: round(v, 4) for k, v in view.timings.items()} if result else {},
+    }

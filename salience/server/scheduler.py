@@ -9,101 +9,43 @@ Talks to the client only through `Output`, so it can be tested without LSP.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from collections.abc import Iterator
-from typing import Protocol
 
-from salience.attribution import (DEFAULT_ALIAS, DEFAULT_METHOD, AttributionResult, Cancelled, PromptDocument,
-                                  Request, SalienceError, get_method, parse_prompt)
-from salience.attribution.metrics import Faithfulness, faithfulness
-from salience.attribution.progress import Progress
-from salience.attribution.prompt import MAX_PROMPT_BYTES
+from salience.attribution import (
+    DEFAULT_ALIAS,
+    DEFAULT_METHOD,
+    AttributionResult,
+    Cancelled,
+    Request,
+    SalienceError,
+    get_method,
+    parse_prompt,
+)
+from salience.evaluation.faithfulness import Faithfulness, faithfulness
+from salience.server.documents import Document, Job, Output, unreadable
+from salience.server.progress import progress_hook, progress_shown, report
 from salience.server.render import View
 from salience.server.settings import ModelPolicy, Settings
-from salience.server.spans import ScoredSpan, assign_levels, scored_spans, shift_spans
 from salience.server.worker import ModelWorker
+from salience.views.spans import assign_levels, scored_spans, shift_spans
 
 log = logging.getLogger(__name__)
-
-PROGRESS_DELAY_S = 0.3
-
-
-@dataclass(eq=False)
-class Job:
-    """One run for one document version; `cancel` is read by the worker between batches."""
-
-    uri: str
-    version: int | None
-    title: str
-    id: str = field(default_factory=lambda: f"salience-{next(_job_ids)}")
-    cancel: threading.Event = field(default_factory=threading.Event)
-    by_user: bool = False
-    progress_shown: bool = False
-    last_report: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
-    """Seconds before the engine's own parts: the debounce after the edit, the wait for the worker, a model load."""
-    message: str = "starting"
-    """What the progress says when it appears."""
-
-
-_job_ids = itertools.count(1)
-
-
-class Output(Protocol):
-    """What the scheduler asks of the client side (implemented over LSP by the server)."""
-
-    def published(self, uri: str, new_result: bool) -> None: ...
-    def begin_progress(self, job: Job) -> None: ...
-    def report_progress(self, job: Job, fraction: float, message: str) -> None: ...
-    def end_progress(self, job: Job) -> None: ...
-    def show_error(self, message: str) -> None: ...
-    def notify(self, message: str) -> None: ...
-
-
-def unreadable(text: str) -> str | None:
-    """Why an editor's text is not attributed at all (too large, binary), or None."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_PROMPT_BYTES:
-        return f"{size} bytes is too large for a prompt (limit {MAX_PROMPT_BYTES}); not attributed"
-    if "\x00" in text:
-        return "the text contains NUL characters: a binary file, not a text prompt; not attributed"
-    return None
-
-
-@dataclass
-class Document:
-    """An open prompt file: its text, the parse, what is shown and what is running."""
-
-    uri: str
-    text: str
-    version: int | None
-    parsed: PromptDocument
-    result: AttributionResult | None = None
-    result_version: int | None = None
-    """The version the shown result was computed from (older when its spans were shifted through edits)."""
-    spans: list[ScoredSpan] = field(default_factory=list)
-    error: str | None = None
-    preview_of: str | None = None
-    method: str | None = None
-    target: str | None = None
-    debounce: asyncio.Task | None = None
-    job: Job | None = None
-    edited: float = field(default_factory=time.perf_counter)
-    """When the current version arrived (the start of its debounce)."""
-    timings: dict[str, float] = field(default_factory=dict)
-    """Where the shown result's time went, from the edit to its levels (`salience/scores` carries it)."""
 
 
 class Scheduler:
     """Open documents, their runs and their views."""
 
-    def __init__(self, output: Output, settings: Settings | None = None, worker: ModelWorker | None = None,
-                 encoding: str = "utf-16", policy: ModelPolicy | None = None, client: str = "") -> None:
+    def __init__(
+        self,
+        output: Output,
+        settings: Settings | None = None,
+        worker: ModelWorker | None = None,
+        encoding: str = "utf-16",
+        policy: ModelPolicy | None = None,
+        client: str = "",
+    ) -> None:
         self.output = output
         self.settings = settings or Settings()
         self.policy = policy or ModelPolicy.of(self.settings)
@@ -124,8 +66,7 @@ class Scheduler:
         self.documents[uri] = Document(uri, text, version, parse_prompt(text))
         self.schedule(uri, delay=0.0)
 
-    def change(self, uri: str, text: str, version: int | None,
-               edits: list[tuple[int, int, int]] | None) -> None:
+    def change(self, uri: str, text: str, version: int | None, edits: list[tuple[int, int, int]] | None) -> None:
         """A new version: `edits` are (start, end, inserted length) in order, or None for a full replace."""
         doc = self.documents.pop(uri, None)
         if doc is None:
@@ -197,11 +138,14 @@ class Scheduler:
             raise SalienceError("no up-to-date result for this document yet: wait for the heatmap, then ask again")
         job = Job(uri, doc.version, "salience: faithfulness")
         self._side_jobs.add(job)
-        progress = self._progress_hook(job)
+        progress = progress_hook(self.output, job)
         try:
-            with self._progress(job):
-                return await self.worker.with_model(result.model_id, lambda loaded: faithfulness(
-                    loaded, result, progress=progress, cancelled=job.cancel.is_set), self.client)
+            with progress_shown(self.output, job):
+                return await self.worker.with_model(
+                    result.model_id,
+                    lambda loaded: faithfulness(loaded, result, progress=progress, cancelled=job.cancel.is_set),
+                    self.client,
+                )
         finally:
             self._side_jobs.discard(job)
 
@@ -215,8 +159,9 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         self._preloading = True
         try:
-            await self.worker.preload(self._model_key(spec),
-                                      lambda message: loop.call_soon_threadsafe(self.output.notify, message))
+            await self.worker.preload(
+                self._model_key(spec), lambda message: loop.call_soon_threadsafe(self.output.notify, message)
+            )
         finally:
             self._preloading = False
 
@@ -228,8 +173,13 @@ class Scheduler:
         old, self.settings = self.settings, settings
         self.policy = policy or ModelPolicy.of(settings)
         if (old.model, old.models, old.device, old.dtype, old.device_map, old.max_memory) != (
-                settings.model, settings.models, settings.device, settings.dtype, settings.device_map,
-                settings.max_memory) and self.owns_worker:
+            settings.model,
+            settings.models,
+            settings.device,
+            settings.dtype,
+            settings.device_map,
+            settings.max_memory,
+        ) and self.owns_worker:
             self.worker.unload()  # free it now; a shared worker swaps when a run needs another model
         for uri in list(self.documents):
             self.schedule(uri, delay=0.0)
@@ -240,9 +190,20 @@ class Scheduler:
         doc = self.documents.get(uri)
         if doc is None:
             return None
-        return View(doc.text, self.settings, self.encoding, doc.result, doc.spans, doc.parsed.problems,
-                    doc.error, doc.parsed.body_start, pending=doc.job is not None or doc.debounce is not None,
-                    preview_of=doc.preview_of, computed_version=doc.result_version, timings=doc.timings)
+        return View(
+            doc.text,
+            self.settings,
+            self.encoding,
+            doc.result,
+            doc.spans,
+            doc.parsed.problems,
+            doc.error,
+            doc.parsed.body_start,
+            pending=doc.job is not None or doc.debounce is not None,
+            preview_of=doc.preview_of,
+            computed_version=doc.result_version,
+            timings=doc.timings,
+        )
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -279,8 +240,13 @@ class Scheduler:
     def _request(self, doc: Document, method: str | None) -> Request:
         """The run's settings; the last result's continuation is the draft the engine checks, not regenerates."""
         draft = doc.result.target_ids if doc.result is not None and doc.result.generated else None
-        return Request(method=method, params=self.settings.method_params.get(method), target=doc.target,
-                       max_source_tokens=self.settings.max_prompt_tokens, draft=draft)
+        return Request(
+            method=method,
+            params=self.settings.method_params.get(method),
+            target=doc.target,
+            max_source_tokens=self.settings.max_prompt_tokens,
+            draft=draft,
+        )
 
     async def _attribute(self, doc: Document) -> None:
         """Explain the current version; with a slow method, the default fast method first as a preview."""
@@ -300,7 +266,7 @@ class Scheduler:
             return
         self.output.published(doc.uri, new_result=False)
         try:
-            with self._progress(job):
+            with progress_shown(self.output, job):
                 if self._wants_preview(method):  # its heatmap is enough: its rows are not computed
                     preview = await self._explain(doc, job, self._request(doc, DEFAULT_ALIAS), preview_of=method)
                     if preview is not None:
@@ -322,22 +288,25 @@ class Scheduler:
         except SalienceError:
             return False
 
-    async def _explain(self, doc: Document, job: Job, request: Request,
-                       preview_of: str | None = None) -> AttributionResult | None:
+    async def _explain(
+        self, doc: Document, job: Job, request: Request, preview_of: str | None = None
+    ) -> AttributionResult | None:
         """One engine call for `job`; errors become the document's error, never an exception here.
 
         A two-stage run shows its heatmap as soon as it comes; a preview stops there (None is returned).
         """
         spec = self.settings.model_spec(doc.parsed.front_matter.model)
         loop = asyncio.get_running_loop()
-        progress = self._progress_hook(job)
+        progress = progress_hook(self.output, job)
         heatmap_shown = threading.Event()
         submitted = time.perf_counter()
         if self._preloading:
             job.message = "loading the model"
 
         def started(loading: float) -> None:  # on the worker thread
-            job.timings.update(queue=time.perf_counter() - submitted - loading, **({"load": loading} if loading else {}))
+            job.timings.update(
+                queue=time.perf_counter() - submitted - loading, **({"load": loading} if loading else {})
+            )
 
         def on_heatmap(first: AttributionResult) -> None:  # on the worker thread
             if preview_of is not None:
@@ -349,13 +318,23 @@ class Scheduler:
 
         def notify(message: str) -> None:  # model loading and conversion: a message and the progress text
             loop.call_soon_threadsafe(self.output.notify, message)
-            loop.call_soon_threadsafe(self._report, job, 0.0, message)
+            loop.call_soon_threadsafe(report, self.output, job, 0.0, message)
 
         try:
             self.policy.check(spec)
             self.policy.check_params(request.params)
-            return await self.worker.explain(self._model_key(spec), doc.parsed, request, doc.uri, progress, cancelled, notify,
-                                             self.client, on_heatmap, started)
+            return await self.worker.explain(
+                self._model_key(spec),
+                doc.parsed,
+                request,
+                doc.uri,
+                progress,
+                cancelled,
+                notify,
+                self.client,
+                on_heatmap,
+                started,
+            )
         except Cancelled:
             return None
         except SalienceError as err:
@@ -369,8 +348,13 @@ class Scheduler:
         """Show a result only if the document is still at the version it was computed from."""
         if job.cancel.is_set() or job.version != doc.version or self.documents.get(doc.uri) is not doc:
             return
-        if (doc.result is not None and doc.result.rows_pending and not result.rows_pending
-                and doc.result_version == job.version and doc.result.method == result.method):
+        if (
+            doc.result is not None
+            and doc.result.rows_pending
+            and not result.rows_pending
+            and doc.result_version == job.version
+            and doc.result.method == result.method
+        ):
             doc.result = result  # the rows behind the heatmap shown: hovers read them, nothing drawn changes
             return
         start = time.perf_counter()
@@ -389,36 +373,6 @@ class Scheduler:
         if message != self._last_error:
             self._last_error = message
             self.output.show_error(f"salience: {message}")
-
-    @contextlib.contextmanager
-    def _progress(self, job: Job) -> Iterator[None]:
-        """Show progress for `job` once it has run PROGRESS_DELAY_S; end it when the block exits."""
-        timer = asyncio.get_running_loop().call_later(PROGRESS_DELAY_S, self._begin_progress, job)
-        try:
-            yield
-        finally:
-            timer.cancel()
-            if job.progress_shown:
-                self.output.end_progress(job)
-
-    def _progress_hook(self, job: Job) -> Progress:
-        """A progress callback the worker thread can call; reports land on the event loop."""
-        loop = asyncio.get_running_loop()
-
-        def progress(fraction: float, message: str = "") -> None:
-            loop.call_soon_threadsafe(self._report, job, fraction, message)
-        return progress
-
-    def _begin_progress(self, job: Job) -> None:
-        if not job.cancel.is_set():
-            job.progress_shown = True
-            self.output.begin_progress(job)
-
-    def _report(self, job: Job, fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if job.progress_shown and now - job.last_report >= 0.1:
-            job.last_report = now
-            self.output.report_progress(job, fraction, message)
 
     def shutdown(self) -> None:
         """Cancel every run (the worker stops at its next batch) and stop taking work; safe to call twice."""

@@ -1,4 +1,4 @@
-"""The pygls server object, how it reaches the client (`LspOutput`) and how it is started."""
+"""The pygls server object and how it reaches the client (`LspOutput`); `start` starts it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from salience import __version__
-from salience.attribution.model import go_offline
 from salience.server import render
-from salience.server.scheduler import Job, Scheduler
+from salience.server.documents import Job
+from salience.server.scheduler import Scheduler
 from salience.server.settings import Settings
 from salience.server.worker import ModelWorker
 
@@ -24,10 +24,18 @@ SCORES_NOTIFICATION = "salience/scores"
 class SalienceServer(LanguageServer):
     """A language server with one scheduler; features are registered by `handlers.register`."""
 
-    def __init__(self, worker: ModelWorker | None = None, client: str = "",
-                 protocol_cls: type[LanguageServerProtocol] = LanguageServerProtocol) -> None:
-        super().__init__("salience", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
-                         protocol_cls=protocol_cls)
+    def __init__(
+        self,
+        worker: ModelWorker | None = None,
+        client: str = "",
+        protocol_cls: type[LanguageServerProtocol] = LanguageServerProtocol,
+    ) -> None:
+        super().__init__(
+            "salience",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=protocol_cls,
+        )
         self.output = LspOutput(self)
         self.scheduler = Scheduler(self.output, Settings(), worker=worker, client=client)
         self.initialization_options: dict[str, Any] | None = None
@@ -64,7 +72,8 @@ class LspOutput:
             return
         version = self.server.scheduler.documents[uri].version
         self.server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri, render.diagnostics(view), version=version))
+            types.PublishDiagnosticsParams(uri, render.diagnostics(view), version=version)
+        )
         self.server.protocol.notify(SCORES_NOTIFICATION, render.scores_payload(view, uri, version))
         if new_result:
             self._refresh()
@@ -88,54 +97,31 @@ class LspOutput:
         except Exception as err:  # the client refused: run without progress
             log.info("progress not created: %s", err)
             return
-        self.server.work_done_progress.begin(job.id, types.WorkDoneProgressBegin(
-            title=job.title, cancellable=True, message=job.message, percentage=0))
+        self.server.work_done_progress.begin(
+            job.id, types.WorkDoneProgressBegin(title=job.title, cancellable=True, message=job.message, percentage=0)
+        )
         self._ready.add(job.id)
         if not job.progress_shown or job.cancel.is_set():
             self.end_progress(job)
 
     def report_progress(self, job: Job, fraction: float, message: str) -> None:
         if job.id in self._ready:
-            self.server.work_done_progress.report(job.id, types.WorkDoneProgressReport(
-                message=message or None, percentage=int(100 * fraction), cancellable=True))
+            self.server.work_done_progress.report(
+                job.id,
+                types.WorkDoneProgressReport(message=message or None, percentage=int(100 * fraction), cancellable=True),
+            )
 
     def end_progress(self, job: Job) -> None:
         job.progress_shown = False
         if job.id in self._ready:
             self._ready.discard(job.id)
             self.server.work_done_progress.tokens.pop(job.id, None)
-            self.server.work_done_progress.end(job.id, types.WorkDoneProgressEnd(
-                message="cancelled" if job.cancel.is_set() else "done"))
+            self.server.work_done_progress.end(
+                job.id, types.WorkDoneProgressEnd(message="cancelled" if job.cancel.is_set() else "done")
+            )
 
     def show_error(self, message: str) -> None:
         self.server.window_show_message(types.ShowMessageParams(types.MessageType.Error, message))
 
     def notify(self, message: str) -> None:
         self.server.window_show_message(types.ShowMessageParams(types.MessageType.Info, f"salience: {message}"))
-
-
-def create_server(worker: ModelWorker | None = None, client: str = "",
-                  protocol_cls: type[LanguageServerProtocol] = LanguageServerProtocol) -> SalienceServer:
-    """A server with every feature; on a shared host, many of them over one `worker`."""
-    from salience.server.handlers import register
-
-    server = SalienceServer(worker, client, protocol_cls)
-    register(server)
-    return server
-
-
-def serve(transport: str = "stdio", address: str | None = None, log_file: str | None = None) -> int:
-    """Run the server on stdio, TCP or WebSocket until the client exits, with no network access for models."""
-    go_offline()
-    logging.basicConfig(filename=log_file, level=logging.INFO if log_file else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    host, _, port = (address or "127.0.0.1:2087").rpartition(":")
-    if transport == "tcp":  # many editors, one model: a server per connection over one worker
-        from salience.server.shared import SharedHost
-        return SharedHost().serve_tcp(host or "127.0.0.1", int(port))
-    server = create_server()
-    if transport == "stdio":
-        server.start_io()
-    else:
-        server.start_ws(host or "127.0.0.1", int(port))
-    return 0

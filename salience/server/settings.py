@@ -20,10 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from salience.attribution.errors import ModelLoadError
-from salience.attribution.model import EMBEDDED_NAMES
-from salience.attribution.placement import Placement
-from salience.attribution.prompt import PROMPT_SUFFIXES
+from salience.attribution import EMBEDDED_NAMES, PROMPT_SUFFIXES, ModelLoadError, Placement
 
 SECTION = "salience"
 DEFAULT_GLOBS = tuple(f"**/*{suffix}" for suffix in PROMPT_SUFFIXES)
@@ -115,8 +112,10 @@ def section_of(raw: Any) -> dict[str, Any] | None:
     return inner if isinstance(inner, dict) else raw
 
 
-WORKSPACE_MODEL_FIX = ("add it to `models` in your user settings (the server's initializationOptions), or set "
-                       "`allowWorkspaceModels: true` there")
+WORKSPACE_MODEL_FIX = (
+    "add it to `models` in your user settings (the server's initializationOptions), or set "
+    "`allowWorkspaceModels: true` there"
+)
 
 
 @dataclass(frozen=True)
@@ -139,8 +138,8 @@ class ModelPolicy:
         raise ModelLoadError(
             f"{what} {spec!r} is named by this workspace (its settings or this file's front matter), and salience "
             f"loads only the models in your user settings and the embedded default, so that opening a repository "
-            f"cannot make it read files; to use this model, {WORKSPACE_MODEL_FIX}")
-
+            f"cannot make it read files; to use this model, {WORKSPACE_MODEL_FIX}"
+        )
 
     def check_params(self, params: dict[str, Any] | None) -> None:
         """The same rule for method parameters that name a model (ReAGent's `mlm_path`)."""

@@ -19,7 +19,7 @@ from lsprotocol import types
 from pygls.io_ import run_async
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from salience.server.server import create_server
+from salience.server.handlers import create_server
 from salience.server.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,13 @@ class SharedHost:
         self.connected.add(client)
         log.info("%s connected from %s", client, writer.get_extra_info("peername"))
         try:
-            await run_async(stop_event=stop, reader=reader, protocol=server.protocol, logger=log,
-                            error_handler=server.report_server_error)
+            await run_async(
+                stop_event=stop,
+                reader=reader,
+                protocol=server.protocol,
+                logger=log,
+                error_handler=server.report_server_error,
+            )
         except (ConnectionError, OSError) as err:
             log.info("%s: connection lost: %s", client, err)
         finally:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from salience.attribution.patching import patched
+from salience.attribution import patched
 
 
 @dataclass(eq=False)
@@ -70,8 +70,12 @@ class Turnstile:
 
     def _give_way(self, ticket: Ticket) -> None:
         with self._cond:
-            if (not self._waiting or patched() or time.monotonic() - self._since < self.slice_s
-                    or self._next(giving_way=True) is None):
+            if (
+                not self._waiting
+                or patched()
+                or time.monotonic() - self._since < self.slice_s
+                or self._next(giving_way=True) is None
+            ):
                 return
             self._holder = None
             self._cond.notify_all()

@@ -15,11 +15,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from salience.attribution import (AttributionResult, LoadedModel, PromptDocument, Request, SalienceError, explain,
-                                  load_model)
-from salience.attribution.engine import ResultCache
-from salience.attribution.placement import Placement
-from salience.attribution.progress import CancelCheck, Progress
+from salience.attribution import (
+    AttributionResult,
+    CancelCheck,
+    LoadedModel,
+    Placement,
+    Progress,
+    PromptDocument,
+    Request,
+    ResultCache,
+    SalienceError,
+    explain,
+    load_model,
+)
 from salience.server.turnstile import Turnstile
 
 log = logging.getLogger(__name__)
@@ -35,8 +43,7 @@ class ModelWorker:
     model between batches (`Turnstile`); with one thread they run in order.
     """
 
-    def __init__(self, cache_size: int = 64, loader: Callable[..., LoadedModel] = load_model,
-                 threads: int = 1) -> None:
+    def __init__(self, cache_size: int = 64, loader: Callable[..., LoadedModel] = load_model, threads: int = 1) -> None:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="salience-model")
         self.turnstile = Turnstile()
         self.cache = ResultCache(cache_size)
@@ -44,14 +51,24 @@ class ModelWorker:
         self._loaded: LoadedModel | None = None
         self._key: ModelKey | None = None
 
-    async def explain(self, key: ModelKey, doc: PromptDocument, request: Request, owner: str,
-                      progress: Progress, cancelled: CancelCheck, notify: Callable[[str], None],
-                      client: str = "", on_heatmap: Callable[[AttributionResult], None] | None = None,
-                      on_start: Callable[[float], None] | None = None) -> AttributionResult:
+    async def explain(
+        self,
+        key: ModelKey,
+        doc: PromptDocument,
+        request: Request,
+        owner: str,
+        progress: Progress,
+        cancelled: CancelCheck,
+        notify: Callable[[str], None],
+        client: str = "",
+        on_heatmap: Callable[[AttributionResult], None] | None = None,
+        on_start: Callable[[float], None] | None = None,
+    ) -> AttributionResult:
         """Load (or reuse) the model named by `key` and explain `doc` on a worker thread, in turn.
 
         `on_start(seconds spent loading the model)` is called on the worker thread when the run has its
         turn and the model; `on_heatmap` there too, with the first stage of a two-stage run (see `explain`)."""
+
         def work() -> AttributionResult:
             with self.turnstile.turn(client, key) as give_way:
                 waited = time.perf_counter()
@@ -62,8 +79,10 @@ class ModelWorker:
                 def between_batches() -> bool:
                     give_way()
                     return cancelled()
-                return explain(loaded, doc, request, progress, between_batches, self.cache, owner, on_heatmap,
-                               stop=cancelled)
+
+                return explain(
+                    loaded, doc, request, progress, between_batches, self.cache, owner, on_heatmap, stop=cancelled
+                )
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
@@ -72,6 +91,7 @@ class ModelWorker:
 
         A model that fails to load is left for the first run to report, with its document.
         """
+
         def load() -> None:
             with self.turnstile.turn("", key):
                 try:
@@ -83,6 +103,7 @@ class ModelWorker:
 
     async def with_model(self, model_id: str, work: Callable[[LoadedModel], T], client: str = "") -> T:
         """Run `work(model)` on a worker thread, if the loaded model is still `model_id`."""
+
         def run() -> T:
             with self.turnstile.turn(client, self._key):
                 if self._loaded is None or self._loaded.model_id != model_id:
@@ -107,18 +128,22 @@ class ModelWorker:
 
     def unload(self) -> None:
         """Drop the model and the cache (settings changed); the next run reloads."""
+
         def drop() -> None:
             with self.turnstile.turn("", None):
                 self._loaded, self._key = None, None
                 self.turnstile.loaded_key = None
                 self.cache.clear()
+
         self.executor.submit(drop)
 
     def forget(self, owner: str) -> None:
         """Drop the cached results of one document (it changed on disk)."""
+
         def drop() -> None:
             with self.turnstile.turn("", self._key):
                 self.cache.drop_owner(owner)
+
         self.executor.submit(drop)
 
     def shutdown(self) -> None:

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from salience.attribution import allocator
+from salience.attribution.compute import allocator
 
 SCRIPT = """
 import contextlib, sys, torch
-from salience.attribution.allocator import large_blocks_mapped
+from salience.attribution.compute.allocator import large_blocks_mapped
 def resident():
     return int(open("/proc/self/statm").read().split()[1]) * 4096
 x = torch.ones(4 << 20)  # 16 MiB, mapped; freeing it raises glibc's dynamic threshold to 16 MiB

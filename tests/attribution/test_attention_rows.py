@@ -35,13 +35,15 @@ def test_the_method_keeps_no_square_attention_maps(tiny, tiny_case, monkeypatch)
         maps = original(model, ids, rows)
         shapes.extend(m.shape for m in maps)
         return maps
+
     monkeypatch.setattr(Attention, "weights", staticmethod(recorded))
-    result = get_method("attention").attribute(AttributionInput(tiny, source, [None] * len(source), target),
-                                               {"layers": "mean"})
+    result = get_method("attention").attribute(
+        AttributionInput(tiny, source, [None] * len(source), target), {"layers": "mean"}
+    )
     assert {s[2] for s in shapes} == {len(target.ids)}
     ids = torch.tensor([source + target.ids[:-1]])
     with torch.no_grad(), eager_attention(tiny.model):
         maps = tiny.model(input_ids=ids, output_attentions=True).attentions
     n = len(source)
-    expected = torch.stack(maps).mean(dim=(0, 2))[0, n - 1:n + 2, :n]
+    expected = torch.stack(maps).mean(dim=(0, 2))[0, n - 1 : n + 2, :n]
     assert torch.allclose(torch.tensor(result.matrix), expected, atol=1e-6)

@@ -7,8 +7,8 @@ import torch
 from tiny_models import FAMILY_CONFIGS, tiny_family
 
 from salience.attribution.errors import ModelLoadError
-from salience.attribution.lrp_rules import attnlrp_rules
 from salience.attribution.methods import AttributionInput, get_method
+from salience.attribution.methods.lrp.rules import attnlrp_rules
 from salience.attribution.targets import Target
 
 FAMILIES = sorted(FAMILY_CONFIGS)
@@ -43,7 +43,7 @@ def test_relevance_is_conserved_where_the_rules_are_exact(family):
     loaded = without_biases_and_attention(tiny_family(family))
     result = attnlrp(loaded)
     sequence = SOURCE + TARGET.ids[:-1]
-    logits = logits_of(loaded, sequence)[0, len(SOURCE) - 1:]
+    logits = logits_of(loaded, sequence)[0, len(SOURCE) - 1 :]
     for step, (total, token) in enumerate(zip(result.extras["relevance_sum"], TARGET.ids)):
         logit = logits[step, token].item()
         assert abs(total - logit) <= CONSERVATION_TOLERANCE * max(1.0, abs(logit)), (family, step, total, logit)
@@ -95,7 +95,7 @@ def test_contrast_explains_the_logit_difference():
     loaded = without_biases_and_attention(tiny_family("llama"))
     target = Target(TARGET.ids, [9, None, 50], generated=False)
     result = attnlrp(loaded, target=target)
-    logits = logits_of(loaded, SOURCE + target.ids[:-1])[0, len(SOURCE) - 1:]
+    logits = logits_of(loaded, SOURCE + target.ids[:-1])[0, len(SOURCE) - 1 :]
     expected = logits[0, 12] - logits[0, 9]
     assert abs(result.extras["relevance_sum"][0] - expected.item()) <= CONSERVATION_TOLERANCE * max(1.0, abs(expected))
 
@@ -103,8 +103,9 @@ def test_contrast_explains_the_logit_difference():
 def test_unsupported_architecture_names_the_supported_ones():
     import transformers
 
-    config = transformers.GPTNeoXConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                        num_attention_heads=4)
+    config = transformers.GPTNeoXConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4
+    )
     model = transformers.AutoModelForCausalLM.from_config(config).eval()
     with pytest.raises(ModelLoadError, match="gpt_neox.*supported: llama, mistral"), attnlrp_rules(model):
         pass
@@ -112,8 +113,9 @@ def test_unsupported_architecture_names_the_supported_ones():
 
 @pytest.mark.embedded
 def test_on_the_embedded_model_attnlrp_is_not_input_x_gradient(embedded):
-    ids = embedded.tokenizer("The code for the red door is 7733. The code for the blue door is 4812. "
-                             "The code for the red door is")["input_ids"]
+    ids = embedded.tokenizer(
+        "The code for the red door is 7733. The code for the blue door is 4812. The code for the red door is"
+    )["input_ids"]
     target = Target([embedded.tokenizer(" 7")["input_ids"][0]], [None], generated=False)
     inputs = AttributionInput(embedded, ids, [None] * len(ids), target)
     lrp = torch.tensor(get_method("attnlrp").attribute(inputs).aggregate)
@@ -125,7 +127,7 @@ def test_on_the_embedded_model_attnlrp_is_not_input_x_gradient(embedded):
 def test_attention_splits_the_gradient_over_query_key_and_value():
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from salience.attribution.lrp_rules import attnlrp_attention
+    from salience.attribution.methods.lrp.rules import attnlrp_attention
 
     module = tiny_family("llama").model.model.layers[0].self_attn
     generator = torch.Generator().manual_seed(0)
@@ -134,7 +136,7 @@ def test_attention_splits_the_gradient_over_query_key_and_value():
 
     def grads(attention):
         leaves = [t.clone().requires_grad_(True) for t in (q, k, v)]
-        out, _ = attention(module, *leaves, None, scaling=8 ** -0.5, is_causal=True)
+        out, _ = attention(module, *leaves, None, scaling=8**-0.5, is_causal=True)
         return torch.autograd.grad(out.pow(2).sum(), leaves)
 
     plain, lrp = grads(sdpa_attention_forward), grads(attnlrp_attention)
@@ -149,8 +151,14 @@ def test_default_method_falls_back_where_attnlrp_cannot_explain_the_model():
     from salience.attribution.model import LoadedModel
 
     assert DEFAULT_METHOD == "attnlrp" and default_method(tiny_family("phi")) == "attnlrp"
-    config = transformers.GPTNeoXConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                        num_attention_heads=4)
-    neox = LoadedModel(transformers.AutoModelForCausalLM.from_config(config).eval(), None, "tiny-neox",
-                       torch.device("cpu"), torch.float32)
+    config = transformers.GPTNeoXConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4
+    )
+    neox = LoadedModel(
+        transformers.AutoModelForCausalLM.from_config(config).eval(),
+        None,
+        "tiny-neox",
+        torch.device("cpu"),
+        torch.float32,
+    )
     assert default_method(neox) == FALLBACK_METHOD

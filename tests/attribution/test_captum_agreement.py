@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from salience.attribution.methods import AttributionInput, get_method
-from salience.attribution.reference import captum_rows
 from salience.attribution.targets import Target
+from salience.evaluation.reference import captum_rows
 
 TOLERANCE = 1e-4
 
@@ -51,7 +51,8 @@ def test_integrated_gradients_completeness_gap_shrinks_with_steps(tiny, tiny_cas
     gaps = []
     for steps in (2, 64):
         result = get_method("integrated_gradients").attribute(
-            AttributionInput(tiny, source, [None] * len(source), target), {"steps": steps, "baseline": "unk"})
+            AttributionInput(tiny, source, [None] * len(source), target), {"steps": steps, "baseline": "unk"}
+        )
         gaps.append(result.extras["max_completeness_gap"])
     assert gaps[1] < gaps[0]
     assert gaps[1] < 1e-3

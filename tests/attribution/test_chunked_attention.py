@@ -6,10 +6,10 @@ import pytest
 import torch
 from tiny_models import FAMILY_CONFIGS, tiny_family
 
-from salience.attribution import chunked_attention
-from salience.attribution.chunked_attention import CHUNKED
+from salience.attribution.compute.patching import attention_implementation
 from salience.attribution.methods import AttributionInput, get_method
-from salience.attribution.patching import attention_implementation
+from salience.attribution.methods.sig import chunked_attention
+from salience.attribution.methods.sig.chunked_attention import CHUNKED
 
 IDS = torch.tensor([[5, 17, 23, 8, 42, 11, 30, 7, 19, 12, 33, 4]])
 
@@ -24,6 +24,7 @@ def counted_blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     def counted(module, query, *args, **kwargs):
         rows.append(query.shape[2])
         return original(module, query, *args, **kwargs)
+
     monkeypatch.setattr(chunked_attention, "sdpa_attention_forward", counted)
     return rows
 
@@ -46,9 +47,9 @@ def test_blocks_after_a_kv_cache_and_with_padding(tiny, counted_blocks):
     mask[1, :3] = 0  # left padding in the second row: the model's own mask, cut into rows
     with torch.no_grad():
         expected = model(input_ids=batch, attention_mask=mask).logits[:, 5:]
-        prefix = model(input_ids=batch[:, :5], attention_mask=mask[:, :5], use_cache=True).past_key_values
+        prefix = model(input_ids=batch[:, :5], attention_mask=mask[:, :5], use_cache=True).cache
         with attention_implementation(model, CHUNKED):
-            got = model(input_ids=batch[:, 5:], attention_mask=mask, past_key_values=prefix).logits
+            got = model(input_ids=batch[:, 5:], attention_mask=mask, cache=prefix).logits
     assert counted_blocks
     assert torch.allclose(got, expected, atol=1e-5)
 

@@ -17,8 +17,17 @@ from tiny_models import TinyTokenizer
 
 from salience.attribution import Request, explain, get_method, parse_prompt
 from salience.attribution.methods import AttributionInput
-from salience.attribution.targets import (DraftCheck, DraftRejected, continue_verdict, decision_margin,
-                                          greedy_continuation, judge_draft, stop_ids, verify_draft, with_foil)
+from salience.attribution.targets import (
+    DraftCheck,
+    DraftRejected,
+    continue_verdict,
+    decision_margin,
+    greedy_continuation,
+    judge_draft,
+    stop_ids,
+    verify_draft,
+    with_foil,
+)
 
 VOCAB = 64
 
@@ -40,9 +49,14 @@ def with_stop(tiny, eos: int):
 def cases(draw):
     """(prompt, which token ends the turn, max_new_tokens, how the draft is made, random tokens for it, an index)."""
     prompt = draw(st.lists(st.integers(4, VOCAB - 1), min_size=2, max_size=12))
-    return (prompt, draw(st.one_of(st.none(), st.integers(0, 7))), draw(st.integers(1, 8)),
-            draw(st.sampled_from(["greedy", "changed", "short", "long", "random", "longer budget"])),
-            draw(st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=10)), draw(st.integers(0, 9)))
+    return (
+        prompt,
+        draw(st.one_of(st.none(), st.integers(0, 7))),
+        draw(st.integers(1, 8)),
+        draw(st.sampled_from(["greedy", "changed", "short", "long", "random", "longer budget"])),
+        draw(st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=10)),
+        draw(st.integers(0, 9)),
+    )
 
 
 def stopping(tiny, prompt, stop):
@@ -60,9 +74,9 @@ def make_draft(loaded, prompt, max_new, kind, noise, where):
         return greedy
     if kind == "changed" and greedy:
         i = where % len(greedy)
-        return greedy[:i] + [4 + (greedy[i] - 3) % (VOCAB - 4)] + greedy[i + 1:]
+        return greedy[:i] + [4 + (greedy[i] - 3) % (VOCAB - 4)] + greedy[i + 1 :]
     if kind == "short":
-        return greedy[:where % (len(greedy) + 1)] or noise[:1]
+        return greedy[: where % (len(greedy) + 1)] or noise[:1]
     if kind == "long":
         return greedy + noise
     if kind == "longer budget":  # the draft of a run with a larger max_new_tokens
@@ -91,9 +105,13 @@ def test_a_draft_checked_inside_the_method_gives_fresh_greedy_decoding(tiny, cas
     draft = make_draft(loaded, prompt, max_new, kind, noise, where)[:max_new]
     assume(draft)  # an empty draft is no draft: the engine decodes
     greedy = greedy_continuation(loaded, prompt, max_new)
-    inputs = AttributionInput(loaded, prompt, [(i, i + 1) for i in range(len(prompt))],
-                              with_foil(loaded, draft, "draft", None),
-                              draft_check=DraftCheck(stop_ids(loaded), max_new, decision_margin(loaded.dtype)))
+    inputs = AttributionInput(
+        loaded,
+        prompt,
+        [(i, i + 1) for i in range(len(prompt))],
+        with_foil(loaded, draft, "draft", None),
+        draft_check=DraftCheck(stop_ids(loaded), max_new, decision_margin(loaded.dtype)),
+    )
     try:
         result = get_method(method).attribute(inputs)
     except DraftRejected as rejected:
@@ -125,8 +143,15 @@ def test_the_verdict_names_the_first_failing_step_and_a_near_tie():
 def test_edits_with_the_embedded_model_explain_what_fresh_decoding_explains(embedded, example, method):
     """An editor's sequence of edits, each run with the previous run's continuation as its draft."""
     text = example("door-codes.prompt")
-    edits = [text, text.replace("4812", "4813"), text + " ", text.replace("red door?", "blue door?"), text.replace("red door is", "red door,"),
-             text.replace("7733", "7737"), text.replace("The code for the red door is 7733.", "")]
+    edits = [
+        text,
+        text.replace("4812", "4813"),
+        text + " ",
+        text.replace("red door?", "blue door?"),
+        text.replace("red door is", "red door,"),
+        text.replace("7733", "7737"),
+        text.replace("The code for the red door is 7733.", ""),
+    ]
     previous, origins = None, []
     for version in edits:
         doc = parse_prompt(version)

@@ -19,8 +19,11 @@ def test_greedy_target_stops_at_end_of_turn(embedded, example):
 def test_forced_target_with_contrast(embedded, example):
     result = explain(embedded, parse_prompt(example("contrast.prompt")), Request(method="input_x_gradient"))
     assert result.explained_text == " Paris" and result.contrast == " Lyon" and not result.generated
-    plain = explain(embedded, parse_prompt(example("contrast.prompt")),
-                    Request(method="input_x_gradient", contrast=" Paris", target=" Lyon"))
+    plain = explain(
+        embedded,
+        parse_prompt(example("contrast.prompt")),
+        Request(method="input_x_gradient", contrast=" Paris", target=" Lyon"),
+    )
     assert plain.matrix != result.matrix
 
 
@@ -55,8 +58,12 @@ def test_cancel_during_generation(embedded):
 
 def test_progress_reaches_one_and_never_goes_back(embedded, example):
     seen: list[float] = []
-    explain(embedded, parse_prompt(example("capital.prompt")), Request(method="occlusion", max_new_tokens=2),
-            progress=lambda f, m="": seen.append(f))
+    explain(
+        embedded,
+        parse_prompt(example("capital.prompt")),
+        Request(method="occlusion", max_new_tokens=2),
+        progress=lambda f, m="": seen.append(f),
+    )
     assert seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
 
 

@@ -18,7 +18,9 @@ def test_cache_answers_the_same_token_ids_at_new_offsets(tiny_local):
     first = explain(tiny_local, parse_prompt("abc def"), cache=cache, owner="a")
     moved = explain(tiny_local, parse_prompt("---\nmax_new_tokens: 8\n---\nabc def"), cache=cache, owner="a")
     assert moved.timings.get("cached") and moved.matrix == first.matrix
-    assert [t.range[0] - first.source[i].range[0] for i, t in enumerate(moved.source)] == [len("---\nmax_new_tokens: 8\n---\n")] * 7
+    assert [t.range[0] - first.source[i].range[0] for i, t in enumerate(moved.source)] == [
+        len("---\nmax_new_tokens: 8\n---\n")
+    ] * 7
     other = explain(tiny_local, parse_prompt("abc deg"), cache=cache)
     assert not other.timings.get("cached")
     cache.drop_owner("a")

@@ -9,9 +9,9 @@ import torch
 
 from salience.attribution import Request, explain, parse_prompt
 from salience.attribution import methods as registry
+from salience.attribution.compute.memory import is_out_of_memory
 from salience.attribution.engine import ResultCache
 from salience.attribution.errors import ParameterError
-from salience.attribution.memory import is_out_of_memory
 from salience.attribution.methods.saliency import Saliency
 
 PROMPT = parse_prompt("The vault code is 7733. Repeat the vault code:")
@@ -47,6 +47,7 @@ class Broken(Saliency):
 @pytest.fixture
 def loaded(tiny_model_dir):
     from salience.attribution import load_model
+
     return load_model(str(tiny_model_dir))
 
 

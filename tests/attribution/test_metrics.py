@@ -7,8 +7,8 @@ import statistics
 import pytest
 import torch
 
-from salience.attribution.metrics import _Runner, faithfulness, hellinger, removal_masks, soft_masks
 from salience.attribution.result import AttributionResult, SourceToken
+from salience.evaluation.faithfulness import _Runner, faithfulness, hellinger, removal_masks, soft_masks
 
 SOURCE = [5, 17, 23, 8, 42, 11, 30, 7, 19, 44, 9, 13, 27, 36, 21, 50, 6, 33, 14, 25]
 TARGET = [12, 33, 4]
@@ -16,8 +16,19 @@ TARGET = [12, 33, 4]
 
 def result_with(scores: list[float]) -> AttributionResult:
     source = [SourceToken(i, f"t{i}", (k, k + 1)) for k, i in enumerate(SOURCE)]
-    return AttributionResult(source, TARGET, [f"t{i}" for i in TARGET], [scores] * len(TARGET), scores, "x",
-                             "oracle", {}, "tiny-llama", False, generated=False)
+    return AttributionResult(
+        source,
+        TARGET,
+        [f"t{i}" for i in TARGET],
+        [scores] * len(TARGET),
+        scores,
+        "x",
+        "oracle",
+        {},
+        "tiny-llama",
+        False,
+        generated=False,
+    )
 
 
 @pytest.fixture(scope="module")

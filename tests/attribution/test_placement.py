@@ -15,16 +15,28 @@ from salience.attribution.errors import ModelLoadError
 from salience.attribution.placement import Placement, devices_used, parse_max_memory
 
 PROMPT = parse_prompt("Document 1: the red door code is 7733.\n\nQuestion: the red door code?")
-SPLIT = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu", "model.layers.1": "disk",
-         "model.norm": "disk", "lm_head": "disk"}
-QUICK = {"integrated_gradients": {"steps": 4}, "sequential_integrated_gradients": {"steps": 2},
-         "reagent": {"max_steps": 20, "probes": 2}, "textgenshap": {"level": "segment"},
-         "lime": {"n_samples": 16}, "kernelshap": {"n_samples": 16}}
+SPLIT = {
+    "model.embed_tokens": "cpu",
+    "model.rotary_emb": "cpu",
+    "model.layers.0": "cpu",
+    "model.layers.1": "disk",
+    "model.norm": "disk",
+    "lm_head": "disk",
+}
+QUICK = {
+    "integrated_gradients": {"steps": 4},
+    "sequential_integrated_gradients": {"steps": 2},
+    "reagent": {"max_steps": 20, "probes": 2},
+    "textgenshap": {"level": "segment"},
+    "lime": {"n_samples": 16},
+    "kernelshap": {"n_samples": 16},
+}
 
 
 @pytest.fixture(scope="module")
 def models(tiny_model_dir, tmp_path_factory):
     import os
+
     os.environ["SALIENCE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     return load_model(str(tiny_model_dir)), load_model(str(tiny_model_dir), placement=Placement.of(SPLIT))
 
@@ -60,14 +72,15 @@ def test_placements_are_checked():
     with pytest.raises(ModelLoadError, match="DEVICE=SIZE"):
         parse_max_memory("lots")
     from salience.server.settings import Settings
-    assert Settings.model_validate({"deviceMap": "auto", "maxMemory": {"cpu": "1GiB"}}).placement() == \
-        Placement("auto", (("cpu", "1GiB"),))
+
+    assert Settings.model_validate({"deviceMap": "auto", "maxMemory": {"cpu": "1GiB"}}).placement() == Placement(
+        "auto", (("cpu", "1GiB"),)
+    )
 
 
 @pytest.mark.parametrize("method", ["saliency", "input_x_gradient", "integrated_gradients", "attnlrp"])
 def test_long_prompts_checkpoint_the_layers_and_keep_the_scores(models, method, monkeypatch):
-    from salience.attribution import patching
-    from salience.attribution.methods import base
+    from salience.attribution.compute import batching, patching
 
     plain, placed = models
     request = Request(method=method, params=QUICK.get(method), max_new_tokens=2)
@@ -78,16 +91,18 @@ def test_long_prompts_checkpoint_the_layers_and_keep_the_scores(models, method, 
     def counted(model):
         calls.append(model)
         return original(model)
-    monkeypatch.setattr(base, "checkpointed_layers", counted)
+
+    monkeypatch.setattr(batching, "checkpointed_layers", counted)
     mapped = []
-    original_mapped = base.large_blocks_mapped
+    original_mapped = batching.large_blocks_mapped
 
     def counted_mapped():
         mapped.append(True)
         return original_mapped()
-    monkeypatch.setattr(base, "large_blocks_mapped", counted_mapped)
-    monkeypatch.setattr(base, "CHECKPOINT_TOKENS", 8)  # this prompt counts as long
-    monkeypatch.setattr(base, "MAPPED_TOKENS", 8)
+
+    monkeypatch.setattr(batching, "large_blocks_mapped", counted_mapped)
+    monkeypatch.setattr(batching, "CHECKPOINT_TOKENS", 8)  # this prompt counts as long
+    monkeypatch.setattr(batching, "MAPPED_TOKENS", 8)
     for loaded in (plain, placed):  # on one device, and with layers offloaded to disk
         result = explain(loaded, PROMPT, request)
         assert torch.allclose(torch.tensor(result.aggregate), torch.tensor(expected.aggregate), atol=1e-5)

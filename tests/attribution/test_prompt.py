@@ -13,20 +13,23 @@ def test_plain_body_is_kept_exactly():
 
 
 def test_front_matter_sets_fields_and_body_start():
-    text = "---\ntarget: \" Paris\"\nmax_new_tokens: 3\n---\nQ"
+    text = '---\ntarget: " Paris"\nmax_new_tokens: 3\n---\nQ'
     doc = parse_prompt(text)
     assert doc.front_matter.target == " Paris" and doc.front_matter.max_new_tokens == 3
-    assert text[doc.body_start:] == "Q" and not doc.problems
+    assert text[doc.body_start :] == "Q" and not doc.problems
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("---\nmodel: [1\n---\nbody", "invalid YAML"),
-    ("---\nmax_new_tokens: many\n---\nbody", "max_new_tokens"),
-    ("---\nmax_new_tokens: 0\n---\nbody", "greater than or equal to 1"),
-    ("---\n- a\n- b\n---\nbody", "must be a mapping"),
-    ("---\nmodel: x\nbody without a closing fence", "no closing ---"),
-    ("---\nchat: maybe\n---\nbody", "chat"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("---\nmodel: [1\n---\nbody", "invalid YAML"),
+        ("---\nmax_new_tokens: many\n---\nbody", "max_new_tokens"),
+        ("---\nmax_new_tokens: 0\n---\nbody", "greater than or equal to 1"),
+        ("---\n- a\n- b\n---\nbody", "must be a mapping"),
+        ("---\nmodel: x\nbody without a closing fence", "no closing ---"),
+        ("---\nchat: maybe\n---\nbody", "chat"),
+    ],
+)
 def test_broken_front_matter_is_an_error_with_defaults_kept(text, expected):
     doc = parse_prompt(text)
     assert doc.errors and expected in doc.errors[0].message
@@ -34,7 +37,7 @@ def test_broken_front_matter_is_an_error_with_defaults_kept(text, expected):
 
 
 def test_yaml_error_names_the_file_line():
-    doc = parse_prompt("---\nmodel: ok\ntarget: \"unterminated\n---\nbody")
+    doc = parse_prompt('---\nmodel: ok\ntarget: "unterminated\n---\nbody')
     assert "line 3" in doc.errors[0].message or "line 4" in doc.errors[0].message
 
 
@@ -42,7 +45,7 @@ def test_unknown_key_is_a_warning_on_the_key():
     text = "---\ncolour: red\n---\nbody"
     doc = parse_prompt(text)
     (problem,) = doc.problems
-    assert problem.severity == "warning" and text[problem.start:problem.end] == "colour"
+    assert problem.severity == "warning" and text[problem.start : problem.end] == "colour"
 
 
 def test_valid_fields_survive_an_invalid_one():
@@ -56,7 +59,7 @@ def test_role_markers_split_messages_with_file_spans():
     assert [m.role for m in doc.messages] == ["system", "user"]
     for message in doc.messages:
         (span,) = message.content.spans
-        assert text[span.file_start:span.file_end] == message.content.text
+        assert text[span.file_start : span.file_end] == message.content.text
     assert [m.content.text for m in doc.messages] == ["Be terse.", "Where?"]
 
 
@@ -79,11 +82,14 @@ def test_without_sample_placeholders_stay_literal():
     assert parse_prompt("Hi {{name}}").body.text == "Hi {{name}}"
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"\x00\x01binary", "binary"),
-    (b"caf\xe9", "UTF-8"),
-    (b"x" * 1_000_001, "too large"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"\x00\x01binary", "binary"),
+        (b"caf\xe9", "UTF-8"),
+        (b"x" * 1_000_001, "too large"),
+    ],
+)
 def test_unreadable_files_raise_prompt_errors(tmp_path, content, message):
     path = tmp_path / "bad.prompt"
     path.write_bytes(content)

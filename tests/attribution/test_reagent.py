@@ -12,13 +12,13 @@ from tiny_models import copying_llama
 from salience.attribution import get_method
 from salience.attribution.errors import Cancelled, ParameterError
 from salience.attribution.methods import AttributionInput
-from salience.attribution.methods.reagent import ReAGentParams, _Run
-from salience.attribution.model import LoadedModel
-from salience.attribution.replacement import (
+from salience.attribution.methods.reagent.reagent import ReAGentParams, _Run
+from salience.attribution.methods.reagent.replacement import (
     allowed_ids,
     model_replacements,
     uniform_replacements,
 )
+from salience.attribution.model import LoadedModel
 from salience.attribution.targets import Target
 
 QUICK = {"probes": 8, "max_steps": 60}
@@ -76,10 +76,10 @@ def test_rows_from_the_kv_cache_equal_full_forwards(tiny, tiny_case):
     rows = run._rows(updating=True, checking=True)
     values, _ = run._forward(rows)
     with torch.no_grad():
-        logits = tiny.model(input_ids=rows.ids).logits[:, len(source) - 1:].float()
+        logits = tiny.model(input_ids=rows.ids).logits[:, len(source) - 1 :].float()
     direct = torch.softmax(logits, -1).gather(2, torch.tensor(target.ids).expand(len(rows.ids), -1)[..., None])
     width = rows.ids.shape[1]
-    assert torch.allclose(values[:, :width - len(source) + 1], direct[..., 0], atol=1e-5)
+    assert torch.allclose(values[:, : width - len(source) + 1], direct[..., 0], atol=1e-5)
 
 
 def test_each_target_sees_the_source_and_the_tokens_generated_before_it(tiny, tiny_case):
@@ -99,6 +99,7 @@ def test_no_probe_stopping_falls_back_to_the_last_scores(tiny, tiny_case, monkey
     def never_hits(self, rows):
         values, hits = original(self, rows)
         return values, torch.zeros_like(hits)
+
     monkeypatch.setattr(_Run, "_forward", never_hits)
     result = attribute(tiny, source, target, probes=4, max_steps=5)
     matrix = torch.tensor(result.matrix)
@@ -122,11 +123,12 @@ def test_forced_targets_the_model_ranks_low_can_still_stop(tiny, tiny_case):
 def test_a_contrast_explains_the_probability_gap_and_keeps_its_sign(tiny, tiny_case):
     source, target = tiny_case
     with torch.no_grad():
-        logits = tiny.model(input_ids=torch.tensor([source + target.ids[:-1]])).logits[0, len(source) - 1:]
+        logits = tiny.model(input_ids=torch.tensor([source + target.ids[:-1]])).logits[0, len(source) - 1 :]
     foil = [next(i for i in row.argsort(descending=True).tolist() if i != y) for row, y in zip(logits, target.ids)]
     contrast = Target(target.ids, foil, target.generated)
-    run = _Run(AttributionInput(tiny, source, [(i, i + 1) for i in range(len(source))], contrast),
-               ReAGentParams(**QUICK))
+    run = _Run(
+        AttributionInput(tiny, source, [(i, i + 1) for i in range(len(source))], contrast), ReAGentParams(**QUICK)
+    )
     probs = torch.softmax(logits, -1)
     expected = (probs[range(len(foil)), target.ids] - probs[range(len(foil)), foil]) / 2
     assert torch.allclose(run.reference, expected, atol=1e-6)
@@ -138,13 +140,19 @@ def test_a_contrast_explains_the_probability_gap_and_keeps_its_sign(tiny, tiny_c
 def test_progress_rises_and_cancel_stops(tiny, tiny_case):
     source, target = tiny_case
     seen: list[float] = []
-    inputs = AttributionInput(tiny, source, [(i, i + 1) for i in range(len(source))], target,
-                              progress=lambda f, m="": seen.append(f))
+    inputs = AttributionInput(
+        tiny, source, [(i, i + 1) for i in range(len(source))], target, progress=lambda f, m="": seen.append(f)
+    )
     get_method("reagent").attribute(inputs, QUICK)
     assert seen == sorted(seen) and seen[-1] == 1.0
     calls = []
-    stop = AttributionInput(tiny, source, [(i, i + 1) for i in range(len(source))], target,
-                            cancelled=lambda: calls.append(1) or len(calls) > 3)
+    stop = AttributionInput(
+        tiny,
+        source,
+        [(i, i + 1) for i in range(len(source))],
+        target,
+        cancelled=lambda: calls.append(1) or len(calls) > 3,
+    )
     with pytest.raises(Cancelled):
         get_method("reagent").attribute(stop, QUICK)
 
@@ -191,16 +199,25 @@ def test_mlm_replacement_with_a_local_masked_lm(tiny_model_dir, tmp_path):
     from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
     from salience.attribution import load_model
-    from salience.attribution.replacement import mlm_replacements
+    from salience.attribution.methods.reagent.replacement import mlm_replacements
 
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghij")
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    mlm_tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]",
-                                            cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    mlm_tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     torch.manual_seed(0)
-    BertForMaskedLM(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=32)).save_pretrained(tmp_path)
+    BertForMaskedLM(
+        BertConfig(
+            vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+        )
+    ).save_pretrained(tmp_path)
     mlm_tokenizer.save_pretrained(tmp_path)
     loaded = load_model(str(tiny_model_dir), "cpu", "float32")
     sequence = torch.tensor(loaded.tokenizer("abcabc", add_special_tokens=False)["input_ids"])
@@ -226,20 +243,26 @@ def test_rank_agreement_with_inseq_across_seeds(embedded, tmp_path):
     run of ours must agree with one of Inseq's about as well as two runs of either agree with each other.
     """
     from salience.attribution.model import converted_gguf, embedded_gguf_path
-    from salience.attribution.reference import inseq_reagent, inseq_reagent_rows
     from salience.attribution.targets import resolve_target
+    from salience.evaluation.reference import inseq_reagent, inseq_reagent_rows
 
     text = "My name is Alice. What is my name? My name is"
     source = embedded.tokenizer(text)["input_ids"]
     target = resolve_target(embedded, source, None, None, max_new_tokens=1)
     settings = {"probes": 8, "max_steps": 40}
-    reference = inseq_reagent(str(converted_gguf(embedded_gguf_path(), print)), embedded, num_probes=8,
-                              max_probe_steps=40)
+    reference = inseq_reagent(
+        str(converted_gguf(embedded_gguf_path(), print)), embedded, num_probes=8, max_probe_steps=40
+    )
     target_text = embedded.tokenizer.decode(target.ids)
-    theirs = torch.stack([inseq_reagent_rows(reference, text, target_text, len(source), seed)[0]
-                          for seed in range(3)]).nan_to_num()
-    ours = torch.stack([torch.tensor(attribute(embedded, source, target, replacement="uniform", seed=seed,
-                                               **settings).matrix[0]) for seed in range(3)])
+    theirs = torch.stack(
+        [inseq_reagent_rows(reference, text, target_text, len(source), seed)[0] for seed in range(3)]
+    ).nan_to_num()
+    ours = torch.stack(
+        [
+            torch.tensor(attribute(embedded, source, target, replacement="uniform", seed=seed, **settings).matrix[0])
+            for seed in range(3)
+        ]
+    )
     assert spearman(theirs.mean(0), ours.mean(0)) >= 0.5
     across = sum(spearman(theirs[i], ours[i]) for i in range(3)) / 3
     within = sum(spearman(x[i], x[j]) for x in (theirs, ours) for i in range(3) for j in range(i + 1, 3)) / 6

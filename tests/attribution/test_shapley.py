@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from salience.attribution.players import Boundaries, file_tokens
-from salience.attribution.shapley import (
+from salience.attribution.methods.shapley.estimators import (
     antithetic_masks,
     exact_shapley,
     permutation_shapley,
 )
-from salience.attribution.surrogate import fit_linear, kernel_masks, kernel_weights
+from salience.attribution.methods.shapley.players import Boundaries, file_tokens
+from salience.attribution.methods.shapley.surrogate import fit_linear, kernel_masks, kernel_weights
 
 WEIGHTS = torch.tensor([0.5, -1.0, 2.0, 0.0, 0.25, -0.75, 1.5, 0.1])
 PAIR, TRIPLE = 3.0, -1.2
@@ -52,9 +52,17 @@ def test_permutation_sampling_converges_to_the_closed_form_and_is_always_efficie
     truth = closed_form_values()
     errors = []
     for permutations in (8, 512):
-        estimate = permutation_shapley(closed_form_game, 8, torch.Generator().manual_seed(0), tolerance=0.0,
-                                       max_permutations=permutations, pairs_per_round=4)
-        full = closed_form_game(torch.ones(1, 8, dtype=torch.bool)) - closed_form_game(torch.zeros(1, 8, dtype=torch.bool))
+        estimate = permutation_shapley(
+            closed_form_game,
+            8,
+            torch.Generator().manual_seed(0),
+            tolerance=0.0,
+            max_permutations=permutations,
+            pairs_per_round=4,
+        )
+        full = closed_form_game(torch.ones(1, 8, dtype=torch.bool)) - closed_form_game(
+            torch.zeros(1, 8, dtype=torch.bool)
+        )
         assert torch.allclose(estimate.values.sum(dim=0), full[0].float(), atol=1e-5)  # efficiency, any sample size
         assert estimate.permutations == permutations and not estimate.tolerance_met
         errors.append(float((estimate.values - truth).abs().max()))
@@ -64,14 +72,20 @@ def test_permutation_sampling_converges_to_the_closed_form_and_is_always_efficie
 
 
 def test_permutation_sampling_stops_at_the_tolerance_or_the_budget():
-    estimate = permutation_shapley(closed_form_game, 8, torch.Generator().manual_seed(1), tolerance=0.05,
-                                   max_permutations=10_000)
+    estimate = permutation_shapley(
+        closed_form_game, 8, torch.Generator().manual_seed(1), tolerance=0.05, max_permutations=10_000
+    )
     mass = float(estimate.values.sum(dim=1).abs().sum())
     assert estimate.tolerance_met and estimate.permutations < 10_000 and estimate.stderr.max() <= 0.05 * mass
     calls = []
-    spent = permutation_shapley(lambda m: calls.append(len(m)) or closed_form_game(m), 8,
-                                torch.Generator().manual_seed(1), tolerance=0.0, max_permutations=10_000,
-                                exhausted=lambda: len(calls) >= 3)
+    spent = permutation_shapley(
+        lambda m: calls.append(len(m)) or closed_form_game(m),
+        8,
+        torch.Generator().manual_seed(1),
+        tolerance=0.0,
+        max_permutations=10_000,
+        exhausted=lambda: len(calls) >= 3,
+    )
     assert len(calls) == 3 and not spent.tolerance_met
 
 
@@ -110,15 +124,41 @@ def _pieces(text_units: list[str]) -> tuple[list[str], list[tuple[int, int] | No
 
 
 def test_segments_sentences_and_words_of_a_rag_prompt():
-    pieces, ranges = _pieces(["Document", " 1", ":", " Paris", " is", " big", ".", "\n", "Document", " 2", ":",
-                              " Rome", ".", " It", " is", " old", ".", "\n\n", "Question", ":", " Which", "?"])
+    pieces, ranges = _pieces(
+        [
+            "Document",
+            " 1",
+            ":",
+            " Paris",
+            " is",
+            " big",
+            ".",
+            "\n",
+            "Document",
+            " 2",
+            ":",
+            " Rome",
+            ".",
+            " It",
+            " is",
+            " old",
+            ".",
+            "\n\n",
+            "Question",
+            ":",
+            " Which",
+            "?",
+        ]
+    )
     boundaries = Boundaries.of(pieces, ranges)
     tokens = file_tokens(ranges)
     segments = boundaries.split(tokens, "segment")
     assert [len(s) for s in segments] == [8, 10, 4]
     sentences = boundaries.split(segments[1], "sentence")
-    assert [[pieces[i] for i in s] for s in sentences] == [["Document", " 2", ":", " Rome", "."],
-                                                           [" It", " is", " old", ".", "\n\n"]]
+    assert [[pieces[i] for i in s] for s in sentences] == [
+        ["Document", " 2", ":", " Rome", "."],
+        [" It", " is", " old", ".", "\n\n"],
+    ]
     assert len(boundaries.split(sentences[0], "word")) == 5
 
 
@@ -138,4 +178,3 @@ def test_sentences_of_cjk_and_emoji_text(units):
 def test_crlf_blank_lines_split_segments():
     pieces, ranges = _pieces(["One", ".", "\r\n", "\r\n", "Two", "."])
     assert len(Boundaries.of(pieces, ranges).split(file_tokens(ranges), "segment")) == 2
-

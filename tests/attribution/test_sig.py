@@ -9,9 +9,9 @@ from tiny_models import FAMILY_CONFIGS, tiny_family
 from salience.attribution.aggregation import word_starts
 from salience.attribution.errors import Cancelled
 from salience.attribution.methods import AttributionInput, get_method
-from salience.attribution.methods import sequential_integrated_gradients as sig
-from salience.attribution.reference import inseq_sig_rows
+from salience.attribution.methods.sig import sequential_integrated_gradients as sig
 from salience.attribution.targets import Target
+from salience.evaluation.reference import inseq_sig_rows
 
 SIG = "sequential_integrated_gradients"
 RAW = {"normalise": False}
@@ -27,8 +27,13 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("contrast", [False, True])
-@pytest.mark.parametrize("params", [{"steps": 16, "rule": "gausslegendre", "baseline": "unk"},
-                                    {"steps": 8, "rule": "riemann_middle", "baseline": "zero"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"steps": 16, "rule": "gausslegendre", "baseline": "unk"},
+        {"steps": 8, "rule": "riemann_middle", "baseline": "zero"},
+    ],
+)
 def test_matches_inseq(tiny, tiny_case, params, contrast):
     source, target = tiny_case
     if contrast:
@@ -46,7 +51,8 @@ def test_a_token_path_integrates_to_occlusions_drop(tiny, tiny_case):
     source, target = tiny_case
     result = run(tiny, source, target, granularity="token", baseline="unk", **RAW)
     occlusion = get_method("occlusion").attribute(
-        AttributionInput(tiny, source, [None] * len(source), target), {"baseline": "unk"})
+        AttributionInput(tiny, source, [None] * len(source), target), {"baseline": "unk"}
+    )
     assert torch.allclose(torch.tensor(result.matrix), torch.tensor(occlusion.matrix), atol=1e-5)
     assert result.extras["max_completeness_gap"] < 1e-5
 
@@ -96,13 +102,24 @@ def test_progress_rises_and_cancel_stops_between_batches(tiny, tiny_case, monkey
     source, target = tiny_case
     monkeypatch.setattr(sig, "items_per_batch", lambda *a, **k: 10)
     seen: list[float] = []
-    inputs = AttributionInput(tiny, source, [(i, i + 1) for i in range(len(source))], target,
-                              progress=lambda fraction, message="": seen.append(fraction))
+    inputs = AttributionInput(
+        tiny,
+        source,
+        [(i, i + 1) for i in range(len(source))],
+        target,
+        progress=lambda fraction, message="": seen.append(fraction),
+    )
     get_method(SIG).attribute(inputs, {"steps": 4, "granularity": "token"})
     assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0
     calls = []
-    cancelling = AttributionInput(tiny, source, [None] * len(source), target, cancelled=lambda: len(calls) > 1,
-                                  progress=lambda fraction, message="": calls.append(fraction))
+    cancelling = AttributionInput(
+        tiny,
+        source,
+        [None] * len(source),
+        target,
+        cancelled=lambda: len(calls) > 1,
+        progress=lambda fraction, message="": calls.append(fraction),
+    )
     with pytest.raises(Cancelled):
         get_method(SIG).attribute(cancelling, {"steps": 4, "template_tokens": True})
     assert len(calls) == 2
@@ -124,18 +141,25 @@ def test_forward_mode_is_exact_on_every_family(family, tiny_case):
     source, target = tiny_case
     result = run(loaded, source, target, granularity="token", baseline="unk", **RAW)
     occlusion = get_method("occlusion").attribute(
-        AttributionInput(loaded, source, [None] * len(source), target), {"baseline": "unk"})
+        AttributionInput(loaded, source, [None] * len(source), target), {"baseline": "unk"}
+    )
     assert torch.allclose(torch.tensor(result.matrix), torch.tensor(occlusion.matrix), atol=1e-5)
 
 
-@pytest.mark.parametrize("pieces,ranges,starts", [
-    (["Hello", " wor", "ld", "!"], [(0, 5), (5, 9), (9, 11), (11, 12)], [0, 1, 3]),
-    (["77", "33", "."], [(0, 2), (2, 4), (4, 5)], [0, 2]),
-    (["<s>", "code", "\ufffd", "\ufffd", " x"], [None, (0, 4), (4, 5), (4, 5), (5, 7)], [0, 1, 4]),
-    (["a", "b"], [(0, 1), (2, 3)], [0, 1]),  # not touching in the file
-    (["x", "\ufffd", "\ufffd", "!", "\ufffd", "\ufffd", "本"], [(0, 1), (1, 2), (1, 2), (2, 3), (3, 4), (3, 4), (4, 5)],
-     [0, 3, 4]),
-])
+@pytest.mark.parametrize(
+    "pieces,ranges,starts",
+    [
+        (["Hello", " wor", "ld", "!"], [(0, 5), (5, 9), (9, 11), (11, 12)], [0, 1, 3]),
+        (["77", "33", "."], [(0, 2), (2, 4), (4, 5)], [0, 2]),
+        (["<s>", "code", "\ufffd", "\ufffd", " x"], [None, (0, 4), (4, 5), (4, 5), (5, 7)], [0, 1, 4]),
+        (["a", "b"], [(0, 1), (2, 3)], [0, 1]),  # not touching in the file
+        (
+            ["x", "\ufffd", "\ufffd", "!", "\ufffd", "\ufffd", "本"],
+            [(0, 1), (1, 2), (1, 2), (2, 3), (3, 4), (3, 4), (4, 5)],
+            [0, 3, 4],
+        ),
+    ],
+)
 def test_word_starts(pieces, ranges, starts):
     assert word_starts(pieces, ranges) == starts
 
@@ -149,7 +173,6 @@ def test_matches_inseq_on_the_embedded_model(embedded):
 
     encoded = encode_prompt(parse_prompt("The vault code is 7733. The code is"), embedded.tokenizer, chat=False)
     target = resolve_target(embedded, encoded.input_ids, None, None, max_new_tokens=2)
-    ours = run(embedded, encoded.input_ids, target, encoded.ranges, granularity="token", steps=8,
-               baseline="unk", **RAW)
+    ours = run(embedded, encoded.input_ids, target, encoded.ranges, granularity="token", steps=8, baseline="unk", **RAW)
     expected = inseq_sig_rows(embedded, encoded.input_ids, target, 8, "gausslegendre", "unk")
     assert pearson(torch.tensor(ours.matrix), expected) >= 0.99

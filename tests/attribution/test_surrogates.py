@@ -9,10 +9,10 @@ from captum._utils.models.linear_model import SkLearnLinearRegression, SkLearnRi
 from captum.attr import KernelShap, Lime
 
 from salience.attribution import get_method
-from salience.attribution.coalitions import Coalitions
 from salience.attribution.methods import AttributionInput
-from salience.attribution.perturbation import Game
-from salience.attribution.surrogate import fit_linear, kernel_weights, lime_weights
+from salience.attribution.methods.shapley.coalitions import Coalitions
+from salience.attribution.methods.shapley.games import Game
+from salience.attribution.methods.shapley.surrogate import fit_linear, kernel_weights, lime_weights
 from salience.attribution.targets import Target
 
 SOURCE = [3, 5, 17, 23, 8, 42, 11, 30, 7]
@@ -38,8 +38,9 @@ def captum_run(explainer_class, tiny, n_samples: int, **init):
     torch.manual_seed(0)
     explainer = explainer_class(forward, **init)
     n = len(PLAYERS)
-    coef = explainer.attribute(torch.ones(1, n), baselines=torch.zeros(1, n), feature_mask=torch.arange(n)[None],
-                               n_samples=n_samples)
+    coef = explainer.attribute(
+        torch.ones(1, n), baselines=torch.zeros(1, n), feature_mask=torch.arange(n)[None], n_samples=n_samples
+    )
     masks = torch.cat(seen)
     return coef[0], masks, game(masks).sum(dim=1, keepdim=True)
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from salience.attribution import get_method
-from salience.attribution.coalitions import Coalitions
 from salience.attribution.errors import Cancelled
 from salience.attribution.methods import AttributionInput
-from salience.attribution.perturbation import Game
+from salience.attribution.methods.shapley.coalitions import Coalitions
+from salience.attribution.methods.shapley.games import Game
 from salience.attribution.targets import Target
 
 SOURCE = [3, 5, 17, 23, 8, 42, 11, 30, 7, 19, 25, 9]
@@ -36,7 +36,7 @@ def masked_oracle(inputs: AttributionInput, absent: torch.Tensor) -> torch.Tenso
     each y_t is predicted: y_1 at the last present source position."""
     ids = inputs.sequence_ids()
     mask = torch.ones_like(ids)
-    mask[0, :inputs.n_source] = (~absent).long()
+    mask[0, : inputs.n_source] = (~absent).long()
     read = [int((~absent).nonzero().max())] + list(range(inputs.n_source, ids.shape[1]))
     with torch.no_grad():
         logits = inputs.loaded.model(input_ids=ids, attention_mask=mask).logits[0, read].float()
@@ -60,7 +60,7 @@ def test_absent_tokens_equal_attention_masking_with_kv_prefix_and_any_batch(tiny
 def test_the_prefix_trie_shares_and_splits_without_changing_any_value(tiny, monkeypatch):
     """100 source tokens in ten blocks of ten: groups of coalitions share and split their prefixes; the values
     equal transformers' attention mask and the same runs with sharing and splitting turned off."""
-    import salience.attribution.coalitions as runner
+    import salience.attribution.methods.shapley.coalitions as runner
 
     source = torch.randint(4, 64, (100,), generator=torch.Generator().manual_seed(3)).tolist()
     inputs = AttributionInput(tiny, source, [None] + [(i, i + 1) for i in range(1, 100)], TARGET)
@@ -70,8 +70,9 @@ def test_the_prefix_trie_shares_and_splits_without_changing_any_value(tiny, monk
     monkeypatch.setattr(runner, "MIN_SPLIT_TOKENS", 16)  # a short prompt: split where a long one would
     trie = Coalitions(inputs, 2048)
     calls = []  # per model call: True where it grew a group's shared prefix, False where it ran coalitions
-    monkeypatch.setattr(trie, "_forward", lambda *a, **k: calls.append(k.get("keep_cache", False)) or
-                        Coalitions._forward(trie, *a, **k))
+    monkeypatch.setattr(
+        trie, "_forward", lambda *a, **k: calls.append(k.get("keep_cache", False)) or Coalitions._forward(trie, *a, **k)
+    )
     shared = Game(trie, players, "logprob")(present)
     assert calls.count(True) >= 1  # a prefix the unperturbed cache lacks was computed once for its group
     assert calls.count(False) > 3  # the coalitions ran in several groups, each on its own prefix
@@ -97,15 +98,22 @@ def test_the_runner_reads_the_models_own_logits_in_every_family(family):
     inputs = case(loaded)
     coalitions = Coalitions(inputs, 2048)
     with torch.no_grad():
-        logits = loaded.model(input_ids=inputs.sequence_ids()).logits[0, len(SOURCE) - 1:].float()
+        logits = loaded.model(input_ids=inputs.sequence_ids()).logits[0, len(SOURCE) - 1 :].float()
     expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
     assert torch.allclose(coalitions.full.values[0], expected, atol=1e-5)
     absent = torch.zeros((1, len(SOURCE)), dtype=torch.bool)
     absent[0, 4:7] = True
     keep = torch.tensor([i for i in range(inputs.sequence_ids().shape[1]) if not 4 <= i < 7])
     with torch.no_grad():
-        logits = loaded.model(input_ids=inputs.sequence_ids()[:, keep], position_ids=keep[None],
-                              attention_mask=torch.ones((1, len(keep)), dtype=torch.long)).logits[0, -3:].float()
+        logits = (
+            loaded.model(
+                input_ids=inputs.sequence_ids()[:, keep],
+                position_ids=keep[None],
+                attention_mask=torch.ones((1, len(keep)), dtype=torch.long),
+            )
+            .logits[0, -3:]
+            .float()
+        )
     expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
     assert torch.allclose(coalitions.evaluate(absent).values[0], expected, atol=1e-5)
 
@@ -144,7 +152,7 @@ def test_segment_values_are_efficient_per_target(tiny):
 
 def test_sampled_values_converge_to_the_exact_ones(tiny):
     exact = shap(tiny, level="token", hierarchical=False, exact_players=11, max_forwards=4096)
-    assert all(p["stderr"] == 0 for p in exact.extras["players"]) and exact.extras["forwards"] == 2 ** 11
+    assert all(p["stderr"] == 0 for p in exact.extras["players"]) and exact.extras["forwards"] == 2**11
     sampled = shap(tiny, level="token", hierarchical=False, exact_players=0, tolerance=1e-6, max_permutations=300)
     truth = torch.tensor([p["value"] for p in exact.extras["players"]])
     estimate = torch.tensor([p["value"] for p in sampled.extras["players"]])
@@ -176,12 +184,14 @@ def test_greedy_output_unchanged_is_a_zero_one_game(tiny):
     with torch.no_grad():
         for _ in range(3):
             ids.append(int(tiny.model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
-    greedy = Target(ids[len(SOURCE):], [None] * 3, generated=True)
-    result = get_method("textgenshap").attribute(case(tiny, three_segments(), greedy),
-                                                 {"level": "segment", "value": "unchanged"})
+    greedy = Target(ids[len(SOURCE) :], [None] * 3, generated=True)
+    result = get_method("textgenshap").attribute(
+        case(tiny, three_segments(), greedy), {"level": "segment", "value": "unchanged"}
+    )
     values = [p["value"] for p in result.extras["players"]]
-    none = Game(Coalitions(case(tiny, three_segments(), greedy), 2048), [[1, 2, 3, 5, 6, 7, 9, 10, 11]],
-                "unchanged")(torch.tensor([[False]]))
+    none = Game(Coalitions(case(tiny, three_segments(), greedy), 2048), [[1, 2, 3, 5, 6, 7, 9, 10, 11]], "unchanged")(
+        torch.tensor([[False]])
+    )
     assert sum(values) == pytest.approx(1.0 - float(none), abs=1e-6)
     assert result.matrix[0] == result.matrix[2]  # one game for the whole output: every row alike
 
@@ -193,8 +203,9 @@ def test_budget_progress_and_cancel(tiny):
     seen = []
     inputs = case(tiny)
     inputs.progress = lambda fraction, message="": seen.append((fraction, message))
-    get_method("textgenshap").attribute(inputs, {"level": "token", "hierarchical": False, "exact_players": 0,
-                                                 "max_permutations": 8})
+    get_method("textgenshap").attribute(
+        inputs, {"level": "token", "hierarchical": False, "exact_players": 0, "max_permutations": 8}
+    )
     assert any("permutations" in m for _, m in seen) and seen[-1][0] == 1.0
     calls = []
     inputs.cancelled = lambda: (calls.append(1), len(calls) > 3)[1]
@@ -204,8 +215,9 @@ def test_budget_progress_and_cancel(tiny):
 
 @pytest.mark.parametrize("name", ["textgenshap", "lime", "kernelshap"])
 def test_a_prompt_without_file_tokens_gets_zero_scores(tiny, name):
-    result = get_method(name).attribute(case(tiny, [None] * len(SOURCE)), {"n_samples": 8} if name != "textgenshap"
-                                        else {})
+    result = get_method(name).attribute(
+        case(tiny, [None] * len(SOURCE)), {"n_samples": 8} if name != "textgenshap" else {}
+    )
     assert result.extras["players"] == [] and not any(any(row) for row in result.matrix)
 
 

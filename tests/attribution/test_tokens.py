@@ -11,8 +11,33 @@ from salience.attribution.tokens import encode_prompt, use_chat
 
 pytestmark = pytest.mark.embedded
 
-PIECES = ["a", "word", " ", "  ", "\n", "\r\n", "\t", "é", "e\u0301", "ñ", "日本の", "緑茶", "🍵", "👩‍💻",
-          "🇫🇷", "→", "ß", "42", ".", "\"", "{", "}", "x:", "user", "—"]
+PIECES = [
+    "a",
+    "word",
+    " ",
+    "  ",
+    "\n",
+    "\r\n",
+    "\t",
+    "é",
+    "e\u0301",
+    "ñ",
+    "日本の",
+    "緑茶",
+    "🍵",
+    "👩‍💻",
+    "🇫🇷",
+    "→",
+    "ß",
+    "42",
+    ".",
+    '"',
+    "{",
+    "}",
+    "x:",
+    "user",
+    "—",
+]
 texts = st.lists(st.sampled_from(PIECES), min_size=1, max_size=30).map("".join)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -40,7 +65,7 @@ def test_plain_tokens_cover_the_body_exactly(embedded, body, front):
     for token_id, r in zip(encoded.input_ids, encoded.ranges):
         piece = embedded.tokenizer.decode([token_id])
         if r and "\ufffd" not in piece:
-            assert text[r[0]:r[1]] == piece
+            assert text[r[0] : r[1]] == piece
 
 
 @FAST
@@ -81,6 +106,6 @@ def test_example_chat_file_maps_every_content_word(embedded):
     text = Path(__file__).parents[2].joinpath("examples", "chat.prompty").read_text(encoding="utf-8")
     doc = parse_prompt(text)
     encoded = encode_prompt(doc, embedded.tokenizer, chat=True)
-    mapped = "".join(text[r[0]:r[1]] for r in encoded.ranges if r)
+    mapped = "".join(text[r[0] : r[1]] for r in encoded.ranges if r)
     assert "Maria lives in Madrid" in mapped and "You are a terse assistant." in mapped
     assert "<|im_start|>" in encoded.text

@@ -23,8 +23,16 @@ def inputs(tiny, tiny_case, **kw) -> AttributionInput:
 def test_the_one_pass_methods_are_the_linear_gradient_ones():
     assert ONE_PASS == ["attnlrp", "input_x_gradient"]
     linear = [name for name in method_names() if get_method(name).linear]
-    assert linear == ["attnlrp", "input_x_gradient", "integrated_gradients", "kernelshap", "lime", "occlusion",
-                      "sequential_integrated_gradients", "textgenshap"]
+    assert linear == [
+        "attnlrp",
+        "input_x_gradient",
+        "integrated_gradients",
+        "kernelshap",
+        "lime",
+        "occlusion",
+        "sequential_integrated_gradients",
+        "textgenshap",
+    ]
     assert not get_method("saliency").linear  # a norm of the gradient: its heatmap needs every row
 
 

@@ -28,8 +28,10 @@ def with_remote_code(tiny_model_dir: Path, tmp_path: Path, model_type: str) -> t
     model, marker = tmp_path / "model", tmp_path / "ran.txt"
     shutil.copytree(tiny_model_dir, model)
     config = json.loads((model / "config.json").read_text())
-    config.update(model_type=model_type, auto_map={"AutoConfig": "custom.CustomConfig",
-                                                   "AutoModelForCausalLM": "custom.CustomModel"})
+    config.update(
+        model_type=model_type,
+        auto_map={"AutoConfig": "custom.CustomConfig", "AutoModelForCausalLM": "custom.CustomModel"},
+    )
     (model / "config.json").write_text(json.dumps(config))
     tokenizer_config = json.loads((model / "tokenizer_config.json").read_text())
     tokenizer_config["auto_map"] = {"AutoTokenizer": ["custom.CustomTokenizer", None]}

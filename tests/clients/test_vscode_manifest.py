@@ -10,7 +10,7 @@ import pytest
 from salience.attribution import method_names
 from salience.attribution.prompt import PROMPT_SUFFIXES
 from salience.server import render
-from salience.server.server import create_server
+from salience.server.handlers import create_server
 from salience.server.settings import Settings
 
 MANIFEST = json.loads((Path(__file__).parents[2] / "client-config/vscode/package.json").read_text(encoding="utf-8"))

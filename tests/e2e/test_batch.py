@@ -59,8 +59,9 @@ def test_stored_results_equal_a_single_file_run(tiny_model_dir, tmp_path, capsys
     run(capsys, root, "--model", tiny_model_dir, "--max-new-tokens", "2")
     (entry,) = (tmp_path / "cache" / "results").iterdir()
     stored = AttributionResult.from_json(entry.read_text(encoding="utf-8"))
-    code = cli.main(["attribute", str(root / "a.prompt"), "--model", str(tiny_model_dir), "--max-new-tokens", "2",
-                     "--json"])
+    code = cli.main(
+        ["attribute", str(root / "a.prompt"), "--model", str(tiny_model_dir), "--max-new-tokens", "2", "--json"]
+    )
     single = AttributionResult.from_json(capsys.readouterr().out)
     assert code == 0 and stored.aggregate == single.aggregate and stored.method == single.method
 

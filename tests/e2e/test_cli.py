@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import subprocess
 import sys
@@ -11,22 +12,30 @@ from pathlib import Path
 
 import pytest
 
-from salience.attribution import DEFAULT_METHOD
+from salience.attribution import DEFAULT_METHOD, method_names
 
 pytestmark = pytest.mark.embedded
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def salience(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "salience.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "salience.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-@pytest.mark.parametrize("name,answer", [("door-codes.prompt", "7733"), ("chat.prompty", "Madrid"),
-                                         ("capital.prompt", "Paris")])
+@pytest.mark.parametrize(
+    "name,answer", [("door-codes.prompt", "7733"), ("chat.prompty", "Madrid"), ("capital.prompt", "Paris")]
+)
 def test_examples_complete_with_the_expected_answer(embedded, name, answer):
     done = salience("attribute", str(EXAMPLES / name), "--method", "saliency")
     assert done.returncode == 0, done.stderr
+    assert not re.search(r"\w+Warning:", done.stderr)
     assert answer in done.stdout and "top 10 tokens" in done.stdout
 
 
@@ -41,8 +50,16 @@ def test_json_holds_the_full_result(embedded):
 
 def test_html_page_is_self_contained(embedded, tmp_path):
     out = tmp_path / "page.html"
-    done = salience("attribute", str(EXAMPLES / "unicode.prompt"), "--html", str(out), "--max-new-tokens", "2",
-                    "--method", "attention")
+    done = salience(
+        "attribute",
+        str(EXAMPLES / "unicode.prompt"),
+        "--html",
+        str(out),
+        "--max-new-tokens",
+        "2",
+        "--method",
+        "attention",
+    )
     assert done.returncode == 0, done.stderr
     page = out.read_text(encoding="utf-8")
     heatmap = re.search(r'<pre id="heatmap">(.*?)</pre>', page, re.S).group(1)
@@ -52,15 +69,33 @@ def test_html_page_is_self_contained(embedded, tmp_path):
 
 
 def test_params_reach_the_method(embedded):
-    done = salience("attribute", str(EXAMPLES / "capital.prompt"), "--method", "integrated_gradients",
-                    "--param", "steps=4", "--max-new-tokens", "1", "--json")
+    done = salience(
+        "attribute",
+        str(EXAMPLES / "capital.prompt"),
+        "--method",
+        "integrated_gradients",
+        "--param",
+        "steps=4",
+        "--max-new-tokens",
+        "1",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["parameters"]["steps"] == 4
 
 
 def test_attnlrp_runs_from_the_cli_with_checkpointing(embedded):
-    done = salience("attribute", str(EXAMPLES / "capital.prompt"), "--method", "attnlrp", "--param",
-                    "checkpointing=true", "--max-new-tokens", "1", "--json")
+    done = salience(
+        "attribute",
+        str(EXAMPLES / "capital.prompt"),
+        "--method",
+        "attnlrp",
+        "--param",
+        "checkpointing=true",
+        "--max-new-tokens",
+        "1",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["method"] == "attnlrp" and data["parameters"]["checkpointing"] is True
@@ -69,54 +104,99 @@ def test_attnlrp_runs_from_the_cli_with_checkpointing(embedded):
 
 def test_sig_warns_when_its_paths_have_not_converged(embedded):
     """One step cannot follow SmolLM2's rough paths: the scores miss the drops, and the user is told."""
-    args = ("attribute", str(EXAMPLES / "apples.prompt"), "--method", "sequential_integrated_gradients",
-            "--param", "granularity=token", "--max-new-tokens", "1", "--json")
+    args = (
+        "attribute",
+        str(EXAMPLES / "apples.prompt"),
+        "--method",
+        "sequential_integrated_gradients",
+        "--param",
+        "granularity=token",
+        "--max-new-tokens",
+        "1",
+        "--json",
+    )
     done = salience(*args, "--param", "steps=1")
     assert done.returncode == 0, done.stderr
     gap = json.loads(done.stdout)["extras"]["max_completeness_gap"]
     assert gap > 0.5 and f"up to {gap:.2f}; more `steps`" in done.stderr
 
 
-NO_NETWORK = ("import runpy, socket, sys\n"
-              "def refuse(*args): raise OSError('network access attempted')\n"
-              "socket.socket.connect = socket.socket.connect_ex = socket.create_connection = refuse\n"
-              "sys.argv = ['salience'] + sys.argv[1:]\n"
-              "runpy.run_module('salience.cli', run_name='__main__')\n")
+NO_NETWORK = (
+    "import runpy, socket, sys\n"
+    "def refuse(*args): raise OSError('network access attempted')\n"
+    "socket.socket.connect = socket.socket.connect_ex = socket.create_connection = refuse\n"
+    "sys.argv = ['salience'] + sys.argv[1:]\n"
+    "runpy.run_module('salience.cli', run_name='__main__')\n"
+)
 
 
 def test_reagent_runs_offline_from_the_cli_and_warns_when_it_has_not_converged(embedded):
     """Sockets refuse to connect in this run; one step with the top token kept cannot meet the rule."""
-    args = ("attribute", str(EXAMPLES / "capital.prompt"), "--method", "reagent", "--max-new-tokens", "1",
-            "--param", "probes=4", "--param", "max_steps=1", "--param", "keep_top_n=1", "--json")
-    done = subprocess.run([sys.executable, "-c", NO_NETWORK, *args], capture_output=True, text=True, timeout=300,
-                          stdin=subprocess.DEVNULL)
+    args = (
+        "attribute",
+        str(EXAMPLES / "capital.prompt"),
+        "--method",
+        "reagent",
+        "--max-new-tokens",
+        "1",
+        "--param",
+        "probes=4",
+        "--param",
+        "max_steps=1",
+        "--param",
+        "keep_top_n=1",
+        "--json",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", NO_NETWORK, *args], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["method"] == "reagent" and data["parameters"]["replacement"] == "model"
     assert abs(sum(data["matrix"][0]) - 1) < 1e-4  # one target: every visible token is in the file
     assert data["extras"]["converged"] == [False] and "not converged for 1 of 1" in done.stderr
+    assert not re.search(r"\w+Warning:", done.stderr)
 
 
-@pytest.mark.parametrize("method,params", [("textgenshap", ["level=sentence"]), ("lime", ["n_samples=24"]),
-                                           ("kernelshap", ["n_samples=24", "level=sentence"])])
+@pytest.mark.parametrize(
+    "method,params",
+    [
+        ("textgenshap", ["level=sentence"]),
+        ("lime", ["n_samples=24"]),
+        ("kernelshap", ["n_samples=24", "level=sentence"]),
+    ],
+)
 def test_coalition_methods_run_offline_from_the_cli_with_a_table_of_parts(embedded, method, params):
     args = ["attribute", str(EXAMPLES / "rag.prompt.md"), "--method", method, "--max-new-tokens", "2"]
     for param in params:
         args += ["--param", param]
-    done = subprocess.run([sys.executable, "-c", NO_NETWORK, *args], capture_output=True, text=True, timeout=300,
-                          stdin=subprocess.DEVNULL, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_NETWORK, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "parts of the prompt" in done.stdout and "Document 3" in done.stdout
+    assert not re.search(r"\w+Warning:", done.stderr)  # no library deprecations: current APIs (`cache=`)
     if method == "textgenshap":
         assert re.search(r"segment\s+│ Document 3: The Statue of Liberty.*│\s+[-+]\d+\.\d{3} │\s+exact", done.stdout)
 
 
-def test_methods_lists_every_method_with_its_cost():
-    done = salience("methods")
+def test_methods_lists_every_method_with_its_cost_in_80_columns():
+    done = subprocess.run(
+        [sys.executable, "-m", "salience.cli", "methods"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        timeout=60,
+    )
     assert done.returncode == 0
-    for name in ("saliency", "input_x_gradient", "integrated_gradients", "attention", "occlusion", "attnlrp",
-                 "textgenshap", "lime", "kernelshap"):
-        assert name in done.stdout
+    assert max(map(len, done.stdout.splitlines())) <= 80
+    names = {line.split("│")[0].strip() for line in done.stdout.splitlines() if "│" in line}
+    assert set(method_names()) <= names  # whole names in the first column, none cut with "…"
 
 
 def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:

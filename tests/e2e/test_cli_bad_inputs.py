@@ -16,7 +16,8 @@ ROOT = Path(__file__).parents[2]
 def test_the_corpus_is_complete():
     assert len(CASES) >= 50
     assert {case.name for case in CASES if case.repeat is None} == {
-        p.name for p in BAD.iterdir() if p.name not in {"make.py", "expected.yaml"}}
+        p.name for p in BAD.iterdir() if p.name not in {"make.py", "expected.yaml"}
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from e2e_expected import expected_levels, expected_view
 
 pytestmark = pytest.mark.embedded
@@ -27,12 +26,32 @@ def nvim() -> str:
 def run_neovim(prompt: Path, home: Path) -> dict:
     """Open `prompt` in headless Neovim with our config; the check script records highlights and a hover."""
     out = home / "nvim.json"
-    env = {**os.environ, "SALIENCE_NVIM_OUT": str(out), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
-           "XDG_STATE_HOME": str(home / "state")}
-    done = subprocess.run([nvim(), "--headless", "-i", "NONE", "-u", str(ROOT / "client-config/neovim/init.lua"),
-                           "-c", f"luafile {CHECK}", str(prompt)], env=env, capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "SALIENCE_NVIM_OUT": str(out),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_STATE_HOME": str(home / "state"),
+    }
+    done = subprocess.run(
+        [
+            nvim(),
+            "--headless",
+            "-i",
+            "NONE",
+            "-u",
+            str(ROOT / "client-config/neovim/init.lua"),
+            "-c",
+            f"luafile {CHECK}",
+            str(prompt),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert out.is_file(), f"Neovim wrote no result (exit {done.returncode}): {done.stderr[-2000:]}"
     return json.loads(out.read_text(encoding="utf-8"))
 
@@ -43,7 +62,7 @@ def expected_cells(text: str, embedded) -> dict[tuple[int, int], list[str]]:
     cells: dict[tuple[int, int], list[str]] = {}
     for offset, (level, negative) in expected_levels(view).items():
         row = view.lines.line_of(offset)
-        first = len(text[view.lines.starts[row]:offset].encode("utf-8"))
+        first = len(text[view.lines.starts[row] : offset].encode("utf-8"))
         groups = sorted([f"@lsp.type.salience{level}"] + (["@lsp.mod.negative"] if negative else []))
         for col in range(first, first + len(text[offset].encode("utf-8"))):
             cells[(row, col)] = groups

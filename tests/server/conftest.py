@@ -38,8 +38,11 @@ class Session:
             self.scores.append(_plain(params))
             self._event.set()
 
-        for method in (types.WORKSPACE_SEMANTIC_TOKENS_REFRESH, types.WORKSPACE_INLAY_HINT_REFRESH,
-                       types.WORKSPACE_CODE_LENS_REFRESH):
+        for method in (
+            types.WORKSPACE_SEMANTIC_TOKENS_REFRESH,
+            types.WORKSPACE_INLAY_HINT_REFRESH,
+            types.WORKSPACE_CODE_LENS_REFRESH,
+        ):
             client.feature(method)(self._counter(method))
 
         self.registrations: list[Any] = []
@@ -51,6 +54,7 @@ class Session:
     def _counter(self, method: str) -> Callable[[Any], None]:
         def refreshed(params: Any) -> None:
             self.refreshes[method] = self.refreshes.get(method, 0) + 1
+
         return refreshed
 
     def open(self, name: str, text: str, language_id: str = "prompt") -> str:
@@ -59,22 +63,30 @@ class Session:
         uri = path.as_uri()
         self.versions[uri] = 1
         self.texts[(uri, 1)] = text
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
-            types.TextDocumentItem(uri=uri, language_id=language_id, version=1, text=text)))
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                types.TextDocumentItem(uri=uri, language_id=language_id, version=1, text=text)
+            )
+        )
         return uri
 
     def edit(self, uri: str, start: types.Position, end: types.Position, new: str, text_after: str) -> int:
         version = self.versions[uri] + 1
         self.versions[uri] = version
         self.texts[(uri, version)] = text_after
-        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
-            types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            [types.TextDocumentContentChangePartial(range=types.Range(start, end), text=new)]))
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                [types.TextDocumentContentChangePartial(range=types.Range(start, end), text=new)],
+            )
+        )
         return version
 
-    async def wait_scores(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0,
-                          start: int = 0) -> dict:
+    async def wait_scores(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0, start: int = 0
+    ) -> dict:
         """The first `salience/scores` payload from index `start` on that satisfies `predicate`."""
+
         async def scan() -> dict:
             seen = start
             while True:
@@ -84,13 +96,20 @@ class Session:
                 seen = len(self.scores)
                 self._event.clear()
                 await self._event.wait()
+
         return await asyncio.wait_for(scan(), timeout)
 
     async def result_for(self, uri: str, version: int | None = None, method: str | None = None) -> dict:
         version = version or self.versions[uri]
-        return await self.wait_scores(lambda p: p["uri"] == uri and p["version"] == version
-                                      and p["computedVersion"] == version and p["ranges"]
-                                      and (method is None or p["method"] == method))
+        return await self.wait_scores(
+            lambda p: (
+                p["uri"] == uri
+                and p["version"] == version
+                and p["computedVersion"] == version
+                and p["ranges"]
+                and (method is None or p["method"] == method)
+            )
+        )
 
 
 def _plain(params: Any) -> dict[str, Any]:
@@ -107,8 +126,12 @@ def _plain(params: Any) -> dict[str, Any]:
 
 
 def start_params(capabilities: str, options: dict[str, Any], root: Path) -> types.InitializeParams:
-    return types.InitializeParams(capabilities=client_capabilities(capabilities), initialization_options=options,
-                                  root_uri=root.as_uri(), workspace_folders=[types.WorkspaceFolder(root.as_uri(), "w")])
+    return types.InitializeParams(
+        capabilities=client_capabilities(capabilities),
+        initialization_options=options,
+        root_uri=root.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(root.as_uri(), "w")],
+    )
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER), params=CLIENTS)
@@ -117,8 +140,7 @@ async def client(request, lsp_client: LanguageClient, tiny_model_dir, tmp_path):
     lsp_client.session = Session(lsp_client, request.param, tmp_path)
     lsp_client.session_model = str(tiny_model_dir)
     lsp_client.set_configuration({"salience": settings_for(tiny_model_dir)})
-    started = await lsp_client.initialize_session(start_params(request.param, settings_for(tiny_model_dir),
-                                                                tmp_path))
+    started = await lsp_client.initialize_session(start_params(request.param, settings_for(tiny_model_dir), tmp_path))
     lsp_client.session.encoding = str(started.capabilities.position_encoding or "utf-16")
     yield
     await lsp_client.shutdown_session()

@@ -15,7 +15,7 @@ def column_to_text(line: str, column: int, encoding: str) -> str:
         return line.encode("utf-8", "surrogatepass")[:column].decode("utf-8", "surrogatepass")
     if encoding == "utf-32":
         return line[:column]
-    return line.encode("utf-16-le", "surrogatepass")[:2 * column].decode("utf-16-le", "surrogatepass")
+    return line.encode("utf-16-le", "surrogatepass")[: 2 * column].decode("utf-16-le", "surrogatepass")
 
 
 def decode_semantic_tokens(text: str, data: list[int], encoding: str) -> list[tuple[int, int, str, int, int]]:
@@ -23,11 +23,11 @@ def decode_semantic_tokens(text: str, data: list[int], encoding: str) -> list[tu
     lines = split_lines(text)
     out, line, char = [], 0, 0
     for i in range(0, len(data), 5):
-        d_line, d_char, length, kind, modifiers = data[i:i + 5]
+        d_line, d_char, length, kind, modifiers = data[i : i + 5]
         line += d_line
         char = char + d_char if d_line == 0 else d_char
         prefix = column_to_text(lines[line], char, encoding)
-        token = column_to_text(lines[line], char + length, encoding)[len(prefix):]
+        token = column_to_text(lines[line], char + length, encoding)[len(prefix) :]
         out.append((line, len(prefix), token, kind, modifiers))
     return out
 

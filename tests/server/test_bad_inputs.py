@@ -12,8 +12,11 @@ from lsp_decode import text_of_range
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
-            "info": types.DiagnosticSeverity.Information}
+SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "info": types.DiagnosticSeverity.Information,
+}
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
@@ -38,8 +41,9 @@ def met(session: Session, uri: str, expected: dict) -> bool:
         if severity in expected:
             return any(words(expected[severity]) in m for m in said(session, uri, severity))
     fresh = [p for p in session.scores if p["uri"] == uri and p["ranges"] and p["computedVersion"] == 1]
-    return bool(fresh) and (not expected.get("warning") or any(
-        words(expected["warning"]) in m for m in said(session, uri, "warning")))
+    return bool(fresh) and (
+        not expected.get("warning") or any(words(expected["warning"]) in m for m in said(session, uri, "warning"))
+    )
 
 
 async def test_the_server_survives_the_corpus(server, tmp_path):
@@ -58,10 +62,12 @@ async def test_the_server_survives_the_corpus(server, tmp_path):
             ranges = next(p for p in session.scores if p["uri"] == uri and p["ranges"])["ranges"]
             assert all(text_of_range(text, r, session.encoding) for r in ranges), case.name  # real characters
         start = time.perf_counter()  # the next request is answered
-        await session.client.text_document_hover_async(types.HoverParams(
-            types.TextDocumentIdentifier(uri), types.Position(0, 0)))
+        await session.client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(uri), types.Position(0, 0))
+        )
         tokens = await session.client.text_document_semantic_tokens_full_async(
-            types.SemanticTokensParams(types.TextDocumentIdentifier(uri)))
+            types.SemanticTokensParams(types.TextDocumentIdentifier(uri))
+        )
         answered.append(time.perf_counter() - start)
         assert tokens is not None and len(tokens.data) % 5 == 0
         session.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lsprotocol import types
 
 from salience.server.positions import LineIndex, apply_changes
-from salience.server.spans import ScoredSpan, shift_spans
+from salience.views.spans import ScoredSpan, shift_spans
 
 ENCODINGS = [types.PositionEncodingKind.Utf16, types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf32]
 PIECES = ["a", "Z", " ", "é", "e\u0301", "日本", "語", "😀", "👩\u200d💻", "🇫🇷", "\n", "\r\n", "\r", "\t", "x y"]
@@ -21,7 +21,7 @@ def reference_position(text: str, offset: int, encoding: str) -> types.Position:
     """Line and column of a code-point offset, counted from scratch (not with LineIndex)."""
     starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
     line = max(i for i, s in enumerate(starts) if s <= offset)
-    prefix = text[starts[line]:offset]
+    prefix = text[starts[line] : offset]
     if encoding == types.PositionEncodingKind.Utf8:
         width = len(prefix.encode("utf-8"))
     elif encoding == types.PositionEncodingKind.Utf16:
@@ -50,7 +50,7 @@ def test_positions_match_a_reference_and_round_trip(text, encoding):
 @given(texts, st.sampled_from(ENCODINGS), st.data())
 def test_random_edit_batches_equal_the_reference_and_keep_untouched_spans_on_their_text(text, encoding, data):
     spans = [ScoredSpan(m.start(), m.end(), 1.0, [k]) for k, m in enumerate(re.finditer(r"[^\s]+", text))]
-    words = [text[s.start:s.end] for s in spans]
+    words = [text[s.start : s.end] for s in spans]
     expected, changes, edits = text, [], []
     for _ in range(data.draw(st.integers(1, 4))):
         offsets = valid_offsets(expected)
@@ -58,9 +58,14 @@ def test_random_edit_batches_equal_the_reference_and_keep_untouched_spans_on_the
         end = data.draw(st.sampled_from([o for o in offsets if o >= start]))
         inserted = data.draw(texts)
         lines = LineIndex(expected, encoding)
-        changes.append(types.TextDocumentContentChangePartial(
-            range=types.Range(reference_position(expected, start, encoding), reference_position(expected, end, encoding)),
-            text=inserted))
+        changes.append(
+            types.TextDocumentContentChangePartial(
+                range=types.Range(
+                    reference_position(expected, start, encoding), reference_position(expected, end, encoding)
+                ),
+                text=inserted,
+            )
+        )
         expected = expected[:start] + inserted + expected[end:]
         edits.append((start, end, len(inserted)))
         assert lines.offset(reference_position(lines.text, start, encoding)) == start
@@ -69,6 +74,6 @@ def test_random_edit_batches_equal_the_reference_and_keep_untouched_spans_on_the
     for start, end, inserted in applied:
         spans = shift_spans(spans, start, end, inserted)
     for span in spans:  # a highlight that survives the edits still covers its own word
-        assert result[span.start:span.end] == words[span.tokens[0]]
+        assert result[span.start : span.end] == words[span.tokens[0]]
     whole, none = apply_changes(text, [types.TextDocumentContentChangeWholeDocument(text="new")], encoding)
     assert whole == "new" and none is None

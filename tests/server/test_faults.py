@@ -13,8 +13,12 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 LONG = "The vault code is 7733. Repeat the vault code: " * 22  # ~1,000 tokens: minutes of 1,024-step IG
-ENDLESS = {"method": "integrated_gradients", "progressive": False, "debounceMs": 0,
-           "methodParams": {"integrated_gradients": {"steps": 1024, "memory_budget_mb": 16}}}
+ENDLESS = {
+    "method": "integrated_gradients",
+    "progressive": False,
+    "debounceMs": 0,
+    "methodParams": {"integrated_gradients": {"steps": 1024, "memory_budget_mb": 16}},
+}
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
@@ -34,8 +38,11 @@ async def busy(lsp_client: LanguageClient, tiny_model_dir, tmp_path):
 async def running(session: Session) -> str:
     """Wait until a run reports progress; its token."""
     for _ in range(400):
-        tokens = [t for t, reports in session.client.progress_reports.items()
-                  if reports and not isinstance(reports[-1], types.WorkDoneProgressEnd)]
+        tokens = [
+            t
+            for t, reports in session.client.progress_reports.items()
+            if reports and not isinstance(reports[-1], types.WorkDoneProgressEnd)
+        ]
         if tokens:
             return tokens[-1]
         await asyncio.sleep(0.05)
@@ -67,15 +74,17 @@ async def test_a_cancel_storm_leaves_nothing_stale_and_the_server_answering(busy
         token = await running(session)
         for i in range(20):
             msg_id = f"storm-{round_}-{i}"
-            busy.protocol.send_request(types.TEXT_DOCUMENT_HOVER, types.HoverParams(doc, types.Position(0, i)),
-                                       msg_id=msg_id)
+            busy.protocol.send_request(
+                types.TEXT_DOCUMENT_HOVER, types.HoverParams(doc, types.Position(0, i)), msg_id=msg_id
+            )
             busy.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
         session.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token))
         cancelled.add(token)
         await busy.workspace_execute_command_async(types.ExecuteCommandParams("salience.run", [uri]))
     assert not any(p["ranges"] for p in session.scores)  # no cancelled run ever published
-    session.client.set_configuration({"salience": {**settings_for(session.client.session_model), "debounceMs": 0,
-                                                   "method": "saliency"}})
+    session.client.set_configuration(
+        {"salience": {**settings_for(session.client.session_model), "debounceMs": 0, "method": "saliency"}}
+    )
     session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     result = await session.result_for(uri, method="saliency")
     assert result["ranges"]
@@ -91,8 +100,9 @@ async def test_settings_changed_mid_run_replace_the_run(busy, tiny_model_dir):
     await running(session)
     options = settings_for(tiny_model_dir, debounceMs=0, model="other", method="saliency")
     session.client.set_configuration({"salience": options})
-    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"salience": options}))
+    session.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"salience": options})
+    )
     result = await session.result_for(uri, method="saliency")
     assert result["model"] == "other-model"  # the model was swapped, and the document re-run with it
     assert not any(p["method"] == "integrated_gradients" and p["ranges"] for p in session.scores)

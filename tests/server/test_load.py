@@ -34,9 +34,10 @@ def position(text: str, offset: int, encoding: str) -> types.Position:
     """The LSP position of code-point `offset` (lines split at \\r\\n, \\r, \\n only)."""
     line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r(?!\n)|\n", text)]
     line = max(i for i, start in enumerate(line_starts) if start <= offset)
-    prefix = text[line_starts[line]:offset]
+    prefix = text[line_starts[line] : offset]
     units = {"utf-8": len(prefix.encode("utf-8")), "utf-32": len(prefix)}.get(
-        encoding, len(prefix.encode("utf-16-le")) // 2)
+        encoding, len(prefix.encode("utf-16-le")) // 2
+    )
     return types.Position(line, units)
 
 
@@ -70,8 +71,9 @@ async def test_a_thousand_edits_in_ten_seconds(loaded, tmp_path, capsys):
 
     async def hover(uri: str) -> None:
         start = time.perf_counter()
-        await loaded.text_document_hover_async(types.HoverParams(types.TextDocumentIdentifier(uri),
-                                                                 types.Position(0, rng.randrange(20))))
+        await loaded.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(uri), types.Position(0, rng.randrange(20)))
+        )
         hover_times.append(time.perf_counter() - start)
 
     gc.collect()
@@ -83,8 +85,9 @@ async def test_a_thousand_edits_in_ten_seconds(loaded, tmp_path, capsys):
         start, end, new = random_edit(texts[uri], rng)
         after = texts[uri][:start] + new + texts[uri][end:]
         encoding = session.encoding
-        version = session.edit(uri, position(texts[uri], start, encoding), position(texts[uri], end, encoding), new,
-                               after)
+        version = session.edit(
+            uri, position(texts[uri], start, encoding), position(texts[uri], end, encoding), new, after
+        )
         sent_at[(uri, version)] = time.perf_counter()
         texts[uri] = after
         if n % 5 == 0:
@@ -116,9 +119,11 @@ async def test_a_thousand_edits_in_ten_seconds(loaded, tmp_path, capsys):
     hover_times.sort()
     p99 = hover_times[int(0.99 * (len(hover_times) - 1))]
     with capsys.disabled():
-        print(f"\nload: {EDITS} edits to {DOCUMENTS} documents sent in {sent_in:.1f} s; {len(hover_times)} hovers, "
-              f"p50 {1000 * hover_times[len(hover_times) // 2]:.1f} ms, p99 {1000 * p99:.1f} ms; server RSS "
-              f"{rss_before // 1024} MiB before, {rss_after // 1024} MiB after, peak {peak // 1024} MiB")
+        print(
+            f"\nload: {EDITS} edits to {DOCUMENTS} documents sent in {sent_in:.1f} s; {len(hover_times)} hovers, "
+            f"p50 {1000 * hover_times[len(hover_times) // 2]:.1f} ms, p99 {1000 * p99:.1f} ms; server RSS "
+            f"{rss_before // 1024} MiB before, {rss_after // 1024} MiB after, peak {peak // 1024} MiB"
+        )
     assert sent_in < SECONDS * 1.5
     assert p99 < 0.050
     assert rss_after - rss_before < 100 * 1024  # bounded: no growth with the number of edits

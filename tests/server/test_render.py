@@ -10,7 +10,7 @@ from salience.attribution.result import AttributionResult, SourceToken
 from salience.server import render
 from salience.server.positions import LineIndex, apply_changes
 from salience.server.settings import Settings
-from salience.server.spans import ScoredSpan, assign_levels, scored_spans, shift_spans
+from salience.views.spans import ScoredSpan, assign_levels, scored_spans, shift_spans
 
 TEXT = "Hi 👩‍💻 and 日本語\r\ncafe\u0301 🇫🇷!\nend"
 WORDS = ["Hi", "👩‍💻", "and", "日本語", "cafe\u0301", "🇫🇷", "!", "end"]
@@ -25,15 +25,27 @@ def result_for(text: str, words: list[str], scores: list[float], extra_template:
         source.append(SourceToken(len(source), word, (start, cursor)))
     source.append(SourceToken(99, "<|im_end|>", None))
     aggregate = list(scores) + [extra_template]
-    return AttributionResult(source, [5], ["x"], [aggregate], aggregate, "x", "input_x_gradient", {}, "m", False,
-                             timings={"generate": 0.2, "attribute": 0.3})
+    return AttributionResult(
+        source,
+        [5],
+        ["x"],
+        [aggregate],
+        aggregate,
+        "x",
+        "input_x_gradient",
+        {},
+        "m",
+        False,
+        timings={"generate": 0.2, "attribute": 0.3},
+    )
 
 
 @pytest.fixture
 def view():
     scores = [0.05, -0.30, 0.01, 0.20, 0.10, 0.15, 0.02, 0.08]
-    return lambda encoding="utf-16", **kw: render.View.of(TEXT, Settings(**kw), encoding,
-                                                            result_for(TEXT, WORDS, scores, 0.5))
+    return lambda encoding="utf-16", **kw: render.View.of(
+        TEXT, Settings(**kw), encoding, result_for(TEXT, WORDS, scores, 0.5)
+    )
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -56,7 +68,7 @@ def test_positions_count_code_units_of_the_negotiated_encoding():
     for encoding in ENCODINGS:
         index = LineIndex(TEXT, encoding)
         for offset in range(len(TEXT) + 1):
-            if TEXT[offset - 1:offset + 1] != "\r\n":
+            if TEXT[offset - 1 : offset + 1] != "\r\n":
                 assert index.offset(index.position(offset)) == offset
 
 
@@ -97,8 +109,11 @@ def test_a_large_completeness_gap_is_a_warning(gap, warned):
     result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
     if gap is not None:
         result.extras["max_completeness_gap"] = gap
-    messages = [d.message for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
-                if d.severity == types.DiagnosticSeverity.Warning]
+    messages = [
+        d.message
+        for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
+        if d.severity == types.DiagnosticSeverity.Warning
+    ]
     assert any("more `steps`" in m for m in messages) == warned
 
 
@@ -108,8 +123,11 @@ def test_an_unconverged_probing_run_is_a_warning(converged, warned):
     result.target_tokens = [" a", " b"]
     if converged is not None:
         result.extras["converged"] = converged
-    messages = [d.message for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
-                if d.severity == types.DiagnosticSeverity.Warning]
+    messages = [
+        d.message
+        for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
+        if d.severity == types.DiagnosticSeverity.Warning
+    ]
     assert any("not converged for 1 of 2 target tokens (' b')" in m for m in messages) == warned
 
 
@@ -117,11 +135,26 @@ def test_hover_lists_the_segment_and_word_values_with_their_errors():
     result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
     result.method = "textgenshap"
     result.extras["players"] = [
-        {"level": "segment", "tokens": [0, 1, 2, 3], "label": "Hi \ufffd\ufffd and 日本語", "value": 2.5, "stderr": 0.0,
-         "exact": True, "parent": None},
-        {"level": "segment", "tokens": [4, 5, 6, 7], "label": "café 🇫🇷! end", "value": -0.75, "stderr": 0.0,
-         "exact": True, "parent": None},
-        {"level": "word", "tokens": [3], "label": "日本語", "value": 1.25, "stderr": 0.125, "parent": 0}]
+        {
+            "level": "segment",
+            "tokens": [0, 1, 2, 3],
+            "label": "Hi \ufffd\ufffd and 日本語",
+            "value": 2.5,
+            "stderr": 0.0,
+            "exact": True,
+            "parent": None,
+        },
+        {
+            "level": "segment",
+            "tokens": [4, 5, 6, 7],
+            "label": "café 🇫🇷! end",
+            "value": -0.75,
+            "stderr": 0.0,
+            "exact": True,
+            "parent": None,
+        },
+        {"level": "word", "tokens": [3], "label": "日本語", "value": 1.25, "stderr": 0.125, "parent": 0},
+    ]
     v = render.View.of(TEXT, Settings(), "utf-16", result)
     hover = render.hover(v, TEXT.index("日本")).contents.value
     assert "segment `Hi 👩‍💻 and 日本語`: value **+2.500** (exact)" in hover  # the file's text, not decoded pieces
@@ -131,13 +164,17 @@ def test_hover_lists_the_segment_and_word_values_with_their_errors():
     assert "value **-0.750**" in summary and "日本語`: value **+1.250**" not in summary  # top level only
 
 
-@pytest.mark.parametrize("met,spent,warned", [(False, True, "max_forwards"), (False, False, "max_permutations"),
-                                              (True, False, None)])
+@pytest.mark.parametrize(
+    "met,spent,warned", [(False, True, "max_forwards"), (False, False, "max_permutations"), (True, False, None)]
+)
 def test_an_unmet_sampling_tolerance_is_a_warning(met, spent, warned):
     result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
     result.extras.update(tolerance_met=met, budget_spent=spent, max_stderr=0.4)
-    messages = [d.message for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
-                if d.severity == types.DiagnosticSeverity.Warning]
+    messages = [
+        d.message
+        for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
+        if d.severity == types.DiagnosticSeverity.Warning
+    ]
     sampling = [m for m in messages if "standard error" in m]
     assert sampling == [] if warned is None else len(sampling) == 1 and warned in sampling[0] and "±0.4" in sampling[0]
 
@@ -172,12 +209,13 @@ def test_edits_shift_spans_and_drop_edited_ones():
     text = "one two three"
     spans = [ScoredSpan(0, 3, 1.0), ScoredSpan(4, 7, 2.0), ScoredSpan(8, 13, 3.0)]
     change = types.TextDocumentContentChangePartial(
-        range=types.Range(types.Position(0, 5), types.Position(0, 6)), text="WXYZ")
+        range=types.Range(types.Position(0, 5), types.Position(0, 6)), text="WXYZ"
+    )
     new_text, edits = apply_changes(text, [change], "utf-16")
     assert new_text == "one tWXYZo three"
     for start, end, inserted in edits:
         spans = shift_spans(spans, start, end, inserted)
-    assert [new_text[s.start:s.end] for s in spans] == ["one", "three"]
+    assert [new_text[s.start : s.end] for s in spans] == ["one", "three"]
 
 
 def test_truncated_prompts_get_a_warning(view):

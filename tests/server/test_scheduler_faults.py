@@ -12,7 +12,8 @@ import torch
 from salience.attribution import methods as registry
 from salience.attribution.methods.saliency import Saliency
 from salience.server import render
-from salience.server.scheduler import Job, Scheduler
+from salience.server.documents import Job
+from salience.server.scheduler import Scheduler
 from salience.server.settings import Settings
 
 TEXT = "The vault code is 7733. Repeat the vault code:"
@@ -67,6 +68,7 @@ class Endless(Saliency):
         while not inputs.cancelled():  # a long run that checks cancellation between its batches
             threading.Event().wait(0.01)
         from salience.attribution.errors import Cancelled
+
         raise Cancelled("cancelled")
 
 

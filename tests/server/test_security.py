@@ -62,8 +62,11 @@ async def test_a_repository_cannot_name_the_model(session, tiny_model_dir):
     message = await first_error(session, front)
     assert message and str(repo) in message and "allowWorkspaceModels" in message
     # The workspace's settings cannot name it nor allow it either: only initializationOptions can.
-    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"salience": {"model": str(repo), "allowWorkspaceModels": True, "debounceMs": 30}}))
+    session.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"salience": {"model": str(repo), "allowWorkspaceModels": True, "debounceMs": 30}}
+        )
+    )
     plain = session.open("plain.prompt", TEXT)
     message = await first_error(session, plain)
     assert message and str(repo) in message and "allowWorkspaceModels" in message

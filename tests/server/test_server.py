@@ -35,8 +35,10 @@ async def test_scores_land_on_the_right_characters(session):
     decoded = decode_semantic_tokens(UNICODE, list(tokens.data), session.encoding)
     expected = [(text, level - 1) for text, level in zip(covered, payload["levels"]) if level]
     assert [(token, kind) for _, _, token, kind, _ in decoded] == expected
-    assert session.refreshes.get(types.WORKSPACE_SEMANTIC_TOKENS_REFRESH, 0) >= 1 or \
-        not session.client.capabilities.workspace.semantic_tokens
+    assert (
+        session.refreshes.get(types.WORKSPACE_SEMANTIC_TOKENS_REFRESH, 0) >= 1
+        or not session.client.capabilities.workspace.semantic_tokens
+    )
     watched = session.client.capabilities.workspace.did_change_watched_files
     if watched and watched.dynamic_registration:
         assert types.WORKSPACE_DID_CHANGE_WATCHED_FILES in [r.method for r in session.registrations]
@@ -48,7 +50,8 @@ async def test_semantic_tokens_range_matches_full(session):
     full = await session.client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(doc_id(uri)))
     first_line = types.Range(types.Position(0, 0), types.Position(1, 0))
     part = await session.client.text_document_semantic_tokens_range_async(
-        types.SemanticTokensRangeParams(doc_id(uri), first_line))
+        types.SemanticTokensRangeParams(doc_id(uri), first_line)
+    )
     all_tokens = decode_semantic_tokens(UNICODE, list(full.data), session.encoding)
     assert decode_semantic_tokens(UNICODE, list(part.data), session.encoding) == [t for t in all_tokens if t[0] == 0]
 
@@ -59,7 +62,8 @@ async def test_hover_shows_the_score_and_inlay_hints_mark_top_k(session):
     best = max(range(len(payload["scores"])), key=lambda i: abs(payload["scores"][i]))
     line, character = payload["ranges"][best][:2]
     hover = await session.client.text_document_hover_async(
-        types.HoverParams(doc_id(uri), types.Position(line, character)))
+        types.HoverParams(doc_id(uri), types.Position(line, character))
+    )
     assert "rank 1 of" in hover.contents.value and re.search(r"score \*\*[-+]\d\.\d{4}", hover.contents.value)
 
     whole = types.Range(types.Position(0, 0), types.Position(len(split_lines(UNICODE)), 0))
@@ -72,14 +76,21 @@ async def test_code_lens_and_commands(session):
     uri = session.open("lens.prompt", UNICODE)
     await session.result_for(uri)
     lenses = await session.client.text_document_code_lens_async(types.CodeLensParams(doc_id(uri)))
-    assert {lens.command.command for lens in lenses} == {"salience.run", "salience.setMethod", "salience.setTarget",
-                                                         "salience.clear", "salience.faithfulness"}
+    assert {lens.command.command for lens in lenses} == {
+        "salience.run",
+        "salience.setMethod",
+        "salience.setTarget",
+        "salience.clear",
+        "salience.faithfulness",
+    }
     figures = await session.client.workspace_execute_command_async(
-        types.ExecuteCommandParams("salience.faithfulness", [uri]))
+        types.ExecuteCommandParams("salience.faithfulness", [uri])
+    )
     assert figures["soft_nc"] >= 0 and len(figures["morf"]) == 11
     assert any("× random" in m.message for m in session.client.messages if m.type == types.MessageType.Info)
     await session.client.workspace_execute_command_async(
-        types.ExecuteCommandParams("salience.setMethod", [uri, "occlusion"]))
+        types.ExecuteCommandParams("salience.setMethod", [uri, "occlusion"])
+    )
     await session.wait_scores(lambda p: p["uri"] == uri and p["method"] == "occlusion" and p["ranges"])
     methods = await session.client.workspace_execute_command_async(types.ExecuteCommandParams("salience.methods"))
     assert {"input_x_gradient", "occlusion"} <= {m["name"] for m in methods} and all(m["cost"] for m in methods)
@@ -107,14 +118,15 @@ async def test_typing_during_a_run_never_shows_another_version(session):
             continue
         assert payload["version"] >= seen  # never an older version after a newer one
         seen = payload["version"]
-        shown = [text_of_range(session.texts[(uri, payload["version"])], r, session.encoding)
-                 for r in payload["ranges"]]
+        shown = [
+            text_of_range(session.texts[(uri, payload["version"])], r, session.encoding) for r in payload["ranges"]
+        ]
         source = session.texts[(uri, payload["computedVersion"])]
         if payload["computedVersion"] == payload["version"]:  # fresh: exactly that version's body
-            assert "".join(shown) == "".join(characters(source[len(FRONT):]))
+            assert "".join(shown) == "".join(characters(source[len(FRONT) :]))
         else:  # shifted through edits: only characters that the computed version had, none typed since
             assert not set(shown) - set(characters(source)), (payload["method"], payload["computedVersion"])
-            assert len(shown) <= len(characters(source[len(FRONT):]))
+            assert len(shown) <= len(characters(source[len(FRONT) :]))
     previews = [p for p in session.scores if p["uri"] == uri and p["previewOf"] == "integrated_gradients"]
     assert previews and all(p["method"] == DEFAULT_METHOD for p in previews)
 
@@ -134,15 +146,29 @@ async def expensive_run(session, name: str, method: str, text: str, progress: st
 
 async def test_sig_in_front_matter_shows_a_preview_progress_then_sig(session):
     text = "---\nmethod: sequential_integrated_gradients\n---\nThe vault code is 7733. Repeat it:"
-    await expensive_run(session, "sig.prompt", "sequential_integrated_gradients", text,
-                        "sequential integrated gradients")
+    await expensive_run(
+        session, "sig.prompt", "sequential_integrated_gradients", text, "sequential integrated gradients"
+    )
 
 
 async def test_reagent_in_front_matter_shows_a_preview_progress_then_reagent(session):
-    session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
-                                                   "methodParams": {"reagent": {  # long enough (~2 s) to show progress
-                                                       "probes": 16, "max_steps": 400, "keep_top_n": 1,
-                                                       "stop_top_k": 1, "memory_budget_mb": 16}}}})
+    session.client.set_configuration(
+        {
+            "salience": {
+                "model": session.client.session_model,
+                "debounceMs": 0,
+                "methodParams": {
+                    "reagent": {  # long enough (~2 s) to show progress
+                        "probes": 16,
+                        "max_steps": 400,
+                        "keep_top_n": 1,
+                        "stop_top_k": 1,
+                        "memory_budget_mb": 16,
+                    }
+                },
+            }
+        }
+    )
     session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     await asyncio.sleep(0.3)
     text = "---\nmethod: reagent\nmax_new_tokens: 2\n---\nThe vault code is 7733. Repeat it:"
@@ -150,29 +176,57 @@ async def test_reagent_in_front_matter_shows_a_preview_progress_then_reagent(ses
 
 
 async def test_textgenshap_shows_progress_then_word_values_with_errors_in_the_hover(session):
-    session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
-                                                   "methodParams": {"textgenshap": {  # sampled, ~2 s: progress shows
-                                                       "exact_players": 0, "tolerance": 1e-9, "max_permutations": 96,
-                                                       "expand_share": 1.0, "level": "token",
-                                                       "memory_budget_mb": 16}}}})
+    session.client.set_configuration(
+        {
+            "salience": {
+                "model": session.client.session_model,
+                "debounceMs": 0,
+                "methodParams": {
+                    "textgenshap": {  # sampled, ~2 s: progress shows
+                        "exact_players": 0,
+                        "tolerance": 1e-9,
+                        "max_permutations": 96,
+                        "expand_share": 1.0,
+                        "level": "token",
+                        "memory_budget_mb": 16,
+                    }
+                },
+            }
+        }
+    )
     session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     await asyncio.sleep(0.3)
-    text = ("---\nmethod: textgenshap\nmax_new_tokens: 2\n---\nDocument 1: the red door code is 7733.\n"
-            "Document 2: the blue door code is 4812, as the note says.\n\nQuestion: the red code?")
+    text = (
+        "---\nmethod: textgenshap\nmax_new_tokens: 2\n---\nDocument 1: the red door code is 7733.\n"
+        "Document 2: the blue door code is 4812, as the note says.\n\nQuestion: the red code?"
+    )
     uri, final = await expensive_run(session, "textgenshap.prompt", "textgenshap", text, "TextGenSHAP")
     line, character = final["ranges"][0][:2]
     hover = await session.client.text_document_hover_async(
-        types.HoverParams(doc_id(uri), types.Position(line, character)))
-    assert re.search(r"segment `Document 1: the red door code is 7733\.?`: value \*\*[-+]\d+\.\d{3}\*\*",
-                     hover.contents.value), repr(hover.contents.value)
+        types.HoverParams(doc_id(uri), types.Position(line, character))
+    )
+    assert re.search(
+        r"segment `Document 1: the red door code is 7733\.?`: value \*\*[-+]\d+\.\d{3}\*\*", hover.contents.value
+    ), repr(hover.contents.value)
     assert re.search(r"± \d\.\d{3}", hover.contents.value) and "(exact)" not in hover.contents.value  # all sampled
 
 
 async def test_cancel_from_progress_stops_the_run(session):
-    session.client.set_configuration({"salience": {"model": session.client.session_model, "debounceMs": 0,
-                                                   "progressive": False,
-                                                   "methodParams": {"integrated_gradients": {  # long: many batches
-                                                       "steps": 1024, "memory_budget_mb": 16}}}})
+    session.client.set_configuration(
+        {
+            "salience": {
+                "model": session.client.session_model,
+                "debounceMs": 0,
+                "progressive": False,
+                "methodParams": {
+                    "integrated_gradients": {  # long: many batches
+                        "steps": 1024,
+                        "memory_budget_mb": 16,
+                    }
+                },
+            }
+        }
+    )
     session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     await asyncio.sleep(0.3)
     uri = session.open("cancel.prompt", SLOW)
@@ -180,8 +234,10 @@ async def test_cancel_from_progress_stops_the_run(session):
         if any(session.client.progress_reports.values()):
             break
         await asyncio.sleep(0.05)
-    assert any(session.client.progress_reports.values()), ("no progress shown for a long run",
-                                                           [m.message for m in session.client.messages])
+    assert any(session.client.progress_reports.values()), (
+        "no progress shown for a long run",
+        [m.message for m in session.client.messages],
+    )
     token = next(t for t, reports in session.client.progress_reports.items() if reports)
     session.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token))
     for _ in range(200):
@@ -194,12 +250,16 @@ async def test_cancel_from_progress_stops_the_run(session):
 
 
 async def test_bad_settings_and_a_missing_model_do_not_crash(session):
-    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"salience": {"debounceMs": "soon", "bins": "weird", "model": session.client.session_model}}))
+    session.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"salience": {"debounceMs": "soon", "bins": "weird", "model": session.client.session_model}}
+        )
+    )
     uri = session.open("missing.prompt", "---\nmodel: /no/such/model\n---\nhello")
     for _ in range(100):
         if session.client.diagnostics.get(uri) and any(
-                d.severity == types.DiagnosticSeverity.Error for d in session.client.diagnostics[uri]):
+            d.severity == types.DiagnosticSeverity.Error for d in session.client.diagnostics[uri]
+        ):
             break
         await asyncio.sleep(0.05)
     errors = [d for d in session.client.diagnostics[uri] if d.severity == types.DiagnosticSeverity.Error]
@@ -221,9 +281,14 @@ async def test_save_and_disk_changes_rerun_open_files(session):
     session.client.text_document_did_save(types.DidSaveTextDocumentParams(doc_id(uri)))
     await session.wait_scores(lambda p: p["uri"] == uri and p["ranges"], start=before)
     before = len(session.scores)
-    session.client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
-        [types.FileEvent(uri, types.FileChangeType.Changed),
-         types.FileEvent((session.root / "closed.prompt").as_uri(), types.FileChangeType.Changed)]))
+    session.client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            [
+                types.FileEvent(uri, types.FileChangeType.Changed),
+                types.FileEvent((session.root / "closed.prompt").as_uri(), types.FileChangeType.Changed),
+            ]
+        )
+    )
     await session.wait_scores(lambda p: p["uri"] == uri and p["ranges"], start=before)
 
 

@@ -13,10 +13,16 @@ CASES = {
     "None does not override": ([{"debounceMs": 50}, {"debounceMs": None}], {"debounce_ms": 50}, 0),
     "bad value falls back": ([{"debounceMs": "soon", "bins": "fixed"}], {"debounce_ms": 100, "bins": "fixed"}, 1),
     "unknown key": ([{"colour": "red", "inlayTopK": 3}], {"inlay_top_k": 3}, 1),
-    "thresholds must increase": ([{"thresholds": [0.5, 0.1, 0.2, 0.3, 0.4]}],
-                                 {"thresholds": (0.02, 0.05, 0.1, 0.2, 0.35)}, 1),
-    "per-method parameters": ([{"methodParams": {"integrated_gradients": {"steps": 8}}}],
-                              {"method_params": {"integrated_gradients": {"steps": 8}}}, 0),
+    "thresholds must increase": (
+        [{"thresholds": [0.5, 0.1, 0.2, 0.3, 0.4]}],
+        {"thresholds": (0.02, 0.05, 0.1, 0.2, 0.35)},
+        1,
+    ),
+    "per-method parameters": (
+        [{"methodParams": {"integrated_gradients": {"steps": 8}}}],
+        {"method_params": {"integrated_gradients": {"steps": 8}}},
+        0,
+    ),
 }
 
 

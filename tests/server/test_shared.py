@@ -15,15 +15,19 @@ from test_transports import connect, free_port
 
 SHORT = "The vault code is 7733. Repeat the vault code:"
 LONG = SHORT + " " + SHORT * 20  # ~1,000 tokens: minutes of 1,024-step IG on the tiny model
-ENDLESS = {"method": "integrated_gradients", "progressive": False,
-           "methodParams": {"integrated_gradients": {"steps": 1024, "memory_budget_mb": 16}}}
+ENDLESS = {
+    "method": "integrated_gradients",
+    "progressive": False,
+    "methodParams": {"integrated_gradients": {"steps": 1024, "memory_budget_mb": 16}},
+}
 
 
 @pytest.fixture
 async def host():
     port = free_port()
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "salience", "serve", "--tcp",
-                                                   f"127.0.0.1:{port}", stderr=asyncio.subprocess.DEVNULL)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "salience", "serve", "--tcp", f"127.0.0.1:{port}", stderr=asyncio.subprocess.DEVNULL
+    )
     _, writer = await connect(port)  # listening
     writer.close()
     yield port
@@ -56,8 +60,10 @@ async def test_a_slow_run_does_not_starve_other_editors(host, tiny_model_dir, tm
     slow = await editor(host, tmp_path / "a", settings_for(tiny_model_dir, debounceMs=0, **ENDLESS))
     slow_uri = slow.open("long.prompt", LONG)
     await progress_token(slow)  # the slow run holds the model
-    quick = [await editor(host, tmp_path / name, settings_for(tiny_model_dir, debounceMs=0, method="saliency"))
-             for name in ("b", "c")]
+    quick = [
+        await editor(host, tmp_path / name, settings_for(tiny_model_dir, debounceMs=0, method="saliency"))
+        for name in ("b", "c")
+    ]
     start = time.perf_counter()
     uris = [session.open("short.prompt", SHORT) for session in quick]
     results = [await session.result_for(uri) for session, uri in zip(quick, uris)]

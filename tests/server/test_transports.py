@@ -9,8 +9,12 @@ import sys
 
 import pytest
 
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "rootUri": None,
-                                                                          "capabilities": {}}}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"processId": None, "rootUri": None, "capabilities": {}},
+}
 
 
 def free_port() -> int:
@@ -33,9 +37,16 @@ async def read_framed(reader: asyncio.StreamReader) -> dict:
 
 
 async def serve(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "salience", "serve", *args,
-                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.DEVNULL)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "salience",
+        "serve",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 async def connect(port: int, attempts: int = 100) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -85,16 +96,29 @@ async def test_initialize_over(transport):
 def test_bad_address_is_one_clear_error():
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "salience", "serve", "--tcp", "nowhere"], capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "salience", "serve", "--tcp", "nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 1 and "expected PORT or HOST:PORT" in done.stderr
 
 
 async def test_a_bare_port_listens_on_this_machine_only_and_says_so():
     port = free_port()
-    server = await asyncio.create_subprocess_exec(sys.executable, "-m", "salience", "serve", "--tcp", str(port),
-                                                  stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                                                  stderr=asyncio.subprocess.PIPE)
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "salience",
+        "serve",
+        "--tcp",
+        str(port),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         notice = (await asyncio.wait_for(server.stderr.readline(), 60)).decode()
         assert f"127.0.0.1:{port}" in notice and "this machine only" in notice
@@ -114,8 +138,9 @@ def test_listening_elsewhere_is_a_warning_and_bad_ports_are_errors():
 
     assert listen_address("tcp", "2087") == ("127.0.0.1", 2087)
     assert listen_address("ws", "0.0.0.0:9000") == ("0.0.0.0", 9000)
-    assert "Warning" in listening_notice("ws", "0.0.0.0", 9000) and "reachable from the network" in \
-        listening_notice("ws", "0.0.0.0", 9000)
+    assert "Warning" in listening_notice("ws", "0.0.0.0", 9000) and "reachable from the network" in listening_notice(
+        "ws", "0.0.0.0", 9000
+    )
     assert "Warning" not in listening_notice("tcp", "localhost", 2087)
     for bad in ("nowhere", ":2087", "host:", "70000", "0"):
         with pytest.raises(SalienceError):
@@ -124,7 +149,7 @@ def test_listening_elsewhere_is_a_warning_and_bad_ports_are_errors():
 
 def test_the_server_and_the_cli_turn_the_model_hubs_off(monkeypatch):
     from salience.attribution.model import OFFLINE_FLAGS
-    from salience.server import server
+    from salience.server import start
 
     for flag in OFFLINE_FLAGS:
         monkeypatch.setenv(flag, "0")  # recorded, so the test's end restores this process's environment
@@ -134,8 +159,8 @@ def test_the_server_and_the_cli_turn_the_model_hubs_off(monkeypatch):
         def start_io(self) -> None:
             pass
 
-    monkeypatch.setattr(server, "create_server", Quiet)
-    assert server.serve("stdio") == 0
+    monkeypatch.setattr(start, "create_server", Quiet)
+    assert start.serve("stdio") == 0
     import os
 
     assert all(os.environ[flag] == "1" for flag in OFFLINE_FLAGS)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import threading
 import time
 
-from salience.attribution.patching import changing
+from salience.attribution.compute.patching import changing
 from salience.server.turnstile import Turnstile
 
 
-def run(turnstile: Turnstile, client: str, key: str, batches: int, log: list[str], patched: bool = False,
-        started: threading.Event | None = None) -> threading.Thread:
+def run(
+    turnstile: Turnstile,
+    client: str,
+    key: str,
+    batches: int,
+    log: list[str],
+    patched: bool = False,
+    started: threading.Event | None = None,
+) -> threading.Thread:
     def work() -> None:
         with turnstile.turn(client, key) as give_way:
             turnstile.loaded_key = key
@@ -24,6 +31,7 @@ def run(turnstile: Turnstile, client: str, key: str, batches: int, log: list[str
                         give_way()
                 else:
                     give_way()
+
     thread = threading.Thread(target=work)
     thread.start()
     return thread

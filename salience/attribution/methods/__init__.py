@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from salience.attribution.errors import UnknownMethodError
 from salience.attribution.methods.attention import Attention
-from salience.attribution.methods.attnlrp import AttnLRP
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.input_x_gradient import InputXGradient
 from salience.attribution.methods.integrated_gradients import IntegratedGradients
-from salience.attribution.methods.kernelshap import KernelShap
-from salience.attribution.methods.lime import Lime
+from salience.attribution.methods.lrp.attnlrp import AttnLRP
 from salience.attribution.methods.occlusion import Occlusion
-from salience.attribution.methods.reagent import ReAGent
+from salience.attribution.methods.reagent.reagent import ReAGent
 from salience.attribution.methods.saliency import Saliency
-from salience.attribution.methods.sequential_integrated_gradients import SequentialIntegratedGradients
-from salience.attribution.methods.textgenshap import TextGenShap
+from salience.attribution.methods.shapley.kernelshap import KernelShap
+from salience.attribution.methods.shapley.lime import Lime
+from salience.attribution.methods.shapley.textgenshap import TextGenShap
+from salience.attribution.methods.sig.sequential_integrated_gradients import SequentialIntegratedGradients
 from salience.attribution.model import LoadedModel
 
 DEFAULT_METHOD = "attnlrp"
@@ -59,9 +59,32 @@ def method_classes() -> list[type[Method]]:
     return [_REGISTRY[n] for n in method_names()]
 
 
-for _cls in (Saliency, InputXGradient, IntegratedGradients, Attention, Occlusion, AttnLRP,
-             SequentialIntegratedGradients, ReAGent, TextGenShap, Lime, KernelShap):
+for _cls in (
+    Saliency,
+    InputXGradient,
+    IntegratedGradients,
+    Attention,
+    Occlusion,
+    AttnLRP,
+    SequentialIntegratedGradients,
+    ReAGent,
+    TextGenShap,
+    Lime,
+    KernelShap,
+):
     register(_cls)
 
-__all__ = ["AttributionInput", "DEFAULT_ALIAS", "DEFAULT_METHOD", "FALLBACK_METHOD", "Method", "MethodParams",
-           "default_method", "get_method", "is_default", "method_classes", "method_names", "register"]
+__all__ = [
+    "AttributionInput",
+    "DEFAULT_ALIAS",
+    "DEFAULT_METHOD",
+    "FALLBACK_METHOD",
+    "Method",
+    "MethodParams",
+    "default_method",
+    "get_method",
+    "is_default",
+    "method_classes",
+    "method_names",
+    "register",
+]

@@ -20,9 +20,9 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from salience.attribution.chunked_attention import rows_mask
+from salience.attribution.compute.patching import attention_implementation, changing
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
-from salience.attribution.patching import attention_implementation, changing
+from salience.attribution.methods.sig.chunked_attention import rows_mask
 
 ROWS = "salience_attention_rows"
 
@@ -39,23 +39,37 @@ class _Recording(threading.local):
 _recording = _Recording()
 
 
-def rows_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                   attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+def rows_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
     """SDPA's output; the weights of the recorded query rows are kept aside ([B, H, rows, K] per layer)."""
     rows = _recording.rows
     if rows is not None and _recording.maps is not None:
-        _recording.maps.append(row_weights(module, query, key, attention_mask, rows, kwargs.get("scaling"),
-                                                   kwargs.get("is_causal")))
+        _recording.maps.append(
+            row_weights(module, query, key, attention_mask, rows, kwargs.get("scaling"), kwargs.get("is_causal"))
+        )
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
-def row_weights(module: nn.Module, query: torch.Tensor, key: torch.Tensor, attention_mask: torch.Tensor | None,
-                rows: range, scaling: float | None, is_causal: bool | None = None) -> torch.Tensor:
+def row_weights(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    rows: range,
+    scaling: float | None,
+    is_causal: bool | None = None,
+) -> torch.Tensor:
     """softmax(q k^T * scaling + mask) for the query rows `rows` only, key heads repeated for grouped queries."""
     q_length, k_length = query.shape[2], key.shape[2]
     keys = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    scores = (query[:, :, rows.start:rows.stop].float() @ keys.float().transpose(-1, -2)) * scale
+    scores = (query[:, :, rows.start : rows.stop].float() @ keys.float().transpose(-1, -2)) * scale
     mask = rows_mask(module, attention_mask, rows, q_length, k_length, query.device, is_causal)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
@@ -114,7 +128,7 @@ class Attention(Method):
             if getattr(model.config, "attn_logit_softcapping", None) is not None:
                 with eager_attention(model):
                     out = model(input_ids=ids, output_attentions=True, logits_to_keep=1, use_cache=False)
-                return [a[:, :, rows.start:rows.stop] for a in out.attentions]
+                return [a[:, :, rows.start : rows.stop] for a in out.attentions]
             with recorded_rows(model, rows) as maps:
                 model(input_ids=ids, logits_to_keep=1, use_cache=False)
             return maps

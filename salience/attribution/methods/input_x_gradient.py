@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from salience.attribution.aggregation import sum_over_hidden
-from salience.attribution.methods.base import AttributionInput, Method, MethodParams, target_gradients
+from salience.attribution.compute.gradients import target_gradients
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 
 
 def input_x_gradient(embeds: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:

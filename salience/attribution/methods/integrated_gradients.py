@@ -16,8 +16,13 @@ import torch
 from pydantic import Field
 
 from salience.attribution.aggregation import sum_over_hidden
-from salience.attribution.methods.base import (AttributionInput, Method, MethodParams, baseline_embedding,
-                                               explained_quantity, gradient_batches, target_logits)
+from salience.attribution.compute.gradients import (
+    baseline_embedding,
+    explained_quantity,
+    gradient_batches,
+    target_logits,
+)
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 
 
 class IGParams(MethodParams):
@@ -55,19 +60,23 @@ class IntegratedGradients(Method):
         total = torch.zeros((inputs.n_target, *embeds.shape), dtype=torch.float32, device=embeds.device)
 
         def embeds_for(items: range) -> torch.Tensor:
-            return base + alphas[items.start:items.stop].view(-1, 1, 1) * (embeds - base)
+            return base + alphas[items.start : items.stop].view(-1, 1, 1) * (embeds - base)
 
         for items, grad in gradient_batches(inputs, params.steps, embeds_for, params.memory_budget_mb):
-            total += torch.einsum("b,btnd->tnd", weights[items.start:items.stop], grad)
+            total += torch.einsum("b,btnd->tnd", weights[items.start : items.stop], grad)
         attributions = sum_over_hidden(diff * total)
         gap = self._completeness_gap(inputs, embeds, base, attributions)
-        return attributions[:, :inputs.n_source], {"completeness_gap": gap.tolist(),
-                                                   "max_completeness_gap": float(gap.max())}
+        return attributions[:, : inputs.n_source], {
+            "completeness_gap": gap.tolist(),
+            "max_completeness_gap": float(gap.max()),
+        }
 
     @staticmethod
-    def _completeness_gap(inputs: AttributionInput, embeds: torch.Tensor, base: torch.Tensor,
-                          attributions: torch.Tensor) -> torch.Tensor:
+    def _completeness_gap(
+        inputs: AttributionInput, embeds: torch.Tensor, base: torch.Tensor, attributions: torch.Tensor
+    ) -> torch.Tensor:
         with torch.inference_mode():
-            f = explained_quantity(target_logits(inputs.loaded, torch.stack([embeds, base]), inputs.n_target),
-                                   inputs.target)
+            f = explained_quantity(
+                target_logits(inputs.loaded, torch.stack([embeds, base]), inputs.n_target), inputs.target
+            )
         return (attributions.sum(dim=1) - (f[0] - f[1])).abs()

@@ -13,9 +13,10 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from salience.attribution.methods.base import (AttributionInput, Method, MethodParams, baseline_embedding,
-                                               chunks, explained_quantity, items_per_batch)
-from salience.attribution.kv import prefix_cache
+from salience.attribution.compute.batching import chunks, items_per_batch
+from salience.attribution.compute.gradients import baseline_embedding, explained_quantity
+from salience.attribution.compute.kv import prefix_cache
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.progress import check_cancel
 
 
@@ -39,8 +40,8 @@ class Occlusion(Method):
         totals = torch.zeros((inputs.n_target, n), dtype=torch.float32)
         counts = torch.zeros(n, dtype=torch.float32)
         for start in range(drops.shape[0]):
-            totals[:, start:start + window] += drops[start].unsqueeze(1)
-            counts[start:start + window] += 1
+            totals[:, start : start + window] += drops[start].unsqueeze(1)
+            counts[start : start + window] += 1
         return totals / counts, {}
 
     @torch.inference_mode()
@@ -60,10 +61,9 @@ class Occlusion(Method):
             prefix = starts.start
             suffix = embeds[:, prefix:].expand(len(starts), -1, -1).clone()
             for row, start in enumerate(starts):
-                suffix[row, start - prefix:start - prefix + window] = base
-            cache = prefix_cache(full.past_key_values, prefix, len(starts))
-            logits = loaded.model(inputs_embeds=suffix, past_key_values=cache, use_cache=True,
-                                  logits_to_keep=t).logits
-            drops[starts.start:starts.stop] = (reference - explained_quantity(logits, inputs.target)).cpu()
+                suffix[row, start - prefix : start - prefix + window] = base
+            cache = prefix_cache(full.cache, prefix, len(starts))
+            logits = loaded.model(inputs_embeds=suffix, cache=cache, use_cache=True, logits_to_keep=t).logits
+            drops[starts.start : starts.stop] = (reference - explained_quantity(logits, inputs.target)).cpu()
             inputs.progress((done + 1) / len(batches), "occlusion")
         return drops

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from salience.attribution.aggregation import l2_over_hidden
-from salience.attribution.methods.base import AttributionInput, Method, MethodParams, target_gradients
+from salience.attribution.compute.gradients import target_gradients
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 
 
 class Saliency(Method):
@@ -20,4 +21,4 @@ class Saliency(Method):
 
     def scores(self, inputs: AttributionInput, params: MethodParams) -> tuple[torch.Tensor, dict[str, Any]]:
         _, grads = target_gradients(inputs)
-        return l2_over_hidden(grads[:, :inputs.n_source]), {}
+        return l2_over_hidden(grads[:, : inputs.n_source]), {}

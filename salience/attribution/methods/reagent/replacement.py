@@ -73,8 +73,9 @@ class Replacements:
             return uniform
         probs = self.probs[positions]
         has = probs.sum(dim=1) > 0
-        pick = torch.multinomial(torch.where(has.unsqueeze(1), probs, torch.ones_like(probs)), 1,
-                                 generator=generator).squeeze(1)
+        pick = torch.multinomial(
+            torch.where(has.unsqueeze(1), probs, torch.ones_like(probs)), 1, generator=generator
+        ).squeeze(1)
         drawn = self.ids[positions].gather(1, pick.unsqueeze(1)).squeeze(1)
         return torch.where(has, drawn, uniform)
 
@@ -103,16 +104,21 @@ def model_replacements(loaded: LoadedModel, sequence: torch.Tensor, candidates: 
     with torch.inference_mode():
         hidden = model.base_model(input_ids=sequence.unsqueeze(0).to(loaded.device)).last_hidden_state[0, :-1]
         head = model.get_output_embeddings()
-        found = [_top_candidates(head(hidden[i:i + 256]).float().cpu(), sequence[i + 1:i + 257].cpu(), allowed,
-                                 candidates) for i in range(0, len(hidden), 256)]
+        found = [
+            _top_candidates(
+                head(hidden[i : i + 256]).float().cpu(), sequence[i + 1 : i + 257].cpu(), allowed, candidates
+            )
+            for i in range(0, len(hidden), 256)
+        ]
     k = min(candidates, len(allowed) - 1)
     ids = torch.cat([torch.zeros((1, k), dtype=torch.long)] + [f[0] for f in found])
     probs = torch.cat([torch.zeros((1, k))] + [f[1] for f in found])
     return Replacements(ids, probs, allowed, sequence.cpu())
 
 
-def _top_candidates(logits: torch.Tensor, original: torch.Tensor, allowed: torch.Tensor,
-                    candidates: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _top_candidates(
+    logits: torch.Tensor, original: torch.Tensor, allowed: torch.Tensor, candidates: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top ids [n, k] and their renormalised probabilities among allowed ids other than the original."""
     mask = torch.full((logits.shape[-1],), float("-inf"))
     mask[allowed[allowed < logits.shape[-1]]] = 0.0
@@ -121,8 +127,9 @@ def _top_candidates(logits: torch.Tensor, original: torch.Tensor, allowed: torch
     return ids, torch.softmax(top, dim=1).nan_to_num(0.0)
 
 
-def mlm_replacements(loaded: LoadedModel, sequence: torch.Tensor, path: str, candidates: int,
-                     context_chars: int = 200) -> Replacements:
+def mlm_replacements(
+    loaded: LoadedModel, sequence: torch.Tensor, path: str, candidates: int, context_chars: int = 200
+) -> Replacements:
     """A masked LM's fill-ins for each position, mapped to single tokens of the explained model."""
     mlm, mlm_tokenizer = load_masked_lm(path)
     allowed = allowed_ids(loaded)
@@ -133,14 +140,15 @@ def mlm_replacements(loaded: LoadedModel, sequence: torch.Tensor, path: str, can
     probs = torch.zeros((len(pieces), candidates))
     texts = [_masked_text(pieces, i, mlm_tokenizer.mask_token, context_chars) for i in range(len(pieces))]
     for start in range(0, len(texts), 32):
-        batch = mlm_tokenizer(texts[start:start + 32], return_tensors="pt", padding=True, truncation=True)
+        batch = mlm_tokenizer(texts[start : start + 32], return_tensors="pt", padding=True, truncation=True)
         with torch.inference_mode():
             logits = mlm(**batch).logits.float()
         rows, cols = (batch["input_ids"] == mlm_tokenizer.mask_token_id).nonzero(as_tuple=True)
         for row, col in zip(rows.tolist(), cols.tolist()):
             at = start + row
-            found = _mapped_fill_ins(logits[row, col], mlm_tokenizer, loaded.tokenizer, pieces[at], ok,
-                                     int(sequence[at]), candidates)
+            found = _mapped_fill_ins(
+                logits[row, col], mlm_tokenizer, loaded.tokenizer, pieces[at], ok, int(sequence[at]), candidates
+            )
             for k, (token_id, p) in enumerate(found):
                 ids[at, k], probs[at, k] = token_id, p
     probs = probs / probs.sum(dim=1, keepdim=True).clamp(min=1e-12)
@@ -148,13 +156,20 @@ def mlm_replacements(loaded: LoadedModel, sequence: torch.Tensor, path: str, can
 
 
 def _masked_text(pieces: list[str], i: int, mask: str, context_chars: int) -> str:
-    left, right = "".join(pieces[:i])[-context_chars:], "".join(pieces[i + 1:])[:context_chars]
+    left, right = "".join(pieces[:i])[-context_chars:], "".join(pieces[i + 1 :])[:context_chars]
     space = " " if pieces[i][:1].isspace() else ""
     return f"{left}{space}{mask}{right}"
 
 
-def _mapped_fill_ins(logits: torch.Tensor, mlm_tokenizer: Any, tokenizer: Any, piece: str, ok: torch.Tensor,
-                     original: int, candidates: int) -> list[tuple[int, float]]:
+def _mapped_fill_ins(
+    logits: torch.Tensor,
+    mlm_tokenizer: Any,
+    tokenizer: Any,
+    piece: str,
+    ok: torch.Tensor,
+    original: int,
+    candidates: int,
+) -> list[tuple[int, float]]:
     """Up to `candidates` (explained-model id, MLM probability): fill-ins that are one allowed token."""
     probs = torch.softmax(logits, dim=-1)
     top = probs.topk(min(len(probs), 4 * candidates))
@@ -179,14 +194,17 @@ def load_masked_lm(path: str) -> tuple[Any, Any]:
 
     directory = Path(path).expanduser()
     if not directory.is_dir():
-        raise ParameterError(f"mlm_path {path!r} is not a directory; give a local masked LM "
-                             "(config.json, model.safetensors, tokenizer files)")
+        raise ParameterError(
+            f"mlm_path {path!r} is not a directory; give a local masked LM "
+            "(config.json, model.safetensors, tokenizer files)"
+        )
     if not any(directory.glob("*.safetensors")):
         raise ParameterError(f"mlm_path {path!r} has no .safetensors weights (other formats are not loaded)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = AutoModelForMaskedLM.from_pretrained(directory, local_files_only=True, use_safetensors=True,
-                                                     trust_remote_code=False)
+        model = AutoModelForMaskedLM.from_pretrained(
+            directory, local_files_only=True, use_safetensors=True, trust_remote_code=False
+        )
     except (OSError, ValueError, KeyError) as err:
         raise ParameterError(f"mlm_path {path!r}: not a masked LM transformers can load ({err})") from err
     if tokenizer.mask_token_id is None:

@@ -8,8 +8,8 @@ coalitions). Pure tensor code: the model only enters through the value function.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -29,12 +29,17 @@ class ShapleyEstimate:
 
 def exact_shapley(value_fn: ValueFn, n_players: int) -> ShapleyEstimate:
     """Every coalition once (2^P of them), weighted |S|!(P-|S|-1)!/P!."""
-    codes = torch.arange(2 ** n_players)
+    codes = torch.arange(2**n_players)
     masks = (codes[:, None] >> torch.arange(n_players)) & 1 == 1
     values = value_fn(masks).double()
     sizes = masks.sum(dim=1)
-    weights = torch.tensor([math.factorial(s) * math.factorial(n_players - s - 1) / math.factorial(n_players)
-                            if s < n_players else 0.0 for s in sizes.tolist()], dtype=torch.float64)
+    weights = torch.tensor(
+        [
+            math.factorial(s) * math.factorial(n_players - s - 1) / math.factorial(n_players) if s < n_players else 0.0
+            for s in sizes.tolist()
+        ],
+        dtype=torch.float64,
+    )
     phi = torch.zeros((n_players, values.shape[1]), dtype=torch.float64)
     for p in range(n_players):
         without = ~masks[:, p]
@@ -52,10 +57,18 @@ def antithetic_masks(order: torch.Tensor) -> torch.Tensor:
     return rank[:, None, :] < steps[None, :, None]
 
 
-def permutation_shapley(value_fn: ValueFn, n_players: int, generator: torch.Generator, tolerance: float,
-                        max_permutations: int, scale: float = 0.0, exhausted: Callable[[], bool] = lambda: False,
-                        pairs_per_round: int = 2, min_pairs: int = 2,
-                        on_round: Callable[[int, float, float], None] | None = None) -> ShapleyEstimate:
+def permutation_shapley(
+    value_fn: ValueFn,
+    n_players: int,
+    generator: torch.Generator,
+    tolerance: float,
+    max_permutations: int,
+    scale: float = 0.0,
+    exhausted: Callable[[], bool] = lambda: False,
+    pairs_per_round: int = 2,
+    min_pairs: int = 2,
+    on_round: Callable[[int, float, float], None] | None = None,
+) -> ShapleyEstimate:
     """Permutation sampling with antithetic pairs (each permutation and its reverse).
 
     Every permutation's marginal contributions sum to v(all) - v(none), so the estimate is efficient
@@ -91,8 +104,13 @@ def permutation_shapley(value_fn: ValueFn, n_players: int, generator: torch.Gene
         pairs = _pairs_needed(len(samples), float(stderr.max()), threshold, pairs_per_round)
     if not samples:
         raise RuntimeError("the forward budget was spent before one permutation could be sampled")
-    return ShapleyEstimate(torch.stack(samples).mean(dim=0).float(), stderr.float(), 2 * len(samples),
-                           exact=False, tolerance_met=bool(float(stderr.max()) <= threshold))
+    return ShapleyEstimate(
+        torch.stack(samples).mean(dim=0).float(),
+        stderr.float(),
+        2 * len(samples),
+        exact=False,
+        tolerance_met=bool(float(stderr.max()) <= threshold),
+    )
 
 
 def _pairs_needed(done: int, stderr: float, threshold: float, least: int) -> int:

@@ -23,12 +23,12 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from salience.attribution.errors import ModelLoadError
-from salience.attribution.patching import (
+from salience.attribution.compute.patching import (
     attention_implementation,
     checkpointed_layers,
     forward_replaced,
 )
+from salience.attribution.errors import ModelLoadError
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2", "phi")
 """Model types whose modules the rules below cover (SmolLM is a Llama)."""
@@ -48,11 +48,23 @@ def linearised(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return y.detach() + ratio.detach() * (x - x.detach())
 
 
-def attnlrp_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                      attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+def attnlrp_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, Any]:
     """Scaled dot-product attention with AttnLRP's gradient split over query, key and value."""
-    return sdpa_attention_forward(module, scale_gradient(query, 0.25), scale_gradient(key, 0.25),
-                                  scale_gradient(value, 0.5), attention_mask, **kwargs)
+    return sdpa_attention_forward(
+        module,
+        scale_gradient(query, 0.25),
+        scale_gradient(key, 0.25),
+        scale_gradient(value, 0.5),
+        attention_mask,
+        **kwargs,
+    )
 
 
 AttentionInterface.register(ATTENTION, attnlrp_attention)
@@ -67,8 +79,10 @@ def supported(model: nn.Module) -> bool:
 def check_supported(model: nn.Module) -> None:
     if not supported(model):
         model_type = getattr(model.config, "model_type", None)
-        raise ModelLoadError(f"attnlrp does not support model type {model_type!r}; supported: "
-                             f"{', '.join(SUPPORTED_TYPES)} (SmolLM is llama)")
+        raise ModelLoadError(
+            f"attnlrp does not support model type {model_type!r}; supported: "
+            f"{', '.join(SUPPORTED_TYPES)} (SmolLM is llama)"
+        )
 
 
 @contextmanager
@@ -107,6 +121,7 @@ def _rule_forwards(module: nn.Module) -> list[tuple[nn.Module, Callable[..., Any
 def _identity_rule(forward: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     def rule(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return linearised(forward(x, *args, **kwargs), x)
+
     return rule
 
 
@@ -117,12 +132,14 @@ def _layer_norm(module: nn.LayerNorm) -> Callable[[torch.Tensor], torch.Tensor]:
         if module.weight is not None:
             y = y * module.weight
         return y + module.bias if module.bias is not None else y
+
     return rule
 
 
 def _gated_mlp(module: nn.Module, activation: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     def rule(x: torch.Tensor) -> torch.Tensor:
         return module.down_proj(scale_gradient(activation(module.gate_proj(x)) * module.up_proj(x), 0.5))
+
     return rule
 
 

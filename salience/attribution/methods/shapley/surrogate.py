@@ -15,8 +15,9 @@ INFINITE_WEIGHT = 1e6
 """KernelSHAP's weight for the empty and the full coalition (theoretically infinite), as in Captum."""
 
 
-def fit_linear(masks: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
-               alpha: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_linear(
+    masks: torch.Tensor, values: torch.Tensor, weights: torch.Tensor, alpha: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Coefficients [P, K] and intercepts [K] of values [M, K] ≈ masks [M, P] · coef + intercept."""
     x, y, w = masks.double(), values.double(), weights.double()
     w = w / w.sum()
@@ -35,7 +36,7 @@ def lime_weights(masks: torch.Tensor, kernel_width: float) -> torch.Tensor:
     """exp(-d² / 2w²) with d the cosine distance between the full coalition and each mask (Captum's default)."""
     share = masks.float().sum(dim=1) / masks.shape[1]
     distance = 1.0 - share.sqrt()
-    return torch.exp(-(distance ** 2) / (2 * kernel_width ** 2))
+    return torch.exp(-(distance**2) / (2 * kernel_width**2))
 
 
 def bernoulli_masks(n_samples: int, n_players: int, generator: torch.Generator) -> torch.Tensor:
@@ -58,7 +59,7 @@ def kernel_masks(n_samples: int, n_players: int, generator: torch.Generator, pai
             masks.append(mask)
             if paired and len(masks) < n_samples:
                 masks.append(~mask)
-    return torch.stack(masks[:max(n_samples, 2)])
+    return torch.stack(masks[: max(n_samples, 2)])
 
 
 def kernel_weights(masks: torch.Tensor) -> torch.Tensor:

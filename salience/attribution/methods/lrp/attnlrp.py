@@ -13,16 +13,18 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from salience.attribution.lrp_rules import attnlrp_rules, supported
-from salience.attribution.methods.base import (AttributionInput, Method, MethodParams, explained_logit,
-                                              target_gradients)
+from salience.attribution.compute.gradients import explained_logit, target_gradients
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.input_x_gradient import input_x_gradient
+from salience.attribution.methods.lrp.rules import attnlrp_rules, supported
 from salience.attribution.model import LoadedModel
 
 
 class AttnLRPParams(MethodParams):
-    checkpointing: bool = Field(default=False, description="recompute each layer in the backward pass: "
-                                "less memory for long prompts, one more forward")
+    checkpointing: bool = Field(
+        default=False,
+        description="recompute each layer in the backward pass: less memory for long prompts, one more forward",
+    )
 
 
 class AttnLRP(Method):
@@ -40,4 +42,4 @@ class AttnLRP(Method):
         with attnlrp_rules(inputs.loaded.model, checkpointing=params.checkpointing):
             embeds, grads = target_gradients(inputs, quantity=explained_logit, heatmap=input_x_gradient)
         relevance = input_x_gradient(embeds, grads)  # [T, N]: every position, target prefix included
-        return relevance[:, :inputs.n_source], {"relevance_sum": relevance.sum(dim=1).tolist()}
+        return relevance[:, : inputs.n_source], {"relevance_sum": relevance.sum(dim=1).tolist()}

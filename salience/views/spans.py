@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from salience.attribution.result import AttributionResult
+from salience.attribution import AttributionResult
 
 LEVELS = 5
 QUANTILES = (0.40, 0.60, 0.75, 0.88, 0.96)
@@ -45,8 +45,9 @@ def scored_spans(result: AttributionResult) -> list[ScoredSpan]:
     return spans
 
 
-def assign_levels(spans: list[ScoredSpan], bins: str = "quantile",
-                  thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.35)) -> list[ScoredSpan]:
+def assign_levels(
+    spans: list[ScoredSpan], bins: str = "quantile", thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.35)
+) -> list[ScoredSpan]:
     """Set each span's level 0..5 from |score|: quantiles over the document, or fixed fractions of the max."""
     magnitudes = sorted(abs(s.score) for s in spans)
     top = magnitudes[-1] if magnitudes else 0.0

@@ -25,7 +25,12 @@ import torch
 from pydantic import Field
 
 from salience.attribution.methods.base import AttributionInput, Method
-from salience.attribution.perturbation import (
+from salience.attribution.methods.shapley.estimators import (
+    ShapleyEstimate,
+    exact_shapley,
+    permutation_shapley,
+)
+from salience.attribution.methods.shapley.games import (
     Coalitions,
     Game,
     PerturbationParams,
@@ -34,19 +39,17 @@ from salience.attribution.perturbation import (
     prompt_units,
     spread,
 )
-from salience.attribution.players import LEVELS, Level, file_tokens, finer
-from salience.attribution.shapley import (
-    ShapleyEstimate,
-    exact_shapley,
-    permutation_shapley,
-)
+from salience.attribution.methods.shapley.players import LEVELS, Level, file_tokens, finer
 
 
 class TextGenShapParams(PerturbationParams):
     hierarchical: bool = Field(default=True, description="segments first, then expand the ones that matter")
     expand_share: float = Field(default=0.9, gt=0, le=1, description="expand the top units holding this share")
-    tolerance: float = Field(default=0.05, gt=0, description="target standard error, relative to the larger of "
-                                                              "|v(all) - v(none)| and the game's Σ|value|")
+    tolerance: float = Field(
+        default=0.05,
+        gt=0,
+        description="target standard error, relative to the larger of |v(all) - v(none)| and the game's Σ|value|",
+    )
     max_permutations: int = Field(default=64, ge=2, description="permutations per game at most")
     exact_players: int = Field(default=6, ge=0, le=12, description="enumerate every coalition up to this many")
 
@@ -124,7 +127,7 @@ class _Run:
     def _estimate(self, game: Game, level: Level) -> ShapleyEstimate:
         n, params = game.n_players, self.params
         room = params.max_forwards - self.coalitions.forwards
-        if n <= params.exact_players and 2 ** n <= room:
+        if n <= params.exact_players and 2**n <= room:
             return exact_shapley(game, n)
 
         def report(permutations: int, stderr: float, share: float) -> None:
@@ -133,9 +136,17 @@ class _Run:
 
         # Rounds of at least ~64 coalitions: a round's coalitions share their prefixes' keys and values.
         pairs = max(2, -(-32 // (n + 1)))
-        return permutation_shapley(game, n, self.generator, params.tolerance, params.max_permutations,
-                                   scale=self.scale, exhausted=self._exhausted, pairs_per_round=pairs,
-                                   on_round=report)
+        return permutation_shapley(
+            game,
+            n,
+            self.generator,
+            params.tolerance,
+            params.max_permutations,
+            scale=self.scale,
+            exhausted=self._exhausted,
+            pairs_per_round=pairs,
+            on_round=report,
+        )
 
     def _exhausted(self) -> bool:
         return self.coalitions.forwards >= self.params.max_forwards
@@ -143,11 +154,17 @@ class _Run:
     def extras(self) -> dict[str, Any]:
         stderr = [r["stderr"] for r in self.records if r["stderr"] is not None]
         met = all(e.tolerance_met for e in self.estimates) and not self.budget_spent
-        return {"players": self.records, "value": self.params.value, "tolerance_met": met,
-                "max_stderr": max(stderr, default=0.0), "budget_spent": self.budget_spent,
-                "games": len(self.estimates), "permutations": sum(e.permutations for e in self.estimates),
-                "full_value": float(self.coalitions.full.value(self.params.value).sum()),
-                **cost_extras(self.coalitions)}
+        return {
+            "players": self.records,
+            "value": self.params.value,
+            "tolerance_met": met,
+            "max_stderr": max(stderr, default=0.0),
+            "budget_spent": self.budget_spent,
+            "games": len(self.estimates),
+            "permutations": sum(e.permutations for e in self.estimates),
+            "full_value": float(self.coalitions.full.value(self.params.value).sum()),
+            **cost_extras(self.coalitions),
+        }
 
 
 def _to_expand(values: torch.Tensor, share: float) -> list[int]:

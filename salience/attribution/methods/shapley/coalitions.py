@@ -18,19 +18,17 @@ for twice runs once. Progress and cancellation between forwards.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from salience.attribution.kv import prefix_cache
-from salience.attribution.methods.base import (
-    AttributionInput,
-    chunks,
-    explained_quantity,
-    items_per_batch,
-)
+from salience.attribution.compute.batching import chunks, items_per_batch
+from salience.attribution.compute.gradients import explained_quantity
+from salience.attribution.compute.kv import prefix_cache
+from salience.attribution.methods.base import AttributionInput
 from salience.attribution.progress import check_cancel
 
 OnBatch = Callable[[int, int], None]
@@ -84,8 +82,8 @@ class Coalitions:
     @torch.inference_mode()
     def _unperturbed(self) -> None:
         out = self.loaded.model.base_model(input_ids=self.ids[None].to(self.loaded.device), use_cache=True)
-        self.cache, self.hidden = out.past_key_values, out.last_hidden_state[0]
-        values, kept = self._read(self.hidden[None, self.n_source - 1:])
+        self.cache, self.hidden = out.cache, out.last_hidden_state[0]
+        values, kept = self._read(self.hidden[None, self.n_source - 1 :])
         self.full = Outcome(values, kept)
         self._memo[self._key(torch.zeros(self.n_source, dtype=torch.bool))] = (values[0], kept[0])
         self.forwards, self.calls, self.token_forwards = 1, 1, len(self.ids)
@@ -93,8 +91,9 @@ class Coalitions:
     def evaluate(self, absent: torch.Tensor, on_batch: OnBatch | None = None) -> Outcome:
         """Outcomes of coalitions given as absent source positions [M, L] (bool)."""
         keys = [self._key(row) for row in absent]
-        todo = sorted({k: i for i, k in enumerate(keys) if k not in self._memo}.values(),
-                      key=lambda i: tuple(absent[i].tolist()))
+        todo = sorted(
+            {k: i for i, k in enumerate(keys) if k not in self._memo}.values(), key=lambda i: tuple(absent[i].tolist())
+        )
         if todo:
             self._done, self._total, self._on_batch = 0, len(todo), on_batch
             with torch.inference_mode():
@@ -111,10 +110,12 @@ class Coalitions:
             rows, prefix, first = stack.pop()
             group = absent[rows]
             agreed = first
-            while agreed < len(blocks) and bool((group[:, blocks[agreed].start] == group[0, blocks[agreed].start]).all()):
+            while agreed < len(blocks) and bool(
+                (group[:, blocks[agreed].start] == group[0, blocks[agreed].start]).all()
+            ):
                 agreed += 1
             end = blocks[agreed].start if agreed < len(blocks) else self.n_source
-            shared = int((~group[0, prefix.end:end]).sum())
+            shared = int((~group[0, prefix.end : end]).sum())
             if (len(rows) - 1) * shared >= MIN_SHARED_TOKENS or (prefix.unperturbed and not group[0, :end].any()):
                 prefix = self._extend(prefix, group[0], end)
             if agreed < len(blocks) and len(rows) > 1 and self._worth_splitting(group, blocks[agreed]):
@@ -126,7 +127,7 @@ class Coalitions:
 
     def _worth_splitting(self, absent: torch.Tensor, block: range) -> bool:
         """A block large enough to share (a segment or sentence, not a word) with enough prompt after it."""
-        after = float((~absent[:, block.stop:]).sum(dim=1).float().mean())
+        after = float((~absent[:, block.stop :]).sum(dim=1).float().mean())
         return len(block) >= MIN_SPLIT_BLOCK and after >= MIN_SPLIT_TOKENS
 
     def _extend(self, prefix: _Prefix, absent: torch.Tensor, end: int) -> _Prefix:
@@ -135,13 +136,14 @@ class Coalitions:
         unperturbed = prefix.unperturbed and not absent[:end].any()
         if unperturbed:
             return _Prefix(prefix_cache(self.cache, end, 1), end, end, self.hidden[end - 1] if end else None, True)
-        positions = (~absent[prefix.end:end]).nonzero()[:, 0] + prefix.end
+        positions = (~absent[prefix.end : end]).nonzero()[:, 0] + prefix.end
         if not len(positions):
             return _Prefix(prefix.cache, end, prefix.length, prefix.last, False)
         check_cancel(self.inputs.cancelled)
-        out = self._forward(self.ids[positions][None], positions[None], copy.deepcopy(prefix.cache), prefix.length,
-                            keep_cache=True)
-        return _Prefix(out.past_key_values, end, prefix.length + len(positions), out.last_hidden_state[0, -1], False)
+        out = self._forward(
+            self.ids[positions][None], positions[None], copy.deepcopy(prefix.cache), prefix.length, keep_cache=True
+        )
+        return _Prefix(out.cache, end, prefix.length + len(positions), out.last_hidden_state[0, -1], False)
 
     def _suffixes(self, absent: torch.Tensor, keys: list[bytes], prefix: _Prefix) -> None:
         """Each coalition's present tokens after the group's prefix, batched on the prefix's cache."""
@@ -163,12 +165,15 @@ class Coalitions:
     def _row(self, absent: torch.Tensor, prefix: _Prefix) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Ids and positions of one coalition after the prefix; whether y_1 is read from the prefix."""
         present = torch.ones(len(self.ids), dtype=torch.bool)
-        present[:self.n_source] = ~absent
-        positions = present[prefix.end:].nonzero()[:, 0] + prefix.end
-        from_prefix = not bool(present[prefix.end:self.n_source].any())
+        present[: self.n_source] = ~absent
+        positions = present[prefix.end :].nonzero()[:, 0] + prefix.end
+        from_prefix = not bool(present[prefix.end : self.n_source].any())
         if from_prefix and prefix.last is None:  # no source token at all: y_1 follows the start token
-            return (torch.cat([torch.tensor([self.start_id]), self.ids[positions]]),
-                    torch.cat([torch.tensor([self.n_source - 1]), positions]), False)
+            return (
+                torch.cat([torch.tensor([self.start_id]), self.ids[positions]]),
+                torch.cat([torch.tensor([self.n_source - 1]), positions]),
+                False,
+            )
         return self.ids[positions], positions, from_prefix
 
     def _batch_hidden(self, rows: list[tuple[torch.Tensor, torch.Tensor, bool]], prefix: _Prefix) -> torch.Tensor:
@@ -179,34 +184,45 @@ class Coalitions:
             ids = torch.full((len(rows), width), self.start_id, dtype=torch.long)
             positions = torch.zeros((len(rows), width), dtype=torch.long)
             for r, (row_ids, row_positions, _) in enumerate(rows):
-                ids[r, :len(row_ids)] = row_ids
-                positions[r, :len(row_ids)] = row_positions
-                positions[r, len(row_ids):] = row_positions[-1] if len(row_positions) else prefix.end
+                ids[r, : len(row_ids)] = row_ids
+                positions[r, : len(row_ids)] = row_positions
+                positions[r, len(row_ids) :] = row_positions[-1] if len(row_positions) else prefix.end
             cache = prefix_cache(prefix.cache, prefix.length, len(rows)) if prefix.cache is not None else None
             lengths = [len(row_ids) for row_ids, _, _ in rows]
             hidden = self._forward(ids, positions, cache, prefix.length, lengths).last_hidden_state
         for r, (row_ids, _, from_prefix) in enumerate(rows):
-            own = hidden[r, max(0, len(row_ids) - self.n_target + from_prefix):len(row_ids)] if width else None
+            own = hidden[r, max(0, len(row_ids) - self.n_target + from_prefix) : len(row_ids)] if width else None
             parts = ([prefix.last[None]] if from_prefix else []) + ([own] if own is not None else [])
             reads.append(torch.cat(parts))
         return torch.stack(reads)
 
-    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, cache: Any, cached: int,
-                 lengths: list[int] | None = None, keep_cache: bool = False) -> Any:
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        cache: Any,
+        cached: int,
+        lengths: list[int] | None = None,
+        keep_cache: bool = False,
+    ) -> Any:
         """The base model's output for `ids` at `positions` after `cached` cached tokens (right padding
         beyond `lengths`); with `keep_cache`, its cache holds the prefix and these tokens."""
         lengths = lengths or [ids.shape[1]] * len(ids)
         mask = torch.zeros((len(ids), cached + ids.shape[1]), dtype=torch.long)
         mask[:, :cached] = 1
         for r, n in enumerate(lengths):
-            mask[r, cached:cached + n] = 1
+            mask[r, cached : cached + n] = 1
         device = self.loaded.device
         self.calls += 1
         self.token_forwards += sum(lengths)
         # The explicit mask also keeps transformers from reading gaps in position ids as packed sequences.
-        return self.loaded.model.base_model(input_ids=ids.to(device), position_ids=positions.to(device),
-                                            attention_mask=mask.to(device), past_key_values=cache,
-                                            use_cache=keep_cache or cache is not None)
+        return self.loaded.model.base_model(
+            input_ids=ids.to(device),
+            position_ids=positions.to(device),
+            attention_mask=mask.to(device),
+            cache=cache,
+            use_cache=keep_cache or cache is not None,
+        )
 
     def _read(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f_t and 'y_t is the greedy choice' from hidden states at the T reading positions [B, T, d]."""

@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from salience.attribution.chunked_attention import CHUNKED
-from salience.attribution.methods.base import Quantity, explained_quantity
+from salience.attribution.compute.gradients import Quantity, explained_quantity
+from salience.attribution.compute.patching import attention_implementation, forward_replaced
+from salience.attribution.methods.sig.chunked_attention import CHUNKED
 from salience.attribution.model import LoadedModel
-from salience.attribution.patching import attention_implementation, forward_replaced
 from salience.attribution.targets import Target
 
 
@@ -50,6 +50,7 @@ class DualLinear(torch.autograd.Function):
 def _dual_linear(module: nn.Linear):
     def forward(x: torch.Tensor) -> torch.Tensor:
         return DualLinear.apply(x, module.weight, module.bias)
+
     return forward
 
 
@@ -67,12 +68,18 @@ def dual_mode(model: nn.Module) -> Iterator[None]:
         yield
 
 
-def dual_quantity(loaded: LoadedModel, embeds: torch.Tensor, tangent: torch.Tensor, target: Target,
-                  quantity: Quantity = explained_quantity, plain: bool = True,
-                  **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def dual_quantity(
+    loaded: LoadedModel,
+    embeds: torch.Tensor,
+    tangent: torch.Tensor,
+    target: Target,
+    quantity: Quantity = explained_quantity,
+    plain: bool = True,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """f_t [B, T] of the embeddings and its derivative along `tangent` (both [B, T]).
 
-    Call inside `dual_mode(loaded.model)`; `kwargs` go to the model (e.g. past_key_values). With
+    Call inside `dual_mode(loaded.model)`; `kwargs` go to the model (e.g. cache). With
     `plain` the LM head runs on the flattened last positions (see `plain_head`), else the whole model runs.
     """
     dual, n_target = fwAD.make_dual(embeds, tangent), len(target.ids)

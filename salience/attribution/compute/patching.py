@@ -60,6 +60,7 @@ def _hooked(module: nn.Module, forward: Callable[..., Any]) -> Callable[..., Any
     def placed_forward(*args: Any, **kwargs: Any) -> Any:
         args, kwargs = hook.pre_forward(module, *args, **kwargs)
         return hook.post_forward(module, forward(*args, **kwargs))
+
     placed_forward.checkpointed = getattr(forward, "checkpointed", False)  # type: ignore[attr-defined]
     return placed_forward
 
@@ -77,6 +78,7 @@ def checkpointed_layers(model: nn.Module) -> Iterator[None]:
     def checkpointed(forward: Callable[..., Any]) -> Callable[..., Any]:
         def layer(*args: Any, **kwargs: Any) -> Any:
             return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+
         layer.checkpointed = True  # type: ignore[attr-defined]
         return layer
 
@@ -105,8 +107,12 @@ def interruptible_layers(model: nn.Module, stop: Callable[[], bool]) -> Iterator
         if isinstance(hidden, torch.Tensor) and hidden.requires_grad:
             hidden.register_hook(check)
 
-    handles = [hook for module in model.modules() if isinstance(module, GradientCheckpointingLayer)
-               for hook in (module.register_forward_pre_hook(check), module.register_forward_hook(watch_gradient))]
+    handles = [
+        hook
+        for module in model.modules()
+        if isinstance(module, GradientCheckpointingLayer)
+        for hook in (module.register_forward_pre_hook(check), module.register_forward_hook(watch_gradient))
+    ]
     try:
         yield
     finally:

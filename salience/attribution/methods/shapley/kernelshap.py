@@ -8,14 +8,15 @@ complement. Model-agnostic and forward-only; a sampling reference for TextGenSHA
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
 from pydantic import Field
 
 from salience.attribution.methods.base import AttributionInput, Method
-from salience.attribution.perturbation import SurrogateParams, surrogate_scores
-from salience.attribution.surrogate import kernel_masks, kernel_weights
+from salience.attribution.methods.shapley.games import SurrogateParams, surrogate_scores
+from salience.attribution.methods.shapley.surrogate import kernel_masks, kernel_weights
 
 
 class KernelShapParams(SurrogateParams):
@@ -32,5 +33,5 @@ class KernelShap(Method):
 
     @torch.inference_mode()
     def scores(self, inputs: AttributionInput, params: KernelShapParams) -> tuple[torch.Tensor, dict[str, Any]]:
-        sample = lambda n, players, generator: kernel_masks(n, players, generator, params.paired)
+        sample = functools.partial(kernel_masks, paired=params.paired)
         return surrogate_scores(inputs, params, sample, kernel_weights, 0.0, "KernelSHAP")

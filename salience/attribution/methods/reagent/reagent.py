@@ -27,21 +27,16 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, model_validator
 
-from salience.attribution.kv import prefix_cache
-from salience.attribution.methods.base import (
-    AttributionInput,
-    Method,
-    MethodParams,
-    chunks,
-    items_per_batch,
-)
-from salience.attribution.progress import check_cancel
-from salience.attribution.replacement import (
+from salience.attribution.compute.batching import chunks, items_per_batch
+from salience.attribution.compute.kv import prefix_cache
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
+from salience.attribution.methods.reagent.replacement import (
     Replacements,
     mlm_replacements,
     model_replacements,
     uniform_replacements,
 )
+from salience.attribution.progress import check_cancel
 
 EPS = 1e-6
 """Keeps logit(0.5 +- 0.5 delta) finite when a replacement moves p(y_t) by exactly 1."""
@@ -54,11 +49,14 @@ class ReAGentParams(MethodParams):
     stop_top_k: int = Field(default=3, ge=1, description="stop when y_t is within the model's top k")
     max_steps: int = Field(default=3000, ge=1, le=100_000)
     replacement: Literal["model", "uniform", "mlm"] = Field(
-        default="model", description="model: the explained model's own prediction at that position; "
-        "uniform: any non-special token; mlm: a masked LM from `mlm_path`")
+        default="model",
+        description="model: the explained model's own prediction at that position; "
+        "uniform: any non-special token; mlm: a masked LM from `mlm_path`",
+    )
     mlm_path: str | None = Field(default=None, description="local directory of a masked LM (safetensors)")
-    candidates: int = Field(default=32, ge=1, le=4096, description="replacement candidates per position "
-                            "(model and mlm)")
+    candidates: int = Field(
+        default=32, ge=1, le=4096, description="replacement candidates per position (model and mlm)"
+    )
     seed: int = 0
     template_tokens: bool = Field(default=False, description="also replace tokens the chat template adds")
 
@@ -105,11 +103,17 @@ class ReAGent(Method):
         run = _Run(inputs, params)
         scores = run.until_stopped()
         n, t = inputs.n_source, inputs.n_target
-        extras = {"converged": run.converged.tolist(), "stopped_probes": run.chains.stopped.sum(1).tolist(),
-                  "steps": run.chains.steps.max(1).values.tolist(), "chain_steps": int(run.chains.steps.sum()),
-                  "stop_rank": run.stop_rank.tolist(),
-                  "replacement": params.replacement, "rows": run.rows_run, "token_forwards": run.token_forwards,
-                  "target_prefix_matrix": scores[:, n:n + t - 1].tolist()}
+        extras = {
+            "converged": run.converged.tolist(),
+            "stopped_probes": run.chains.stopped.sum(1).tolist(),
+            "steps": run.chains.steps.max(1).values.tolist(),
+            "chain_steps": int(run.chains.steps.sum()),
+            "stop_rank": run.stop_rank.tolist(),
+            "replacement": params.replacement,
+            "rows": run.rows_run,
+            "token_forwards": run.token_forwards,
+            "target_prefix_matrix": scores[:, n : n + t - 1].tolist(),
+        }
         return scores[:, :n], extras
 
 
@@ -127,19 +131,26 @@ class _Run:
         self.replacements = self._replacements()
         visible = self._visible()
         logits = torch.rand((t, params.probes, len(self.sequence)), generator=self.generator)
-        self.chains = Chains(logits, visible, torch.zeros((t, params.probes), dtype=torch.bool),
-                             torch.zeros((t, params.probes), dtype=torch.long))
+        self.chains = Chains(
+            logits,
+            visible,
+            torch.zeros((t, params.probes), dtype=torch.bool),
+            torch.zeros((t, params.probes), dtype=torch.long),
+        )
         self.final = torch.zeros_like(logits)
         self.rows_run = self.token_forwards = 0
 
     @torch.inference_mode()
     def _unperturbed(self) -> None:
-        out = self.loaded.model(input_ids=self.sequence.unsqueeze(0), use_cache=True,
-                                logits_to_keep=self.positions.to(self.loaded.device))
-        self.cache = out.past_key_values
+        out = self.loaded.model(
+            input_ids=self.sequence.unsqueeze(0), use_cache=True, logits_to_keep=self.positions.to(self.loaded.device)
+        )
+        self.cache = out.cache
         logits = out.logits[0].float().cpu()  # [T, V]
         self.reference = self._value(logits)
-        self.stop_rank = torch.clamp(self._rank(logits) + 1, min=self.params.stop_top_k)  # forced targets may rank lower
+        self.stop_rank = torch.clamp(
+            self._rank(logits) + 1, min=self.params.stop_top_k
+        )  # forced targets may rank lower
         self.sign = self._contrast_sign(logits)
 
     def _replacements(self) -> Replacements:
@@ -157,7 +168,7 @@ class _Run:
         visible = torch.zeros((t, total), dtype=torch.bool)
         visible[:, :n] = source
         for step in range(t):
-            visible[step, n:n + step] = True
+            visible[step, n : n + step] = True
         return visible
 
     def until_stopped(self) -> torch.Tensor:
@@ -214,17 +225,21 @@ class _Run:
         values = torch.zeros((len(rows.ids), len(self.positions)))
         hits = torch.zeros((len(rows.ids), len(self.positions)), dtype=torch.bool)
         for batch in chunks(len(rows.ids), size):
-            changed = rows.replaced[batch.start:batch.stop].any(dim=0)
+            changed = rows.replaced[batch.start : batch.stop].any(dim=0)
             first = int(changed.nonzero()[0]) if changed.any() else width
             prefix = min(first, int(reading[0]))
-            ids = rows.ids[batch.start:batch.stop, prefix:].to(loaded.device)
+            ids = rows.ids[batch.start : batch.stop, prefix:].to(loaded.device)
             cache = prefix_cache(self.cache, prefix, len(batch))
-            logits = loaded.model(input_ids=ids, past_key_values=cache, use_cache=cache is not None,
-                                  logits_to_keep=(reading - prefix).to(loaded.device)).logits.float()
-            values[batch.start:batch.stop, :len(reading)] = self._value(logits).cpu()
+            logits = loaded.model(
+                input_ids=ids,
+                cache=cache,
+                use_cache=cache is not None,
+                logits_to_keep=(reading - prefix).to(loaded.device),
+            ).logits.float()
+            values[batch.start : batch.stop, : len(reading)] = self._value(logits).cpu()
             rank = self._rank(logits).cpu()
-            same = self._contrast_sign(logits).cpu() == self.sign[:len(reading)]
-            hits[batch.start:batch.stop, :len(reading)] = (rank < self.stop_rank[:len(reading)]) & same
+            same = self._contrast_sign(logits).cpu() == self.sign[: len(reading)]
+            hits[batch.start : batch.stop, : len(reading)] = (rank < self.stop_rank[: len(reading)]) & same
             self.rows_run += len(batch)
             self.token_forwards += len(batch) * (width - prefix)
         return values, hits

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from salience.attribution.methods.base import chunks, explained_quantity, items_per_batch, target_logits
+from salience.attribution.compute.batching import chunks, items_per_batch
+from salience.attribution.compute.gradients import explained_quantity, target_logits
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, check_cancel, no_cancel, no_progress
 from salience.attribution.result import AttributionResult
@@ -55,9 +56,11 @@ class Faithfulness:
         return math.log(max(self.soft_ns, 1e-12) / max(self.random_ns, 1e-12))
 
     def summary(self) -> str:
-        return (f"Soft-NC {self.soft_nc / max(self.random_nc, 1e-12):.1f}× random, "
-                f"Soft-NS {self.soft_ns / max(self.random_ns, 1e-12):.2f}× random, "
-                f"MoRF/LeRF area {self.area:.2f} (random {self.random_area:.2f})")
+        return (
+            f"Soft-NC {self.soft_nc / max(self.random_nc, 1e-12):.1f}× random, "
+            f"Soft-NS {self.soft_ns / max(self.random_ns, 1e-12):.2f}× random, "
+            f"MoRF/LeRF area {self.area:.2f} (random {self.random_area:.2f})"
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "nc_log_ratio": self.nc_log_ratio, "ns_log_ratio": self.ns_log_ratio}
@@ -80,7 +83,7 @@ class _Runner:
         for rows in chunks(keep.shape[0], self.batch):
             check_cancel(self.cancelled)
             embeds = self.embeds.expand(len(rows), -1, -1).clone()
-            embeds[:, :self.n_source] *= keep[rows.start:rows.stop, :, None].to(embeds.device, embeds.dtype)
+            embeds[:, : self.n_source] *= keep[rows.start : rows.stop, :, None].to(embeds.device, embeds.dtype)
             out.append(torch.log_softmax(target_logits(self.loaded, embeds, self.n_target).float(), dim=-1))
         return torch.cat(out)
 
@@ -91,8 +94,9 @@ class _Runner:
 
 def _target(loaded: LoadedModel, result: AttributionResult) -> Target:
     foil = text_ids(loaded, result.contrast) if result.contrast is not None else []
-    return Target(result.target_ids, [foil[t] if t < len(foil) else None for t in range(len(result.target_ids))],
-                  result.generated)
+    return Target(
+        result.target_ids, [foil[t] if t < len(foil) else None for t in range(len(result.target_ids))], result.generated
+    )
 
 
 def hellinger(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
@@ -118,29 +122,40 @@ def removal_masks(importance: torch.Tensor, points: int, most_first: bool) -> to
     order = torch.argsort(importance, descending=most_first, stable=True)
     keep = torch.ones(points + 1, n)
     for step in range(points + 1):
-        keep[step, order[:round(step * n / points)]] = 0.0
+        keep[step, order[: round(step * n / points)]] = 0.0
     return keep
 
 
-def faithfulness(loaded: LoadedModel, result: AttributionResult, samples: int = 8, points: int = 10,
-                 seed: int = 0, repeats: int = 3, budget_mb: int = 2048, progress: Progress = no_progress,
-                 cancelled: CancelCheck = no_cancel) -> Faithfulness:
+def faithfulness(
+    loaded: LoadedModel,
+    result: AttributionResult,
+    samples: int = 8,
+    points: int = 10,
+    seed: int = 0,
+    repeats: int = 3,
+    budget_mb: int = 2048,
+    progress: Progress = no_progress,
+    cancelled: CancelCheck = no_cancel,
+) -> Faithfulness:
     """Soft-NS, Soft-NC and the MoRF/LeRF area of `result`'s per-token scores, and of random placements."""
     runner = _Runner(loaded, result, budget_mb, cancelled)
     generator = torch.Generator().manual_seed(seed)
     importance = normalised(torch.tensor(result.aggregate))
-    placements = [importance] + [importance[torch.randperm(runner.n_source, generator=generator)]
-                                 for _ in range(repeats)]
+    placements = [importance] + [
+        importance[torch.randperm(runner.n_source, generator=generator)] for _ in range(repeats)
+    ]
     with torch.inference_mode():
         full = runner.logprobs(torch.ones(1, runner.n_source))
         figures = []
         for i, scores in enumerate(placements):
             keep_ns, keep_nc = soft_masks(scores, samples, generator)
             distance = hellinger(runner.logprobs(torch.cat([keep_ns, keep_nc])), full).mean(dim=-1)  # [2S]
-            curves = runner.quantity(torch.cat([removal_masks(scores, points, True),
-                                                removal_masks(scores, points, False)]))
-            figures.append((float(distance[:samples].mean()), float(distance[samples:].mean()),
-                            *_curves(curves, points)))
+            curves = runner.quantity(
+                torch.cat([removal_masks(scores, points, True), removal_masks(scores, points, False)])
+            )
+            figures.append(
+                (float(distance[:samples].mean()), float(distance[samples:].mean()), *_curves(curves, points))
+            )
             progress((i + 1) / len(placements), "faithfulness")
     ns, nc, morf, lerf, area = figures[0]
     rns, rnc, rarea = (sum(f[k] for f in figures[1:]) / repeats for k in (0, 1, 4))
@@ -149,7 +164,7 @@ def faithfulness(loaded: LoadedModel, result: AttributionResult, samples: int = 
 
 def _curves(values: torch.Tensor, points: int) -> tuple[list[float], list[float], float]:
     """MoRF and LeRF curves normalised to 1 at the full input and 0 at the empty one, and their mean gap."""
-    morf, lerf = values[:points + 1], values[points + 1:]
+    morf, lerf = values[: points + 1], values[points + 1 :]
     full, empty = float(morf[0]), float(morf[-1])
     scale = full - empty if abs(full - empty) > 1e-6 else 1.0
     morf_n, lerf_n = (morf - empty) / scale, (lerf - empty) / scale

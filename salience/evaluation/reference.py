@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from salience.attribution.methods.base import baseline_embedding, explained_quantity
+from salience.attribution.compute.gradients import baseline_embedding, explained_quantity
 from salience.attribution.targets import Target
 
 CAPTUM_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "occlusion")
@@ -22,6 +22,7 @@ def step_forward(loaded, target: Target, step: int):
     def forward(embeds: torch.Tensor) -> torch.Tensor:
         logits = loaded.model(inputs_embeds=embeds, logits_to_keep=1).logits
         return explained_quantity(logits, one)[:, 0]
+
     return forward
 
 
@@ -44,13 +45,20 @@ def captum_rows(loaded, source, target, method: str, **kw) -> torch.Tensor:
             row = InputXGradient(forward).attribute(embeds).sum(-1)
         elif method == "integrated_gradients":
             base = baseline_embedding(loaded, kw["baseline"]).expand_as(embeds).contiguous()
-            row = IntegratedGradients(forward).attribute(
-                embeds, baselines=base, n_steps=kw["steps"], method=kw["rule"]).sum(-1)
+            row = (
+                IntegratedGradients(forward)
+                .attribute(embeds, baselines=base, n_steps=kw["steps"], method=kw["rule"])
+                .sum(-1)
+            )
         else:
             base = baseline_embedding(loaded, kw["baseline"]).expand_as(embeds).contiguous()
-            row = Occlusion(forward).attribute(embeds, sliding_window_shapes=(kw["window"], embeds.shape[-1]),
-                                               strides=(1, embeds.shape[-1]), baselines=base)[..., 0]
-        rows.append(row[0, :len(source)])
+            row = Occlusion(forward).attribute(
+                embeds,
+                sliding_window_shapes=(kw["window"], embeds.shape[-1]),
+                strides=(1, embeds.shape[-1]),
+                baselines=base,
+            )[..., 0]
+        rows.append(row[0, : len(source)])
     return torch.stack(rows)
 
 
@@ -65,9 +73,12 @@ def inseq_sig_rows(loaded, source, target, steps: int, rule: str, baseline: str 
     for step in range(len(target.ids)):
         embeds = step_embeddings(loaded, source, target, step)
         base = baseline_embedding(loaded, baseline).expand_as(embeds).contiguous()
-        row = SequentialIntegratedGradients(step_forward(loaded, target, step)).attribute(
-            embeds, baselines=base, n_steps=steps, method=rule).sum(-1)
-        rows.append(row[0, :len(source)])
+        row = (
+            SequentialIntegratedGradients(step_forward(loaded, target, step))
+            .attribute(embeds, baselines=base, n_steps=steps, method=rule)
+            .sum(-1)
+        )
+        rows.append(row[0, : len(source)])
     return torch.stack(rows)
 
 
@@ -90,14 +101,15 @@ def inseq_reagent(model_dir: str, loaded, seed: int = 0, **params):
     import inseq
     from inseq.attr.feat.ops import reagent as inseq_reagent_module
 
-    from salience.attribution.replacement import allowed_ids
+    from salience.attribution.methods.reagent.replacement import allowed_ids
 
     allowed = allowed_ids(loaded)
     original = inseq_reagent_module.POSTagTokenSampler
     inseq_reagent_module.POSTagTokenSampler = lambda *args, **kwargs: UniformSampler(allowed)
     try:
-        model = inseq.load_model(model_dir, "reagent", device=str(loaded.device),
-                                 model_kwargs={"dtype": loaded.dtype}, **params)
+        model = inseq.load_model(
+            model_dir, "reagent", device=str(loaded.device), model_kwargs={"dtype": loaded.dtype}, **params
+        )
     finally:
         inseq_reagent_module.POSTagTokenSampler = original
     _count_chain_steps(model)
@@ -118,6 +130,7 @@ def _count_chain_steps(model) -> None:
     def counted(*args, **kwargs):
         model.chain_steps += int((~evaluator.stop_mask).sum())
         return original(stopping, *args, **kwargs)
+
     evaluator.stopping_condition_evaluator = type("CountedStopping", (), {"__call__": staticmethod(counted)})()
 
 
@@ -156,11 +169,11 @@ def masked_game(loaded, inputs, players: list[list[int]]):
             last = torch.stack([(~a).nonzero().max() for a in absent[rows]])
             reads = torch.cat([last[:, None], torch.arange(n_source, ids.shape[1]).expand(len(rows), -1)], dim=1)
             keep = reads.unique()
-            logits = loaded.model(input_ids=ids.expand(len(rows), -1), attention_mask=mask,
-                                  logits_to_keep=keep).logits
+            logits = loaded.model(input_ids=ids.expand(len(rows), -1), attention_mask=mask, logits_to_keep=keep).logits
             picked = logits.gather(1, torch.searchsorted(keep, reads)[..., None].expand(-1, -1, logits.shape[-1]))
             totals[rows] = explained_quantity(picked, inputs.target).sum(dim=1).cpu()
         return totals
+
     return forward
 
 
@@ -173,8 +186,9 @@ def _after_start_token(loaded, inputs) -> torch.Tensor:
     return explained_quantity(logits, inputs.target).sum()
 
 
-def captum_coalition_scores(loaded, inputs, players: list[list[int]], method: str, n_samples: int = 200,
-                            seed: int = 0) -> torch.Tensor:
+def captum_coalition_scores(
+    loaded, inputs, players: list[list[int]], method: str, n_samples: int = 200, seed: int = 0
+) -> torch.Tensor:
     """Per-player scores [P] from Captum: exact `ShapleyValues`, or `Lime` / `KernelShap` with `n_samples`
     (Lime with the weighted least squares salience uses; KernelShap with its default linear regression)."""
     from captum._utils.models.linear_model import SkLearnLinearRegression

@@ -7,15 +7,16 @@ parameters these methods share, the players' records in results, and the LIME / 
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from pydantic import Field
 
-from salience.attribution.coalitions import Coalitions, OnBatch
 from salience.attribution.methods.base import AttributionInput, MethodParams
-from salience.attribution.players import Boundaries, Level, file_tokens, label
-from salience.attribution.surrogate import fit_linear
+from salience.attribution.methods.shapley.coalitions import Coalitions, OnBatch
+from salience.attribution.methods.shapley.players import Boundaries, Level, file_tokens, label
+from salience.attribution.methods.shapley.surrogate import fit_linear
 
 Value = Literal["logprob", "unchanged"]
 
@@ -24,8 +25,11 @@ class PerturbationParams(MethodParams):
     """Parameters every coalition method shares."""
 
     level: Level = Field(default="word", description="players: segment, sentence, word or token")
-    value: Value = Field(default="logprob", description="logprob: f_t per target (summed for Shapley); "
-                                                        "unchanged: 1 if the greedy output stays the same, else 0")
+    value: Value = Field(
+        default="logprob",
+        description="logprob: f_t per target (summed for Shapley); "
+        "unchanged: 1 if the greedy output stays the same, else 0",
+    )
     seed: int = 0
     max_forwards: int = Field(default=2000, ge=2, description="coalitions evaluated at most (the budget)")
 
@@ -75,9 +79,14 @@ Sampler = Callable[[int, int, torch.Generator], torch.Tensor]
 """(samples, players, generator) → present-player masks [samples, players]."""
 
 
-def surrogate_scores(inputs: AttributionInput, params: SurrogateParams, sample: Sampler,
-                     weigh: Callable[[torch.Tensor], torch.Tensor], alpha: float,
-                     label: str) -> tuple[torch.Tensor, dict]:
+def surrogate_scores(
+    inputs: AttributionInput,
+    params: SurrogateParams,
+    sample: Sampler,
+    weigh: Callable[[torch.Tensor], torch.Tensor],
+    alpha: float,
+    label: str,
+) -> tuple[torch.Tensor, dict]:
     """LIME / KernelSHAP: seeded coalitions from `sample`, their values fitted by a linear model weighted by
     `weigh(masks)`, one fit per target step (the fit is linear in the values)."""
     pieces, boundaries = prompt_units(inputs)
@@ -92,22 +101,45 @@ def surrogate_scores(inputs: AttributionInput, params: SurrogateParams, sample: 
     values = game(masks, lambda done, total: inputs.progress(done / total, f"{label}: {done} of {total} samples"))
     coef, intercept = fit_linear(masks, values, weights, alpha)
     scores = spread(coef, players, torch.zeros((inputs.n_target, inputs.n_source)))
-    extras = {"players": player_records(players, pieces, params.level, coef.sum(dim=1)),
-              "samples": len(masks), "intercept": intercept.sum().item(), **cost_extras(coalitions)}
+    extras = {
+        "players": player_records(players, pieces, params.level, coef.sum(dim=1)),
+        "samples": len(masks),
+        "intercept": intercept.sum().item(),
+        **cost_extras(coalitions),
+    }
     return scores, extras
 
 
-def player_records(players: list[list[int]], pieces: list[str], level: Level, values: torch.Tensor,
-                   stderr: torch.Tensor | None = None, parent: int | None = None, exact: bool = False) -> list[dict]:
+def player_records(
+    players: list[list[int]],
+    pieces: list[str],
+    level: Level,
+    values: torch.Tensor,
+    stderr: torch.Tensor | None = None,
+    parent: int | None = None,
+    exact: bool = False,
+) -> list[dict]:
     """JSON-ready players for results: level, tokens, a short label, value, and for Shapley estimates the
     standard error (`exact`: every coalition was enumerated) and the unit it refines (`parent`)."""
-    return [{"level": level, "tokens": tokens, "label": label(pieces, tokens), "value": float(values[p]),
-             "stderr": None if stderr is None else float(stderr[p]), "exact": exact, "parent": parent}
-            for p, tokens in enumerate(players)]
+    return [
+        {
+            "level": level,
+            "tokens": tokens,
+            "label": label(pieces, tokens),
+            "value": float(values[p]),
+            "stderr": None if stderr is None else float(stderr[p]),
+            "exact": exact,
+            "parent": parent,
+        }
+        for p, tokens in enumerate(players)
+    ]
 
 
 def cost_extras(coalitions: Coalitions) -> dict[str, float]:
     """How much model work a run took: coalitions run, token forwards, and their full-forward equivalent."""
-    return {"forwards": coalitions.forwards, "model_calls": coalitions.calls,
-            "token_forwards": coalitions.token_forwards,
-            "full_forward_equivalents": round(coalitions.token_forwards / len(coalitions.ids), 2)}
+    return {
+        "forwards": coalitions.forwards,
+        "model_calls": coalitions.calls,
+        "token_forwards": coalitions.token_forwards,
+        "full_forward_equivalents": round(coalitions.token_forwards / len(coalitions.ids), 2),
+    }

@@ -29,8 +29,14 @@ def block_rows(query: torch.Tensor, key_length: int, block_bytes: int) -> int:
     return max(1, block_bytes // (batch * heads * key_length * query.element_size()))
 
 
-def chunked_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                      attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+def chunked_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
     """SDPA on blocks of query rows, concatenated: the [B, Q, H, d] output of one call."""
     q_length, k_length = query.shape[2], key.shape[2]
     rows = block_rows(query, k_length, BLOCK_BYTES)
@@ -42,14 +48,29 @@ def chunked_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor,
     for start in range(0, q_length, rows):
         stop = min(q_length, start + rows)
         mask = rows_mask(module, attention_mask, range(start, stop), q_length, k_length, query.device, is_causal)
-        out, _ = sdpa_attention_forward(module, query[:, :, start:stop], key, value, mask, is_causal=False,
-                                        position_bias=mask_rows(bias, start, stop), **kwargs)
+        out, _ = sdpa_attention_forward(
+            module,
+            query[:, :, start:stop],
+            key,
+            value,
+            mask,
+            is_causal=False,
+            position_bias=mask_rows(bias, start, stop),
+            **kwargs,
+        )
         outputs.append(out)
     return torch.cat(outputs, dim=1), None
 
 
-def rows_mask(module: nn.Module, attention_mask: torch.Tensor | None, rows: range, q_length: int, k_length: int,
-              device: torch.device, is_causal: bool | None = None) -> torch.Tensor | None:
+def rows_mask(
+    module: nn.Module,
+    attention_mask: torch.Tensor | None,
+    rows: range,
+    q_length: int,
+    k_length: int,
+    device: torch.device,
+    is_causal: bool | None = None,
+) -> torch.Tensor | None:
     """The mask of query rows `rows`: the model's own, else causal rows for a causal module, else None."""
     if attention_mask is not None:
         return mask_rows(attention_mask, rows.start, rows.stop)

@@ -24,19 +24,12 @@ import torch
 from pydantic import Field
 
 from salience.attribution.aggregation import word_starts
-from salience.attribution.forward_mode import dual_mode, dual_quantity, plain_head
-from salience.attribution.kv import prefix_cache
-from salience.attribution.methods.base import (
-    AttributionInput,
-    Method,
-    MethodParams,
-    baseline_embedding,
-    chunks,
-    explained_quantity,
-    freed_blocks_returned,
-    items_per_batch,
-)
+from salience.attribution.compute.batching import chunks, freed_blocks_returned, items_per_batch
+from salience.attribution.compute.gradients import baseline_embedding, explained_quantity
+from salience.attribution.compute.kv import prefix_cache
+from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.integrated_gradients import path_points
+from salience.attribution.methods.sig.forward_mode import dual_mode, dual_quantity, plain_head
 from salience.attribution.progress import check_cancel
 
 AUTO_BASELINES = ("mask", "unk", "pad")
@@ -45,13 +38,17 @@ AUTO_BASELINES = ("mask", "unk", "pad")
 class SIGParams(MethodParams):
     steps: int = Field(default=50, ge=1, le=1024)
     rule: Literal["gausslegendre", "riemann_middle"] = "gausslegendre"
-    baseline: str | int = Field(default="auto", description="auto (the mask token, else unk, else pad), "
-                                "zero, unk, pad, eos, mask or a token id")
+    baseline: str | int = Field(
+        default="auto", description="auto (the mask token, else unk, else pad), zero, unk, pad, eos, mask or a token id"
+    )
     granularity: Literal["word", "token"] = Field(default="word", description="what moves along one path")
-    normalise: bool = Field(default=True, description="divide each target row by its L2 norm, as the paper "
-                            "does (raw rows in extras)")
-    template_tokens: bool = Field(default=False, description="also attribute tokens the chat template adds "
-                                  "(not in the file; each costs `steps` passes)")
+    normalise: bool = Field(
+        default=True, description="divide each target row by its L2 norm, as the paper does (raw rows in extras)"
+    )
+    template_tokens: bool = Field(
+        default=False,
+        description="also attribute tokens the chat template adds (not in the file; each costs `steps` passes)",
+    )
 
 
 @dataclass
@@ -72,8 +69,9 @@ def resolve_baseline(tokenizer: Any, baseline: str | int) -> str | int:
     """'auto' becomes the first special token the tokenizer has among mask, unk and pad, else 'zero'."""
     if baseline != "auto":
         return baseline
-    return next((name for name in AUTO_BASELINES if isinstance(getattr(tokenizer, f"{name}_token_id", None), int)),
-                "zero")
+    return next(
+        (name for name in AUTO_BASELINES if isinstance(getattr(tokenizer, f"{name}_token_id", None), int)), "zero"
+    )
 
 
 def path_items(inputs: AttributionInput, params: SIGParams) -> Items:
@@ -125,47 +123,62 @@ class SequentialIntegratedGradients(Method):
         for done, rows in enumerate(batches):
             check_cancel(inputs.cancelled)
             with freed_blocks_returned(embeds.shape[1]):
-                f, df = self._batch(inputs, items, rows, embeds, base, alphas, full.past_key_values, head)
-            step = items.step[rows.start:rows.stop]
-            raw.index_add_(1, items.token[rows.start:rows.stop], (weights[step].unsqueeze(1) * df).T)
+                f, df = self._batch(inputs, items, rows, embeds, base, alphas, full.cache, head)
+            step = items.step[rows.start : rows.stop]
+            raw.index_add_(1, items.token[rows.start : rows.stop], (weights[step].unsqueeze(1) * df).T)
             ends = step == params.steps
-            at_baseline[items.word[rows.start:rows.stop][ends]] = f[ends]
+            at_baseline[items.word[rows.start : rows.stop][ends]] = f[ends]
             inputs.progress((done + 1) / len(batches), "sequential integrated gradients")
         gaps = self._completeness_gaps(raw, items.words, f_full[0].cpu(), at_baseline)
-        extras = {"baseline": baseline, "granularity": params.granularity, "paths": len(items.words),
-                  "completeness_gap": gaps.tolist(), "max_completeness_gap": float(gaps.max()),
-                  "raw_matrix": raw.tolist()}
+        extras = {
+            "baseline": baseline,
+            "granularity": params.granularity,
+            "paths": len(items.words),
+            "completeness_gap": gaps.tolist(),
+            "max_completeness_gap": float(gaps.max()),
+            "raw_matrix": raw.tolist(),
+        }
         norms = raw.norm(dim=1, keepdim=True)
         matrix = raw / torch.where(norms > 0, norms, torch.ones_like(norms)) if params.normalise else raw
         return matrix, extras
 
     @staticmethod
-    def _batch(inputs: AttributionInput, items: Items, rows: range, embeds: torch.Tensor, base: torch.Tensor,
-               alphas: torch.Tensor, cache: Any, head: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(
+        inputs: AttributionInput,
+        items: Items,
+        rows: range,
+        embeds: torch.Tensor,
+        base: torch.Tensor,
+        alphas: torch.Tensor,
+        cache: Any,
+        head: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """f_t and d f_t / d alpha (along the row's token) for the rows of one batch: two [B, T] on the CPU."""
-        word = items.word[rows.start:rows.stop]
+        word = items.word[rows.start : rows.stop]
         prefix = items.words[int(word[0])].start
         suffix = embeds[:, prefix:].expand(len(rows), -1, -1).clone()
         tangent = torch.zeros_like(suffix)
-        alpha = alphas[items.step[rows.start:rows.stop]]
+        alpha = alphas[items.step[rows.start : rows.stop]]
         for index in word.unique().tolist():
             span, mine = items.words[index], (word == index).nonzero().squeeze(1)
-            moved = embeds[0, span.start:span.stop]
-            suffix[mine, span.start - prefix:span.stop - prefix] = base + alpha[mine].view(-1, 1, 1) * (moved - base)
-        token = items.token[rows.start:rows.stop]
-        along = items.step[rows.start:rows.stop] < len(alphas) - 1
+            moved = embeds[0, span.start : span.stop]
+            suffix[mine, span.start - prefix : span.stop - prefix] = base + alpha[mine].view(-1, 1, 1) * (moved - base)
+        token = items.token[rows.start : rows.stop]
+        along = items.step[rows.start : rows.stop] < len(alphas) - 1
         tangent[along.nonzero().squeeze(1), token[along] - prefix] = embeds[0, token[along]] - base
         past = prefix_cache(cache, prefix, len(rows))
         with dual_mode(inputs.loaded.model):
-            f, df = dual_quantity(inputs.loaded, suffix, tangent, inputs.target, plain=head,
-                                  past_key_values=past, use_cache=past is not None)
+            f, df = dual_quantity(
+                inputs.loaded, suffix, tangent, inputs.target, plain=head, cache=past, use_cache=past is not None
+            )
         return f.float().cpu(), df.float().cpu()
 
     @staticmethod
-    def _completeness_gaps(raw: torch.Tensor, words: list[range], f_full: torch.Tensor,
-                           at_baseline: torch.Tensor) -> torch.Tensor:
+    def _completeness_gaps(
+        raw: torch.Tensor, words: list[range], f_full: torch.Tensor, at_baseline: torch.Tensor
+    ) -> torch.Tensor:
         """Per target: the largest |sum of a word's scores - (f_t(x) - f_t(x, word at the baseline))|."""
         if not words:
             return torch.zeros(raw.shape[0])
-        sums = torch.stack([raw[:, w.start:w.stop].sum(dim=1) for w in words], dim=1)  # [T, W]
+        sums = torch.stack([raw[:, w.start : w.stop].sum(dim=1) for w in words], dim=1)  # [T, W]
         return (sums - (f_full.unsqueeze(1) - at_baseline.T)).abs().max(dim=1).values

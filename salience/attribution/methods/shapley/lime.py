@@ -15,8 +15,8 @@ import torch
 from pydantic import Field
 
 from salience.attribution.methods.base import AttributionInput, Method
-from salience.attribution.perturbation import SurrogateParams, surrogate_scores
-from salience.attribution.surrogate import bernoulli_masks, lime_weights
+from salience.attribution.methods.shapley.games import SurrogateParams, surrogate_scores
+from salience.attribution.methods.shapley.surrogate import bernoulli_masks, lime_weights
 
 
 class LimeParams(SurrogateParams):
@@ -34,5 +34,11 @@ class Lime(Method):
 
     @torch.inference_mode()
     def scores(self, inputs: AttributionInput, params: LimeParams) -> tuple[torch.Tensor, dict[str, Any]]:
-        return surrogate_scores(inputs, params, bernoulli_masks, lambda masks: lime_weights(masks, params.kernel_width),
-                                params.alpha, "LIME")
+        return surrogate_scores(
+            inputs,
+            params,
+            bernoulli_masks,
+            lambda masks: lime_weights(masks, params.kernel_width),
+            params.alpha,
+            "LIME",
+        )

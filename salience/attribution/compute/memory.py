@@ -28,7 +28,8 @@ OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory
 def is_out_of_memory(err: BaseException) -> bool:
     """CUDA's OutOfMemoryError, or the RuntimeError that MPS and the CPU allocator raise."""
     return isinstance(err, torch.OutOfMemoryError) or (
-        isinstance(err, RuntimeError) and any(marker in str(err).lower() for marker in OOM_MARKERS))
+        isinstance(err, RuntimeError) and any(marker in str(err).lower() for marker in OOM_MARKERS)
+    )
 
 
 def free_memory(device: torch.device) -> None:
@@ -40,8 +41,9 @@ def free_memory(device: torch.device) -> None:
         torch.mps.empty_cache()
 
 
-def attribute_within_memory(method: Method, inputs: AttributionInput,
-                            params: dict[str, Any] | None) -> AttributionResult:
+def attribute_within_memory(
+    method: Method, inputs: AttributionInput, params: dict[str, Any] | None
+) -> AttributionResult:
     """`method.attribute`, retried with smaller batches and then replaced by `OOM_FALLBACK` when out of memory."""
     budget = method.parse_params(params).memory_budget_mb
     retries = 0
@@ -75,8 +77,12 @@ def _fallback(method: Method, inputs: AttributionInput) -> AttributionResult:
     inputs.progress(0.0, f"out of memory: running {fallback.name} instead")
     result = _attempt(fallback, inputs, {"memory_budget_mb": MIN_BUDGET_MB})
     if result is None:
-        raise ParameterError(f"out of memory on {inputs.loaded.device} even for {fallback.name}: shorten the prompt "
-                             "(maxPromptTokens), or use a smaller model or another device")
-    result.extras["out_of_memory"] = (f"{method.name} ran out of memory on {inputs.loaded.device} even with "
-                                      f"memory_budget_mb={MIN_BUDGET_MB}: showing {fallback.name} instead")
+        raise ParameterError(
+            f"out of memory on {inputs.loaded.device} even for {fallback.name}: shorten the prompt "
+            "(maxPromptTokens), or use a smaller model or another device"
+        )
+    result.extras["out_of_memory"] = (
+        f"{method.name} ran out of memory on {inputs.loaded.device} even with "
+        f"memory_budget_mb={MIN_BUDGET_MB}: showing {fallback.name} instead"
+    )
     return result

@@ -18,7 +18,9 @@ Level = Literal["segment", "sentence", "word", "token"]
 LEVELS: tuple[Level, ...] = ("segment", "sentence", "word", "token")
 _BLOCK_LABEL = re.compile(
     r"[ \t]*(#{1,6}[ \t]|\[\d+\]|(document|doc|passage|source|context|article|chunk|result|example|shot)"
-    r"[ \t]*#?\[?\d+\]?[ \t]*[:.)\]-])", re.IGNORECASE)
+    r"[ \t]*#?\[?\d+\]?[ \t]*[:.)\]-])",
+    re.IGNORECASE,
+)
 _BLANK_LINE = re.compile(r"\n[ \t\r]*\n[ \t\r]*$")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _CJK_SENTENCE_END = re.compile(r"[。！？][」』”’）]*$")
@@ -35,13 +37,16 @@ class Boundaries:
         words = set(word_starts(pieces, ranges))
         starts = []
         for i, piece in enumerate(pieces):
-            before = "".join(pieces[max(0, i - 8):i])
+            before = "".join(pieces[max(0, i - 8) : i])
             if i == 0 or ranges[i - 1] is None or _BLANK_LINE.search(before) or _labelled_line(pieces, i, before):
                 starts.append(0)
             elif not piece.strip():
                 starts.append(3)  # whitespace belongs to the unit before it
-            elif before.endswith("\n") or _CJK_SENTENCE_END.search(before) or (
-                    _SENTENCE_END.search(before.rstrip(" \t")) and piece[:1].isspace()):
+            elif (
+                before.endswith("\n")
+                or _CJK_SENTENCE_END.search(before)
+                or (_SENTENCE_END.search(before.rstrip(" \t")) and piece[:1].isspace())
+            ):
                 starts.append(1)
             elif i in words:
                 starts.append(2)
@@ -66,7 +71,7 @@ def _labelled_line(pieces: list[str], i: int, before: str) -> bool:
     if not before.endswith("\n"):
         return False
     line = ""
-    for piece in pieces[i:i + 32]:  # enough of the line for its label, however finely it is tokenised
+    for piece in pieces[i : i + 32]:  # enough of the line for its label, however finely it is tokenised
         line += piece
         if len(line) >= 24 or "\n" in piece:
             break
@@ -86,4 +91,4 @@ def finer(level: Level) -> Level | None:
 def label(pieces: list[str], tokens: list[int], width: int = 40) -> str:
     """A short one-line text for a unit (for hovers and reports)."""
     text = " ".join("".join(pieces[i] for i in tokens).split())
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,1 @@
+"""AttnLRP and the LRP rules it installs on a model for one call."""

@@ -1,0 +1,1 @@
+"""ReAGent, with the replacement tokens its probes insert."""

@@ -1,0 +1,1 @@
+"""Sequential Integrated Gradients, with its forward-mode and chunked-attention passes."""

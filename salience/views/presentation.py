@@ -1,0 +1,143 @@
+"""What a user reads about a result, worded and computed once for every view.
+
+The terminal report, the HTML page, the hover, the run summary and the code lens all take their
+numbers and phrases from here, so one result reads the same everywhere: a part of the file's share
+of the heatmap's total |score| (template tokens included, so the file's shares and the template's add
+up to 100 %), its rank among the file's parts, the run time, the template share, a perturbation
+method's parts and the one-line summary. Pure functions: no torch, no LSP, no rich.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from salience.attribution import AttributionResult
+from salience.views.spans import ScoredSpan, ranked, scored_spans
+
+PART_WIDTH = 40
+"""The longest file text a table cell or a code lens shows for one part, on one line."""
+
+
+@dataclass
+class Reading:
+    """A result as the views present it: its spans on the file text, with their share and rank.
+
+    `spans` are `scored_spans(result)`, or those spans shifted by edits made since the run (the editor).
+    """
+
+    result: AttributionResult
+    text: str
+    spans: list[ScoredSpan] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, result: AttributionResult, text: str) -> Reading:
+        return cls(result, text, scored_spans(result))
+
+    @cached_property
+    def total(self) -> float:
+        """The heatmap's total |score|, over every model token (the file's and the template's)."""
+        return sum(abs(v) for v in self.result.aggregate) or 1.0
+
+    @cached_property
+    def order(self) -> list[ScoredSpan]:
+        """The file's spans by |score|, largest first."""
+        return ranked(self.spans)
+
+    def share(self, span: ScoredSpan) -> float:
+        """The span's share of the heatmap's total |score| (0..1)."""
+        return abs(span.score) / self.total
+
+    def rank(self, span: ScoredSpan) -> int:
+        """1 for the span with the largest |score|."""
+        return next(i for i, s in enumerate(self.order) if s is span) + 1
+
+    def top(self, k: int) -> list[ScoredSpan]:
+        return self.order[:k]
+
+    def span_text(self, span: ScoredSpan) -> str:
+        return self.text[span.start : span.end]
+
+    def line(self, span: ScoredSpan) -> int:
+        """The 1-based line the span starts on."""
+        return self.text.count("\n", 0, span.start) + 1
+
+    @property
+    def template_share(self) -> float:
+        """The share of the heatmap on chat-template tokens, which the file does not show (0..1)."""
+        source = self.result.source
+        return sum(abs(v) for v, t in zip(self.result.aggregate, source) if t.range is None) / self.total
+
+    def template_note(self) -> str:
+        return f"chat-template tokens hold {percent(self.template_share)} (not shown in the file)"
+
+    def summary_line(self) -> str:
+        """The run in one line: what is explained, how the answer was found, by what, how long, the template."""
+        result = self.result
+        foil = f" rather than {result.contrast!r}" if result.contrast else ""
+        origin = result.extras.get("target") or ("generated" if result.generated else "forced")
+        count = len(result.target_ids)
+        return (
+            f"explains {result.explained_text!r}{foil} ({origin}, {count} token{'s' * (count != 1)}) · "
+            f"{result.method} · {result.model_id} · {run_time(result)} · {self.template_note()}"
+        )
+
+    def part_text(self, player: dict[str, Any], width: int = PART_WIDTH) -> str:
+        """A player's file text on one line, shortened (its decoded label where its tokens have no range)."""
+        ranges = [self.result.source[i].range for i in player["tokens"] if self.result.source[i].range]
+        if not ranges:
+            return player["label"]
+        return shorten(self.text[min(a for a, _ in ranges) : max(b for _, b in ranges)], width)
+
+    def top_words(self, k: int = 5) -> list[str]:
+        """The file text of the k spans with the largest |score|."""
+        return [self.span_text(s) for s in self.top(k)]
+
+
+def percent(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def signed(score: float) -> str:
+    """A score as every view prints it."""
+    return f"{score:+.4f}"
+
+
+def run_time(result: AttributionResult) -> str:
+    """The run's wall time, and whether it came from the cache rather than the model."""
+    cached = " (cached)" if result.timings.get("cached") else ""
+    return f"{result.seconds:.2f} s{cached}"
+
+
+def player_value(player: dict[str, Any]) -> str:
+    """A segment's, sentence's or word's value (a Shapley value or a surrogate's weight)."""
+    return f"{player['value']:+.3f}"
+
+
+def player_error(player: dict[str, Any]) -> str:
+    """Its standard error: "exact" when enumerated, "" when the method has none."""
+    stderr = player.get("stderr")
+    return "exact" if player.get("exact") else "" if stderr is None else f"{stderr:.3f}"
+
+
+def truncation_note(result: AttributionResult) -> str | None:
+    """What a prompt over maxPromptTokens lost, if anything."""
+    dropped = result.extras.get("truncated_tokens")
+    return f"prompt longer than maxPromptTokens: the first {dropped} tokens are not attributed" if dropped else None
+
+
+def lens_title(result: AttributionResult) -> str:
+    """The code lens over line 0: what is explained, by which method."""
+    return f"salience: {shorten(result.explained_text.strip(), PART_WIDTH)!r} · {result.method}"
+
+
+def one_line(text: str) -> str:
+    """Text on one line: line breaks shown as \\r and \\n."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def shorten(text: str, width: int) -> str:
+    """Text with its whitespace runs collapsed, cut to `width` characters with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
