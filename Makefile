@@ -36,9 +36,10 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(VENV)/bin/salience demo
 
-# The lint gate (rules and line length in pyproject.toml), then every test.
+# The lint gate (rules and line length in pyproject.toml), then every test: one worker per core (up to 4),
+# each taking whole test modules (a module's language servers are shared by its tests).
 test: install vscode-extension lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadscope
 
 lint: install
 	$(VENV)/bin/ruff check .

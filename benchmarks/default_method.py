@@ -11,34 +11,27 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from salience.attribution import (
-    AttributionInput,
-    encode_prompt,
-    get_method,
-    load_model,
-    method_names,
-    parse_prompt,
-    read_prompt_file,
-    resolve_target,
-)
+import salience.attribution as engine
 
 PROMPT = Path(__file__).parents[1] / "examples" / "door-codes.prompt"
 
 
 def main() -> None:
-    loaded = load_model()
-    text = read_prompt_file(PROMPT)
-    doc = parse_prompt(text)
-    encoded = encode_prompt(doc, loaded.tokenizer, chat=False)
-    target = resolve_target(loaded, encoded.input_ids, None, None, doc.front_matter.max_new_tokens)
+    loaded = engine.load_model()
+    text = engine.read_prompt_file(PROMPT)
+    doc = engine.parse_prompt(text)
+    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat=False)
+    target = engine.resolve_target(loaded, encoded.input_ids, None, None, doc.front_matter.max_new_tokens)
     needle = (text.index("7733"), text.index("7733") + 4)
     print(f"{PROMPT.name}: {len(encoded.input_ids)} tokens, explains {loaded.tokenizer.decode(target.ids)!r}")
     print(f"{'method':22s} {'seconds':>8s} {'needle rank':>12s}")
-    for name in (n for n in method_names() if get_method(n).cost != "expensive"):
+    for name in (n for n in engine.method_names() if engine.get_method(n).cost != "expensive"):
         best = float("inf")
         for _ in range(2):
             start = time.perf_counter()
-            result = get_method(name).attribute(AttributionInput(loaded, encoded.input_ids, encoded.ranges, target))
+            result = engine.get_method(name).attribute(
+                engine.AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
+            )
             best = min(best, time.perf_counter() - start)
         ranked = result.top_tokens(len(result.source))
         rank = next(r for r, i in enumerate(ranked, 1) if needle[0] <= result.source[i].range[0] < needle[1])

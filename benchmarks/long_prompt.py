@@ -19,25 +19,19 @@ from pathlib import Path
 
 import torch
 
-from salience.attribution import (
-    AttributionInput,
-    encode_prompt,
-    get_method,
-    load_model,
-    parse_prompt,
-    read_prompt_file,
-    resolve_target,
-)
+import salience.attribution as engine
 from salience.evaluation.reference import captum_coalition_scores, masked_game
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
-def prompt_inputs(loaded, name: str) -> AttributionInput:
-    doc = parse_prompt(read_prompt_file(EXAMPLES / name))
-    encoded = encode_prompt(doc, loaded.tokenizer, chat=False)
-    target = resolve_target(loaded, encoded.input_ids, doc.front_matter.target, None, doc.front_matter.max_new_tokens)
-    return AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
+def prompt_inputs(loaded, name: str) -> engine.AttributionInput:
+    doc = engine.parse_prompt(engine.read_prompt_file(EXAMPLES / name))
+    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat=False)
+    target = engine.resolve_target(
+        loaded, encoded.input_ids, doc.front_matter.target, None, doc.front_matter.max_new_tokens
+    )
+    return engine.AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
 
 
 def timed(fn):
@@ -46,7 +40,7 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
-def forward_seconds(loaded, inputs: AttributionInput) -> float:
+def forward_seconds(loaded, inputs: engine.AttributionInput) -> float:
     with torch.inference_mode():
         loaded.model(input_ids=inputs.sequence_ids(), logits_to_keep=1)
         return timed(lambda: loaded.model(input_ids=inputs.sequence_ids(), logits_to_keep=1))[0]
@@ -56,7 +50,7 @@ def segments(result) -> list[dict]:
     return [p for p in result.extras["players"] if p["level"] == "segment"]
 
 
-def describe(name: str, inputs: AttributionInput, seconds: float, result, forward: float) -> None:
+def describe(name: str, inputs: engine.AttributionInput, seconds: float, result, forward: float) -> None:
     extras = result.extras
     print(f"{name}: {inputs.n_source} source tokens, target {result.explained_text!r}; one forward {forward:.2f} s")
     print(
@@ -77,9 +71,9 @@ def main() -> None:
     parser.add_argument("--captum-permutations", type=int, default=4)
     parser.add_argument("--skip-exact", action="store_true", help="skip the rag.prompt.md comparison")
     args = parser.parse_args()
-    loaded = load_model()
+    loaded = engine.load_model()
     print(f"torch threads {torch.get_num_threads()}, {loaded.device}, {loaded.dtype}\n")
-    method = get_method("textgenshap")
+    method = engine.get_method("textgenshap")
 
     if not args.skip_exact:
         inputs = prompt_inputs(loaded, "rag.prompt.md")
@@ -107,7 +101,7 @@ def main() -> None:
     )
 
 
-def captum_sampling(loaded, inputs: AttributionInput, players: list[list[int]], permutations: int) -> float:
+def captum_sampling(loaded, inputs: engine.AttributionInput, players: list[list[int]], permutations: int) -> float:
     from captum.attr import ShapleyValueSampling
 
     n = len(players)

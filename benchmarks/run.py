@@ -21,18 +21,7 @@ from pathlib import Path
 import torch
 from report import write_report  # up front: a later edit cannot break the end of a long run
 
-from salience.attribution import (
-    AttributionInput,
-    Target,
-    encode_prompt,
-    get_method,
-    load_model,
-    method_names,
-    parse_prompt,
-    read_prompt_file,
-    resolve_target,
-    use_chat,
-)
+import salience.attribution as engine
 from salience.evaluation.faithfulness import Faithfulness, faithfulness
 from salience.evaluation.reference import CAPTUM_METHODS, captum_rows, inseq_sig_rows
 
@@ -52,7 +41,7 @@ class Case:
     text: str
     ids: list[int]
     ranges: list[tuple[int, int] | None]
-    target: Target
+    target: engine.Target
     chat: bool
     needle: tuple[int, int] | None = None
 
@@ -90,10 +79,10 @@ def needle_prompt(rng: random.Random) -> tuple[str, str, tuple[int, int]]:
 
 
 def make_case(loaded, name: str, text: str, needle: tuple[int, int] | None = None) -> Case:
-    doc = parse_prompt(text)
-    chat = use_chat(doc, loaded.has_chat_template)
-    encoded = encode_prompt(doc, loaded.tokenizer, chat)
-    target = resolve_target(
+    doc = engine.parse_prompt(text)
+    chat = engine.use_chat(doc, loaded.has_chat_template)
+    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat)
+    target = engine.resolve_target(
         loaded, encoded.input_ids, doc.front_matter.target, doc.front_matter.contrast, doc.front_matter.max_new_tokens
     )
     return Case(name, text, encoded.input_ids, encoded.ranges, target, chat, needle)
@@ -101,7 +90,7 @@ def make_case(loaded, name: str, text: str, needle: tuple[int, int] | None = Non
 
 def build_cases(loaded, needles: int, examples: list[str], seed: int) -> tuple[list[Case], int]:
     """The example prompts and the needle prompts that the model answers correctly (and how many were tried)."""
-    cases = [make_case(loaded, name, read_prompt_file(ROOT / "examples" / name)) for name in examples]
+    cases = [make_case(loaded, name, engine.read_prompt_file(ROOT / "examples" / name)) for name in examples]
     rng, tried, kept = random.Random(seed), 0, 0
     while kept < needles and tried < needles * 4:
         tried += 1
@@ -133,11 +122,11 @@ def needle_hit(result, needle: tuple[int, int], k: int = 5) -> bool:
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, MethodReport], list[Case], int]:
-    loaded = load_model()
+    loaded = engine.load_model()
     examples = EXAMPLES[:1] if args.quick else EXAMPLES
     cases, tried = build_cases(loaded, args.needles, examples, args.seed)
     print(f"{len(cases)} prompts ({len(cases) - len(examples)} needle prompts kept of {tried} tried)")
-    reports = {name: MethodReport() for name in method_names()}
+    reports = {name: MethodReport() for name in engine.method_names()}
     probe = make_probe(loaded)
     for name, report in reports.items():
         if name in CAPTUM_METHODS or name == SIG:
@@ -146,9 +135,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, MethodReport], list[Case], 
     for case in cases:
         unit = forward_seconds(loaded, case)
         for name, report in reports.items():
-            inputs = AttributionInput(loaded, case.ids, case.ranges, case.target, chat=case.chat)
+            inputs = engine.AttributionInput(loaded, case.ids, case.ranges, case.target, chat=case.chat)
             start = time.perf_counter()
-            result = get_method(name).attribute(inputs, args.params.get(name))
+            result = engine.get_method(name).attribute(inputs, args.params.get(name))
             seconds = time.perf_counter() - start
             faith = faithfulness(
                 loaded, result, samples=args.samples, points=args.points, seed=args.seed, repeats=args.repeats
@@ -160,9 +149,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, MethodReport], list[Case], 
 
 
 def make_probe(loaded) -> Case:
-    doc = parse_prompt(read_prompt_file(ROOT / "examples" / PROBE))
-    encoded = encode_prompt(doc, loaded.tokenizer, chat=False)
-    target = resolve_target(loaded, encoded.input_ids, None, None, max_new_tokens=4)
+    doc = engine.parse_prompt(engine.read_prompt_file(ROOT / "examples" / PROBE))
+    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat=False)
+    target = engine.resolve_target(loaded, encoded.input_ids, None, None, max_new_tokens=4)
     return Case(PROBE, "", encoded.input_ids, encoded.ranges, target, chat=False)
 
 
@@ -172,8 +161,10 @@ def reference_agreement(loaded, case: Case, name: str, params: dict | None) -> t
     SIG is compared per token and unnormalised: Inseq has no word granularity and reports raw rows.
     """
     params = {**(params or {}), **({"granularity": "token", "normalise": False} if name == SIG else {})}
-    result = get_method(name).attribute(AttributionInput(loaded, case.ids, case.ranges, case.target), params)
-    parsed = get_method(name).parse_params(params).model_dump()
+    result = engine.get_method(name).attribute(
+        engine.AttributionInput(loaded, case.ids, case.ranges, case.target), params
+    )
+    parsed = engine.get_method(name).parse_params(params).model_dump()
     if name == SIG:
         expected, reference = (
             inseq_sig_rows(loaded, case.ids, case.target, parsed["steps"], parsed["rule"], result.extras["baseline"]),

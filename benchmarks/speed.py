@@ -21,17 +21,7 @@ from typing import Any
 
 import torch
 
-from salience.attribution import (
-    AttributionInput,
-    converted_gguf,
-    embedded_gguf_path,
-    encode_prompt,
-    get_method,
-    load_model,
-    parse_prompt,
-    read_prompt_file,
-    resolve_target,
-)
+import salience.attribution as engine
 
 PROMPT = Path(__file__).parents[1] / "examples" / "apples.prompt"
 # name: (our parameters, Inseq's attribute() arguments or None where Inseq has no such method,
@@ -128,12 +118,12 @@ def chain_step_note(result: Any, reference: Any, ours_time: float, ref_time: flo
     )
 
 
-def captum_row(name: str, inputs: AttributionInput, forward_time: float, repeats: int) -> str:
+def captum_row(name: str, inputs: engine.AttributionInput, forward_time: float, repeats: int) -> str:
     """Our coalition method against Captum's on the same players: time, speed-up, agreement per player."""
     from salience.evaluation.reference import captum_coalition_scores
 
     params = CAPTUM_CASES[name]
-    ours_time, result = best_time(lambda: get_method(name).attribute(inputs, params), repeats)
+    ours_time, result = best_time(lambda: engine.get_method(name).attribute(inputs, params), repeats)
     players = [p["tokens"] for p in result.extras["players"]]
     ours = torch.tensor([[p["value"] for p in result.extras["players"]]])
     ref_time, theirs = best_time(
@@ -175,14 +165,14 @@ def main() -> None:
     from inseq.attr.step_functions import register_step_function
 
     register_step_function(inseq_logprob, "salience_logprob", overwrite=True)
-    loaded = load_model(None, args.device, args.dtype)
-    text = read_prompt_file(PROMPT)
-    doc = parse_prompt(text)
-    encoded = encode_prompt(doc, loaded.tokenizer, chat=False)
-    target = resolve_target(loaded, encoded.input_ids, None, None, max_new_tokens=4)
+    loaded = engine.load_model(None, args.device, args.dtype)
+    text = engine.read_prompt_file(PROMPT)
+    doc = engine.parse_prompt(text)
+    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat=False)
+    target = engine.resolve_target(loaded, encoded.input_ids, None, None, max_new_tokens=4)
     target_ids = target.ids
     target_text = loaded.tokenizer.decode(target_ids)
-    model_dir = str(converted_gguf(embedded_gguf_path(), print))
+    model_dir = str(engine.converted_gguf(engine.embedded_gguf_path(), print))
     n = len(encoded.input_ids)
     print(
         f"{PROMPT.name}: {n} source tokens, target {target_text!r} ({len(target_ids)} tokens), "
@@ -198,13 +188,13 @@ def main() -> None:
 
     for name in args.methods:
         if name in CAPTUM_CASES:
-            inputs = AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
+            inputs = engine.AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
             print(captum_row(name, inputs, forward_time, args.repeats))
             continue
         ours_params, inseq_args, collapse = CASES[name]
-        method = get_method(name)
+        method = engine.get_method(name)
         repeats, warm_up = (1, False) if name in SINGLE_RUN else (args.repeats, True)
-        inputs = AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
+        inputs = engine.AttributionInput(loaded, encoded.input_ids, encoded.ranges, target)
         ours_time, result = best_time(functools.partial(method.attribute, inputs, ours_params), repeats, warm_up)
         row = f"{name:22s} {ours_time:11.3f} {ours_time / forward_time:8.1f}x"
         if inseq_args is None:

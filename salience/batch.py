@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import salience.attribution as engine  # heavy names (torch) load on first use: --help stays instant
 from salience.attribution import (
     AttributionResult,
-    LoadedModel,
     Notify,
     Placement,
     PromptDocument,
@@ -27,15 +27,12 @@ from salience.attribution import (
     Request,
     ResultStore,
     SalienceError,
-    explain,
     go_offline,
     is_prompt_path,
-    load_model,
     model_directory,
     model_stamp,
     parse_prompt,
     read_prompt_file,
-    requested_method,
     result_key,
 )
 from salience.views.html import html_page, index_page
@@ -77,7 +74,7 @@ def checked(text: str, options: RunOptions) -> tuple[PromptDocument, Request, st
     if doc.is_blank:
         raise PromptError("the prompt is empty: write some text to explain")
     request = options.request()
-    requested_method(doc, request)
+    engine.requested_method(doc, request)
     return doc, request, options.model or doc.front_matter.model
 
 
@@ -103,7 +100,7 @@ def prompt_files(root: Path) -> list[Path]:
     )
 
 
-_loaded: dict[tuple[str | None, str, str], LoadedModel] = {}
+_loaded: dict[tuple[str | None, str, str], engine.LoadedModel] = {}
 
 
 def attribute_file(path: str, options: RunOptions, notify: Notify | None = None) -> tuple[str | None, str | None]:
@@ -113,8 +110,10 @@ def attribute_file(path: str, options: RunOptions, notify: Notify | None = None)
         key = (spec, options.device, options.dtype)
         if key not in _loaded:
             _loaded.clear()  # one model per process
-            _loaded[key] = load_model(spec, options.device, options.dtype, notify=notify, placement=options.placement())
-        return explain(_loaded[key], doc, request).to_json(), None
+            _loaded[key] = engine.load_model(
+                spec, options.device, options.dtype, notify=notify, placement=options.placement()
+            )
+        return engine.explain(_loaded[key], doc, request).to_json(), None
     except SalienceError as err:
         return None, str(err)
     except Exception as err:  # a bug on one file must not stop the batch

@@ -17,14 +17,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import salience.attribution as engine  # heavy names (torch) load on first use: --help stays instant
 from salience.attribution import (
     PROMPT_SUFFIXES,
     ResultStore,
     SalienceError,
-    explain,
     go_offline,
-    load_model,
-    method_classes,
     parse_max_memory,
     read_prompt_file,
 )
@@ -160,10 +158,10 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
     for problem in doc.problems:
         if problem.severity == "warning":
             err.print(f"[yellow]warning:[/] {problem.message}", highlight=False)
-    loaded = load_model(spec, args.device, args.dtype, notify=notifier(err), placement=options.placement())
+    loaded = engine.load_model(spec, args.device, args.dtype, notify=notifier(err), placement=options.placement())
     bar = ProgressBar(err)
     try:
-        result = explain(loaded, doc, request, progress=bar)
+        result = engine.explain(loaded, doc, request, progress=bar)
     finally:
         bar.close()
     for warning in result.warnings():
@@ -277,11 +275,11 @@ def cmd_faithfulness(args: argparse.Namespace, out: Console, err: Console) -> in
 
 def cmd_methods(out: Console) -> int:
     table = Table(show_edge=False)
-    names = [cls.name for cls in method_classes()]
+    names = [cls.name for cls in engine.method_classes()]
     table.add_column("method", no_wrap=True, min_width=max(map(len, names)))  # a name to copy: never cut
     for column in ("cost", "signed", "description"):
         table.add_column(column)
-    for cls in method_classes():
+    for cls in engine.method_classes():
         table.add_row(cls.name, cls.cost, "yes" if cls.signed else "no", cls.description)
     out.print(table)
     return 0
@@ -291,13 +289,13 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def cmd_serve(args: argparse.Namespace, err: Console) -> int:
-    from salience.server.start import serve
+    addresses = (("tcp", args.tcp), ("ws", args.ws))
+    listen = [(flag, *listen_address(flag, address)) for flag, address in addresses if address]
+    from salience.server.start import serve  # after the address is checked: a typo is answered at once
 
-    for flag, address in (("tcp", args.tcp), ("ws", args.ws)):
-        if address:
-            host, port = listen_address(flag, address)
-            err.print(listening_notice(flag, host, port), highlight=False, markup=False, soft_wrap=True)
-            return serve(flag, f"{host}:{port}", args.log_file)
+    for flag, host, port in listen:
+        err.print(listening_notice(flag, host, port), highlight=False, markup=False, soft_wrap=True)
+        return serve(flag, f"{host}:{port}", args.log_file)
     return serve("stdio", None, args.log_file)
 
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from tiny_models import save_tiny_model, tiny_llama
 
 from salience.attribution.model import LoadedModel
 from salience.attribution.targets import Target
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `pytest -n N` (make test), one compute thread per worker and per server it starts: N workers
+    on N cores, each with its own pool of threads, would spend their time waiting on each other."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "aggregation": ("heatmap_of", "mean_of_normalised", "sum_of_rows"),
     "compute.batching": ("CHECKPOINT_TOKENS",),
     "compute.patching": ("patched",),
-    "engine": ("Request", "ResultCache", "explain", "requested_method"),
+    "engine": ("ResultCache", "explain", "requested_method"),
     "errors": ("Cancelled", "ModelLoadError", "ParameterError", "PromptError", "SalienceError", "UnknownMethodError"),
     "methods": (
         "DEFAULT_ALIAS",
@@ -31,6 +31,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "model": ("LoadedModel", "load_model"),
     "placement": ("Placement", "parse_max_memory"),
     "progress": ("CancelCheck", "Progress"),
+    "request": ("Request",),
     "prompt": (
         "MAX_PROMPT_BYTES",
         "PROMPT_SUFFIXES",
@@ -77,7 +78,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
     from salience.attribution.aggregation import heatmap_of, mean_of_normalised, sum_of_rows
     from salience.attribution.compute.batching import CHECKPOINT_TOKENS
     from salience.attribution.compute.patching import patched
-    from salience.attribution.engine import Request, ResultCache, explain, requested_method
+    from salience.attribution.engine import ResultCache, explain, requested_method
     from salience.attribution.errors import (
         Cancelled,
         ModelLoadError,
@@ -110,6 +111,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
         parse_prompt,
         read_prompt_file,
     )
+    from salience.attribution.request import Request
     from salience.attribution.result import COMPLETENESS_WARNING, AttributionResult, SourceToken
     from salience.attribution.sources import (
         EMBEDDED_NAMES,

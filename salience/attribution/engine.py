@@ -6,7 +6,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -23,6 +23,7 @@ from salience.attribution.methods import (
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, no_cancel, no_progress
 from salience.attribution.prompt import PromptDocument
+from salience.attribution.request import Request
 from salience.attribution.result import AttributionResult, SourceToken
 from salience.attribution.targets import (
     DraftCheck,
@@ -36,22 +37,6 @@ from salience.attribution.targets import (
 from salience.attribution.tokens import encode_prompt, use_chat
 
 MAX_SOURCE_TOKENS = 8192
-
-
-@dataclass
-class Request:
-    """Run settings after merging (CLI flags or editor settings < front matter < explicit overrides)."""
-
-    method: str | None = None
-    params: dict[str, Any] | None = None
-    target: str | None = None
-    contrast: str | None = None
-    max_new_tokens: int | None = None
-    max_source_tokens: int | None = None
-    """Longer prompts keep only their last N tokens (the server's setting); None: refuse above the limit."""
-    draft: list[int] | None = None
-    """A previous greedy continuation of this prompt (the editor's last result): checked by one forward
-    instead of decoding again; the explained target is the same as without it."""
 
 
 class ResultCache:

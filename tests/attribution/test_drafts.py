@@ -64,7 +64,7 @@ def stopping(tiny, prompt, stop):
     if stop is None:
         return with_stop(tiny, 0)  # unk: never predicted, so decoding runs to max_new_tokens
     free = greedy_continuation(with_stop(tiny, 0), prompt, 8)
-    return with_stop(tiny, free[stop % len(free)])
+    return with_stop(tiny, free[stop % len(free)]) if free else with_stop(tiny, 0)  # (unk can be its first token)
 
 
 def make_draft(loaded, prompt, max_new, kind, noise, where):

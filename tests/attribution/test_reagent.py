@@ -3,6 +3,8 @@ stopping rule's bookkeeping, KV-cached rows, and rank agreement with Inseq on th
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -22,6 +24,8 @@ from salience.attribution.model import LoadedModel
 from salience.attribution.targets import Target
 
 QUICK = {"probes": 8, "max_steps": 60}
+
+REFERENCE = Path(__file__).parents[1] / "data" / "reference"
 
 
 @pytest.fixture(scope="module")
@@ -236,31 +240,25 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.slow
-def test_rank_agreement_with_inseq_across_seeds(embedded, tmp_path):
+def test_rank_agreement_with_inseq_across_seeds(embedded):
     """Inseq's ReAGent (its sampler patched to uniform draws) and ours, 3 seeds each, same settings.
 
     The two are stochastic, so single runs differ; their seed means must rank the tokens alike, and a
     run of ours must agree with one of Inseq's about as well as two runs of either agree with each other.
+    Inseq's rows are its own output, stored by tests/data/reference/make.py (a minute and a half to rerun).
     """
-    from salience.attribution.model import converted_gguf, embedded_gguf_path
     from salience.attribution.targets import resolve_target
-    from salience.evaluation.reference import inseq_reagent, inseq_reagent_rows
 
-    text = "My name is Alice. What is my name? My name is"
-    source = embedded.tokenizer(text)["input_ids"]
+    oracle = json.loads((REFERENCE / "reagent_inseq.json").read_text(encoding="utf-8"))
+    source = embedded.tokenizer(oracle["text"])["input_ids"]
     target = resolve_target(embedded, source, None, None, max_new_tokens=1)
-    settings = {"probes": 8, "max_steps": 40}
-    reference = inseq_reagent(
-        str(converted_gguf(embedded_gguf_path(), print)), embedded, num_probes=8, max_probe_steps=40
-    )
-    target_text = embedded.tokenizer.decode(target.ids)
-    theirs = torch.stack(
-        [inseq_reagent_rows(reference, text, target_text, len(source), seed)[0] for seed in range(3)]
-    ).nan_to_num()
+    assert (source, target.ids) == (oracle["source_ids"], oracle["target_ids"])  # the case Inseq explained
+    settings = {"probes": oracle["probes"], "max_steps": oracle["max_steps"]}
+    theirs = torch.tensor(oracle["rows"])
     ours = torch.stack(
         [
             torch.tensor(attribute(embedded, source, target, replacement="uniform", seed=seed, **settings).matrix[0])
-            for seed in range(3)
+            for seed in range(oracle["seeds"])
         ]
     )
     assert spearman(theirs.mean(0), ours.mean(0)) >= 0.5

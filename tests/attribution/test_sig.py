@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from tiny_models import FAMILY_CONFIGS, tiny_family
@@ -167,12 +170,16 @@ def test_word_starts(pieces, ranges, starts):
 @pytest.mark.embedded
 @pytest.mark.slow
 def test_matches_inseq_on_the_embedded_model(embedded):
+    """Against Inseq's own SIG rows, stored by tests/data/reference/make.py."""
     from salience.attribution import parse_prompt
     from salience.attribution.targets import resolve_target
     from salience.attribution.tokens import encode_prompt
 
-    encoded = encode_prompt(parse_prompt("The vault code is 7733. The code is"), embedded.tokenizer, chat=False)
-    target = resolve_target(embedded, encoded.input_ids, None, None, max_new_tokens=2)
-    ours = run(embedded, encoded.input_ids, target, encoded.ranges, granularity="token", steps=8, baseline="unk", **RAW)
-    expected = inseq_sig_rows(embedded, encoded.input_ids, target, 8, "gausslegendre", "unk")
-    assert pearson(torch.tensor(ours.matrix), expected) >= 0.99
+    oracle = json.loads((Path(__file__).parents[1] / "data/reference/sig_inseq.json").read_text(encoding="utf-8"))
+    encoded = encode_prompt(parse_prompt(oracle["text"]), embedded.tokenizer, chat=False)
+    target = resolve_target(embedded, encoded.input_ids, None, None, max_new_tokens=oracle["max_new_tokens"])
+    assert (encoded.input_ids, target.ids) == (oracle["source_ids"], oracle["target_ids"])
+    params = {"steps": oracle["steps"], "baseline": oracle["baseline"]}
+    ours = run(embedded, encoded.input_ids, target, encoded.ranges, granularity="token", **params, **RAW)
+    assert oracle["rule"] == "gausslegendre"  # our default quadrature
+    assert pearson(torch.tensor(ours.matrix), torch.tensor(oracle["rows"])) >= 0.99

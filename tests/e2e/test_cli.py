@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
+from salience import cli
 from salience.attribution import DEFAULT_METHOD, method_names
 
 pytestmark = pytest.mark.embedded
@@ -19,14 +24,28 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def salience(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "salience.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    """`salience ARGS` run in this process (its imports and the embedded model's conversion are paid once);
+    `test_methods_...` and `test_the_module_entry_point_...` run the real command in a process of its own."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd or Path.cwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with warnings.catch_warnings(record=True) as caught:
+            for shown in (FutureWarning, UserWarning):  # what a user's run prints (every time, not once)
+                warnings.simplefilter("always", shown)
+            code = cli.main(list(args))
+    printed = "".join(f"{w.category.__name__}: {w.message}\n" for w in caught)
+    return subprocess.CompletedProcess(["salience", *args], code, out.getvalue(), printed + err.getvalue())
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Sockets refuse to connect: a run that reaches for the network fails."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted")
+
+    for name in ("connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @pytest.mark.parametrize(
@@ -121,16 +140,7 @@ def test_sig_warns_when_its_paths_have_not_converged(embedded):
     assert gap > 0.5 and f"up to {gap:.2f}; more `steps`" in done.stderr
 
 
-NO_NETWORK = (
-    "import runpy, socket, sys\n"
-    "def refuse(*args): raise OSError('network access attempted')\n"
-    "socket.socket.connect = socket.socket.connect_ex = socket.create_connection = refuse\n"
-    "sys.argv = ['salience'] + sys.argv[1:]\n"
-    "runpy.run_module('salience.cli', run_name='__main__')\n"
-)
-
-
-def test_reagent_runs_offline_from_the_cli_and_warns_when_it_has_not_converged(embedded):
+def test_reagent_runs_offline_from_the_cli_and_warns_when_it_has_not_converged(embedded, offline):
     """Sockets refuse to connect in this run; one step with the top token kept cannot meet the rule."""
     args = (
         "attribute",
@@ -147,9 +157,7 @@ def test_reagent_runs_offline_from_the_cli_and_warns_when_it_has_not_converged(e
         "keep_top_n=1",
         "--json",
     )
-    done = subprocess.run(
-        [sys.executable, "-c", NO_NETWORK, *args], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
-    )
+    done = salience(*args)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["method"] == "reagent" and data["parameters"]["replacement"] == "model"
@@ -166,18 +174,11 @@ def test_reagent_runs_offline_from_the_cli_and_warns_when_it_has_not_converged(e
         ("kernelshap", ["n_samples=24", "level=sentence"]),
     ],
 )
-def test_coalition_methods_run_offline_from_the_cli_with_a_table_of_parts(embedded, method, params):
+def test_coalition_methods_run_offline_from_the_cli_with_a_table_of_parts(embedded, offline, method, params):
     args = ["attribute", str(EXAMPLES / "rag.prompt.md"), "--method", method, "--max-new-tokens", "2"]
     for param in params:
         args += ["--param", param]
-    done = subprocess.run(
-        [sys.executable, "-c", NO_NETWORK, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = salience(*args)
     assert done.returncode == 0, done.stderr
     assert "parts of the prompt" in done.stdout and "Document 3" in done.stdout
     assert not re.search(r"\w+Warning:", done.stderr)  # no library deprecations: current APIs (`cache=`)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+import pytest_asyncio
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -26,6 +27,8 @@ class Session:
 
     def __init__(self, client: LanguageClient, capabilities: str, root: Path) -> None:
         self.client, self.capabilities, self.root = client, capabilities, root
+        self.base = root
+        self.opened: list[str] = []
         self.scores: list[dict[str, Any]] = []
         self.texts: dict[tuple[str, int], str] = {}
         self._event = asyncio.Event()
@@ -46,6 +49,14 @@ class Session:
             client.feature(method)(self._counter(method))
 
         self.registrations: list[Any] = []
+        self._arrived = asyncio.Event()
+        handle = client.protocol.handle_message
+
+        def handled(message: Any) -> None:  # every message from the server wakes `until`
+            handle(message)
+            self._arrived.set()
+
+        client.protocol.handle_message = handled
 
         @client.feature(types.CLIENT_REGISTER_CAPABILITY)
         def register(params: types.RegistrationParams) -> None:
@@ -61,6 +72,7 @@ class Session:
         path = self.root / name
         path.write_bytes(text.encode("utf-8", "surrogatepass"))
         uri = path.as_uri()
+        self.opened.append(uri)
         self.versions[uri] = 1
         self.texts[(uri, 1)] = text
         self.client.text_document_did_open(
@@ -69,6 +81,35 @@ class Session:
             )
         )
         return uri
+
+    def begin(self, name: str) -> None:
+        """Start a test: its own folder (so its URIs are new to the server), no records of earlier tests."""
+        self.root = self.base / re.sub(r"[^\w.-]+", "_", name)
+        self.root.mkdir()
+        self.scores.clear()
+        self.opened.clear()
+        self.client.messages.clear()
+        self.client.progress_reports.clear()
+        self.client.diagnostics.clear()
+
+    async def end(self) -> None:
+        """End a test: close its documents (their runs stop) and put the default settings back."""
+        for uri in self.opened:
+            self.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+        await self.configure()
+
+    async def configure(self, **settings: Any) -> None:
+        """Workspace settings: the defaults with `settings`, pushed, applied when this returns."""
+        section = {"salience": settings_for(Path(self.client.session_model), **settings)}
+        self.client.set_configuration(section)  # what a later pull reads
+        self.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=section))
+        await self.settled()
+
+    async def settled(self) -> None:
+        """Wait until the server has handled every message sent before: two round trips (a notification's
+        handler may be a task that starts after a request read in the same chunk is answered)."""
+        for _ in range(2):
+            await self.client.workspace_execute_command_async(types.ExecuteCommandParams("salience.methods"))
 
     def edit(self, uri: str, start: types.Position, end: types.Position, new: str, text_after: str) -> int:
         version = self.versions[uri] + 1
@@ -81,6 +122,16 @@ class Session:
             )
         )
         return version
+
+    async def until(self, predicate: Callable[[], Any], timeout: float = 30.0) -> None:
+        """Wait until `predicate()` holds, checking it as each message from the server is handled."""
+
+        async def check() -> None:
+            while not predicate():
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        await asyncio.wait_for(check(), timeout)
 
     async def wait_scores(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0, start: int = 0
@@ -134,18 +185,25 @@ def start_params(capabilities: str, options: dict[str, Any], root: Path) -> type
     )
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER), params=CLIENTS)
-async def client(request, lsp_client: LanguageClient, tiny_model_dir, tmp_path):
-    """An initialised server using the tiny model, as each client profile."""
-    lsp_client.session = Session(lsp_client, request.param, tmp_path)
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER), params=CLIENTS, scope="module")
+async def client(request, lsp_client: LanguageClient, tiny_model_dir, tmp_path_factory):
+    """One initialised server per test module and client profile, on the tiny model (`session` resets it
+    between tests: a server start costs seconds of imports, a reset a round trip)."""
+    root = tmp_path_factory.mktemp("workspace")
+    lsp_client.session = Session(lsp_client, request.param, root)
     lsp_client.session_model = str(tiny_model_dir)
     lsp_client.set_configuration({"salience": settings_for(tiny_model_dir)})
-    started = await lsp_client.initialize_session(start_params(request.param, settings_for(tiny_model_dir), tmp_path))
+    started = await lsp_client.initialize_session(start_params(request.param, settings_for(tiny_model_dir), root))
     lsp_client.session.encoding = str(started.capabilities.position_encoding or "utf-16")
     yield
     await lsp_client.shutdown_session()
 
 
-@pytest.fixture
-def session(client: LanguageClient) -> Session:
-    return client.session
+@pytest_asyncio.fixture(loop_scope="module")
+async def session(client: LanguageClient, request) -> AsyncIterator[Session]:
+    """The module's server, as if fresh: a workspace folder of the test's own, documents closed after it,
+    settings back to the defaults, the client's records cleared."""
+    session = client.session
+    session.begin(request.node.name)
+    yield session
+    await session.end()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest_lsp
@@ -52,11 +51,7 @@ async def test_the_server_survives_the_corpus(server, tmp_path):
     for case in bad_inputs():
         text = case.editor_text(tmp_path)
         uri = session.open(case.name, text)
-        for _ in range(600):
-            if met(session, uri, case.server):
-                break
-            await asyncio.sleep(0.05)
-        assert met(session, uri, case.server), (case.name, case.server, session.client.diagnostics.get(uri))
+        await session.until(lambda: met(session, uri, case.server))  # noqa: B023 (waited for here)
         if "error" not in case.server and "info" not in case.server:
             assert not said(session, uri, "error"), (case.name, said(session, uri, "error"))
             ranges = next(p for p in session.scores if p["uri"] == uri and p["ranges"])["ranges"]

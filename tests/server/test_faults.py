@@ -37,16 +37,13 @@ async def busy(lsp_client: LanguageClient, tiny_model_dir, tmp_path):
 
 async def running(session: Session) -> str:
     """Wait until a run reports progress; its token."""
-    for _ in range(400):
-        tokens = [
-            t
-            for t, reports in session.client.progress_reports.items()
-            if reports and not isinstance(reports[-1], types.WorkDoneProgressEnd)
-        ]
-        if tokens:
-            return tokens[-1]
-        await asyncio.sleep(0.05)
-    raise AssertionError("no run reported progress")
+
+    def tokens() -> list[str]:
+        reports = session.client.progress_reports.items()
+        return [t for t, r in reports if r and not isinstance(r[-1], types.WorkDoneProgressEnd)]
+
+    await session.until(tokens)
+    return tokens()[-1]
 
 
 @pytest.mark.parametrize("leaving", ["pipe closed", "exit without shutdown"])

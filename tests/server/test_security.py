@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from salience.attribution.errors import ModelLoadError
 from salience.server.settings import ModelPolicy, Settings
 
 TEXT = "The vault code is 7733. Repeat it:"
+ON_THE_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the module's servers (conftest)
 
 
 def test_policy_trusts_the_user_models_and_the_embedded_default(tmp_path):
@@ -38,15 +38,16 @@ def test_a_masked_lm_path_follows_the_same_rule(tmp_path):
 
 async def first_error(session: Session, uri: str) -> str | None:
     """The document's error diagnostic once it has one, or its scores' method once it has a result."""
-    for _ in range(200):
+
+    def errors() -> list[str]:
         diagnostics = session.client.diagnostics.get(uri, [])
-        errors = [d.message for d in diagnostics if d.severity == types.DiagnosticSeverity.Error]
-        if errors:
-            return errors[0]
-        if any(p["uri"] == uri and p["ranges"] for p in session.scores):
-            return None
-        await asyncio.sleep(0.05)
-    raise AssertionError("neither a result nor an error")
+        return [d.message for d in diagnostics if d.severity == types.DiagnosticSeverity.Error]
+
+    def scored() -> bool:
+        return any(p["uri"] == uri and p["ranges"] for p in session.scores)
+
+    await session.until(lambda: errors() or scored())
+    return errors()[0] if errors() else None
 
 
 def repo_model(tiny_model_dir: Path, root: Path) -> Path:
@@ -56,6 +57,7 @@ def repo_model(tiny_model_dir: Path, root: Path) -> Path:
     return copy
 
 
+@ON_THE_MODULE_LOOP
 async def test_a_repository_cannot_name_the_model(session, tiny_model_dir):
     repo = repo_model(tiny_model_dir, session.root)
     front = session.open("front.prompt", f"---\nmodel: {repo}\n---\n{TEXT}")
@@ -75,9 +77,10 @@ async def test_a_repository_cannot_name_the_model(session, tiny_model_dir):
     assert await first_error(session, user) is None
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
-async def trusting(lsp_client: LanguageClient, tiny_model_dir, tmp_path):
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER), scope="module")
+async def trusting(lsp_client: LanguageClient, tiny_model_dir, tmp_path_factory):
     """A server whose user settings allow workspace models."""
+    tmp_path = tmp_path_factory.mktemp("trusting")
     lsp_client.session = Session(lsp_client, "neovim@v0.11.0", tmp_path)
     options = settings_for(tiny_model_dir, allowWorkspaceModels=True)
     lsp_client.set_configuration({"salience": settings_for(tiny_model_dir)})
@@ -86,6 +89,7 @@ async def trusting(lsp_client: LanguageClient, tiny_model_dir, tmp_path):
     await lsp_client.shutdown_session()
 
 
+@ON_THE_MODULE_LOOP
 async def test_allowed_workspace_models_load(trusting, tiny_model_dir):
     session = trusting.session
     repo = repo_model(tiny_model_dir, session.root)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
 from lsp_decode import decode_semantic_tokens, split_lines, text_of_range
 from lsprotocol import types
 
 from salience.attribution import DEFAULT_METHOD
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # the module's servers (conftest)
 
 UNICODE = "Café 😀 and 日本語 e\u0301!\r\nsecond 👩‍💻 line\nlast"
 FRONT = "---\nmethod: integrated_gradients\n---\n"
@@ -152,50 +155,36 @@ async def test_sig_in_front_matter_shows_a_preview_progress_then_sig(session):
 
 
 async def test_reagent_in_front_matter_shows_a_preview_progress_then_reagent(session):
-    session.client.set_configuration(
-        {
-            "salience": {
-                "model": session.client.session_model,
-                "debounceMs": 0,
-                "methodParams": {
-                    "reagent": {  # long enough (~2 s) to show progress
-                        "probes": 16,
-                        "max_steps": 400,
-                        "keep_top_n": 1,
-                        "stop_top_k": 1,
-                        "memory_budget_mb": 16,
-                    }
-                },
+    await session.configure(
+        debounceMs=0,
+        methodParams={
+            "reagent": {  # long enough (~2 s) to show progress
+                "probes": 16,
+                "max_steps": 400,
+                "keep_top_n": 1,
+                "stop_top_k": 1,
+                "memory_budget_mb": 16,
             }
-        }
+        },
     )
-    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    await asyncio.sleep(0.3)
     text = "---\nmethod: reagent\nmax_new_tokens: 2\n---\nThe vault code is 7733. Repeat it:"
     await expensive_run(session, "reagent.prompt", "reagent", text, "ReAGent step")
 
 
 async def test_textgenshap_shows_progress_then_word_values_with_errors_in_the_hover(session):
-    session.client.set_configuration(
-        {
-            "salience": {
-                "model": session.client.session_model,
-                "debounceMs": 0,
-                "methodParams": {
-                    "textgenshap": {  # sampled, ~2 s: progress shows
-                        "exact_players": 0,
-                        "tolerance": 1e-9,
-                        "max_permutations": 96,
-                        "expand_share": 1.0,
-                        "level": "token",
-                        "memory_budget_mb": 16,
-                    }
-                },
+    await session.configure(
+        debounceMs=0,
+        methodParams={
+            "textgenshap": {  # sampled, ~2 s: progress shows
+                "exact_players": 0,
+                "tolerance": 1e-9,
+                "max_permutations": 96,
+                "expand_share": 1.0,
+                "level": "token",
+                "memory_budget_mb": 16,
             }
-        }
+        },
     )
-    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    await asyncio.sleep(0.3)
     text = (
         "---\nmethod: textgenshap\nmax_new_tokens: 2\n---\nDocument 1: the red door code is 7733.\n"
         "Document 2: the blue door code is 4812, as the note says.\n\nQuestion: the red code?"
@@ -212,38 +201,26 @@ async def test_textgenshap_shows_progress_then_word_values_with_errors_in_the_ho
 
 
 async def test_cancel_from_progress_stops_the_run(session):
-    session.client.set_configuration(
-        {
-            "salience": {
-                "model": session.client.session_model,
-                "debounceMs": 0,
-                "progressive": False,
-                "methodParams": {
-                    "integrated_gradients": {  # long: many batches
-                        "steps": 1024,
-                        "memory_budget_mb": 16,
-                    }
-                },
+    await session.configure(
+        debounceMs=0,
+        progressive=False,
+        methodParams={
+            "integrated_gradients": {  # long: many batches
+                "steps": 1024,
+                "memory_budget_mb": 16,
             }
-        }
+        },
     )
-    session.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    await asyncio.sleep(0.3)
+    earlier = set(session.client.progress_reports)  # an earlier test's run may still be ending
     uri = session.open("cancel.prompt", SLOW)
-    for _ in range(200):  # a token is created before its first report arrives: wait for the report
-        if any(session.client.progress_reports.values()):
-            break
-        await asyncio.sleep(0.05)
-    assert any(session.client.progress_reports.values()), (
-        "no progress shown for a long run",
-        [m.message for m in session.client.messages],
-    )
-    token = next(t for t, reports in session.client.progress_reports.items() if reports)
+
+    def mine() -> list:
+        return [t for t, reports in session.client.progress_reports.items() if reports and t not in earlier]
+
+    await session.until(mine)  # a token is created before its first report arrives: wait for the report
+    token = mine()[0]
     session.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token))
-    for _ in range(200):
-        if isinstance(session.client.progress_reports[token][-1], types.WorkDoneProgressEnd):
-            break
-        await asyncio.sleep(0.05)
+    await session.until(lambda: isinstance(session.client.progress_reports[token][-1], types.WorkDoneProgressEnd))
     end = session.client.progress_reports[token][-1]
     assert isinstance(end, types.WorkDoneProgressEnd) and end.message == "cancelled"
     assert not any(p["uri"] == uri and p["method"] == "integrated_gradients" for p in session.scores)
@@ -256,12 +233,9 @@ async def test_bad_settings_and_a_missing_model_do_not_crash(session):
         )
     )
     uri = session.open("missing.prompt", "---\nmodel: /no/such/model\n---\nhello")
-    for _ in range(100):
-        if session.client.diagnostics.get(uri) and any(
-            d.severity == types.DiagnosticSeverity.Error for d in session.client.diagnostics[uri]
-        ):
-            break
-        await asyncio.sleep(0.05)
+    await session.until(
+        lambda: any(d.severity == types.DiagnosticSeverity.Error for d in session.client.diagnostics.get(uri, []))
+    )
     errors = [d for d in session.client.diagnostics[uri] if d.severity == types.DiagnosticSeverity.Error]
     assert errors and "/no/such/model" in errors[0].message
     warnings = [m.message for m in session.client.messages if m.type == types.MessageType.Warning]
@@ -302,10 +276,7 @@ async def test_set_method_asks_the_user_and_close_stops_work(session):
     await session.client.workspace_execute_command_async(types.ExecuteCommandParams("salience.setMethod", [uri]))
     await session.wait_scores(lambda p: p["uri"] == uri and p["method"] == "saliency" and p["ranges"])
     session.client.text_document_did_close(types.DidCloseTextDocumentParams(doc_id(uri)))
-    for _ in range(100):
-        if not session.client.diagnostics.get(uri, [None]):
-            break
-        await asyncio.sleep(0.05)
+    await session.until(lambda: not session.client.diagnostics.get(uri, [None]))
     assert not session.client.diagnostics.get(uri, [None])
     hover = await session.client.text_document_hover_async(types.HoverParams(doc_id(uri), types.Position(0, 1)))
     assert hover is None

@@ -148,7 +148,7 @@ def test_listening_elsewhere_is_a_warning_and_bad_ports_are_errors():
 
 
 def test_the_server_and_the_cli_turn_the_model_hubs_off(monkeypatch):
-    from salience.attribution.model import OFFLINE_FLAGS
+    from salience.attribution.sources import OFFLINE_FLAGS
     from salience.server import start
 
     for flag in OFFLINE_FLAGS:
