@@ -95,15 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the language server (stdio unless --tcp or --ws)")
     transport = serve.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
+    where = "on 127.0.0.1, this machine only, unless HOST is given"
     transport.add_argument(
-        "--tcp",
-        metavar="[HOST:]PORT",
-        help="listen for editors over TCP, all sharing one model (on 127.0.0.1, this machine only, "
-        "unless HOST is given)",
+        "--tcp", metavar="[HOST:]PORT", help=f"listen for editors over TCP, sharing one model ({where})"
     )
-    transport.add_argument(
-        "--ws", metavar="[HOST:]PORT", help="listen for clients over WebSocket (on 127.0.0.1 unless HOST is given)"
-    )
+    transport.add_argument("--ws", metavar="[HOST:]PORT", help=f"listen for clients over WebSocket ({where})")
     serve.add_argument("--log-file", help="write the server log here (stdout belongs to LSP)")
     demo = sub.add_parser("demo", help="explain the example prompt shipped with salience")
     _add_run_options(demo)

@@ -6,6 +6,17 @@ import torch
 
 from salience.attribution.model import LoadedModel
 
+TINY = dict(
+    vocab_size=64,
+    hidden_size=32,
+    intermediate_size=64,
+    num_attention_heads=4,
+    eos_token_id=2,
+    bos_token_id=3,
+    pad_token_id=1,
+)
+"""The sizes and special ids every tiny model shares (the ids are `TinyTokenizer`'s)."""
+
 
 class TinyTokenizer:
     """Just enough tokenizer for methods on the tiny model: ids decode to their numbers."""
@@ -42,16 +53,10 @@ def save_tiny_model(directory) -> None:
     )
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
+        **dict(TINY, vocab_size=len(vocab)),
         num_hidden_layers=2,
-        num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=2048,
-        eos_token_id=2,
-        bos_token_id=3,
-        pad_token_id=1,
         tie_word_embeddings=False,
     )
     LlamaForCausalLM(config).save_pretrained(directory)
@@ -75,17 +80,7 @@ def tiny_family(family: str, seed: int = 0) -> LoadedModel:
     import transformers
 
     config_name, extra = FAMILY_CONFIGS[family]
-    common = dict(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=128,
-        eos_token_id=2,
-        bos_token_id=3,
-        pad_token_id=1,
-    )
+    common = dict(TINY, num_hidden_layers=2, max_position_embeddings=128)
     config = getattr(transformers, config_name)(**{**common, **extra})
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
@@ -102,18 +97,7 @@ def copying_llama(copied: int = 3, length: int = 8, seed: int = 0) -> LoadedMode
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=64,
-        eos_token_id=2,
-        bos_token_id=3,
-        pad_token_id=1,
-    )
+    config = LlamaConfig(**TINY, num_hidden_layers=1, num_key_value_heads=4, max_position_embeddings=64)
     model = LlamaForCausalLM(config)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(200):

@@ -104,16 +104,17 @@ def test_hover_on_front_matter_is_the_run_summary(view):
     assert "explains" in summary and "chat-template tokens hold" in summary
 
 
+def warnings_of(result: AttributionResult) -> list[str]:
+    view = render.View.of(TEXT, Settings(), "utf-16", result)
+    return [d.message for d in render.diagnostics(view) if d.severity == types.DiagnosticSeverity.Warning]
+
+
 @pytest.mark.parametrize("gap,warned", [(9.1, True), (0.01, False), (None, False)])
 def test_a_large_completeness_gap_is_a_warning(gap, warned):
     result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
     if gap is not None:
         result.extras["max_completeness_gap"] = gap
-    messages = [
-        d.message
-        for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
-        if d.severity == types.DiagnosticSeverity.Warning
-    ]
+    messages = warnings_of(result)
     assert any("more `steps`" in m for m in messages) == warned
 
 
@@ -123,11 +124,7 @@ def test_an_unconverged_probing_run_is_a_warning(converged, warned):
     result.target_tokens = [" a", " b"]
     if converged is not None:
         result.extras["converged"] = converged
-    messages = [
-        d.message
-        for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
-        if d.severity == types.DiagnosticSeverity.Warning
-    ]
+    messages = warnings_of(result)
     assert any("not converged for 1 of 2 target tokens (' b')" in m for m in messages) == warned
 
 
@@ -170,11 +167,7 @@ def test_hover_lists_the_segment_and_word_values_with_their_errors():
 def test_an_unmet_sampling_tolerance_is_a_warning(met, spent, warned):
     result = result_for(TEXT, WORDS, [0.1] * len(WORDS))
     result.extras.update(tolerance_met=met, budget_spent=spent, max_stderr=0.4)
-    messages = [
-        d.message
-        for d in render.diagnostics(render.View.of(TEXT, Settings(), "utf-16", result))
-        if d.severity == types.DiagnosticSeverity.Warning
-    ]
+    messages = warnings_of(result)
     sampling = [m for m in messages if "standard error" in m]
     assert sampling == [] if warned is None else len(sampling) == 1 and warned in sampling[0] and "±0.4" in sampling[0]
 

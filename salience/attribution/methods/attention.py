@@ -39,14 +39,8 @@ class _Recording(threading.local):
 _recording = _Recording()
 
 
-def rows_attention(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    **kwargs: Any,
-) -> tuple[torch.Tensor, None]:
+def rows_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                   attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, None]:  # fmt: skip
     """SDPA's output; the weights of the recorded query rows are kept aside ([B, H, rows, K] per layer)."""
     rows = _recording.rows
     if rows is not None and _recording.maps is not None:

@@ -29,6 +29,16 @@ def fm(block: str, body: str = BODY) -> bytes:
     return f"---\n{block}\n---\n{body}".encode()
 
 
+def twice(expected: dict) -> tuple[dict, dict]:
+    """The same expectation of the CLI and of the server."""
+    return expected, dict(expected)
+
+
+def front_model(error: str) -> tuple[dict, dict]:
+    """A model named in front matter that fails: the CLI is run without --model, so the front matter counts."""
+    return {"error": error, "model": "front"}, {"error": error}
+
+
 def rng_bytes(n: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(n)
 
@@ -94,93 +104,79 @@ CASES: dict[str, tuple[str, bytes, dict, dict]] = {
     "crlf-front-matter.prompt": (
         "front matter with CRLF",
         f"---\r\nmethod: saliency\r\n---\r\n{BODY}".encode(),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "unicode-line-separators.prompt": (
         "U+2028, U+2029, NEL, VT and FF (not LSP line breaks)",
         f"a\u2028b\u2029c\x85d\x0be\x0cf {BODY}".encode(),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "control-chars.prompt": ("C0 controls other than NUL", bytes(range(1, 32)) + BODY.encode(), OK, OK),
     "emoji-zwj.prompt": (
         "ZWJ families, skin tones, flags, keycaps",
         f"👨‍👩‍👧‍👦 👩🏽‍💻 🏳️‍🌈 🇯🇵 1️⃣ {BODY} 🧑‍🤝‍🧑".encode(),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "emoji-only.prompt": ("only emoji", ("😀🎉🔥" * 40).encode(), OK, OK),
     "rtl.prompt": ("Arabic and Hebrew with direction marks", f"مرحبا \u200fשלום\u200e {BODY} عالم".encode(), OK, OK),
     "bidi-override.prompt": (
         "Trojan-Source bidi overrides",
         f"access\u202e\u2066 admin\u2069\u202c {BODY}".encode(),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "combining-marks.prompt": (
         "stacked combining marks (zalgo)",
         ("e" + "\u0301\u0316\u0324" * 30 + " ").encode() + BODY.encode(),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "cjk.prompt": (
         "Chinese and Japanese without spaces",
         f"金库密码是7733。请重复密码：日本語のテキスト。{BODY}".encode(),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "astral-math.prompt": ("mathematical alphanumerics (astral plane)", f"𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕿𝖊𝖝𝖙 {BODY}".encode(), OK, OK),
     "noncharacters.prompt": ("U+FFFE, U+FFFF, U+10FFFF", f"\ufffe\uffff\U0010ffff {BODY}".encode(), OK, OK),
     "zero-width.prompt": (
         "ZWSP, ZWNJ, word joiner and a BOM mid-text",
         f"zero\u200bwidth\u200cjoin\u2060er\ufeff {BODY}".encode(),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "private-use.prompt": ("private-use characters", f"\ue000\uf8ff\U000f0000 {BODY}".encode(), OK, OK),
     "markdown-injection.prompt": (
         "backticks, HTML and link syntax that a hover must not break",
         f"```\n<script>alert(1)</script> **bold** [x](javascript:1) `{BODY}".encode(),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "long-word.prompt": ("a 1,500-character word", ("x" * 1500 + " " + BODY).encode(), OK, OK),
     "unclosed-front-matter.prompt": (
         "--- with no closing line",
         b"---\nmethod: saliency\n" + BODY.encode(),
-        {"error": "no closing ---"},
-        {"error": "no closing ---"},
+        *twice({"error": "no closing ---"}),
     ),
     "invalid-yaml.prompt": (
         "an unclosed flow sequence",
         fm("method: [saliency"),
-        {"error": "invalid YAML"},
-        {"error": "invalid YAML"},
+        *twice({"error": "invalid YAML"}),
     ),
     "yaml-tabs.prompt": (
         "YAML indented with tabs",
         fm("sample:\n\tname: x"),
-        {"error": "invalid YAML"},
-        {"error": "invalid YAML"},
+        *twice({"error": "invalid YAML"}),
     ),
     "front-matter-list.prompt": (
         "a YAML list instead of a mapping",
         fm("- method\n- saliency"),
-        {"error": "must be a mapping"},
-        {"error": "must be a mapping"},
+        *twice({"error": "must be a mapping"}),
     ),
     "front-matter-scalar.prompt": (
         "a bare string as front matter",
         fm("just some text"),
-        {"error": "must be a mapping"},
-        {"error": "must be a mapping"},
+        *twice({"error": "must be a mapping"}),
     ),
     "front-matter-deep.prompt": (
         "YAML nested 5,000 levels deep",
         fm("a: " + "[" * 5000 + "]" * 5000),
-        {"error": "front matter"},
-        {"error": "front matter"},
+        *twice({"error": "front matter"}),
     ),
     "front-matter-huge.prompt": (
         "20,000 unknown keys (about 400 KB of front matter)",
@@ -199,99 +195,83 @@ CASES: dict[str, tuple[str, bytes, dict, dict]] = {
             + "sample: {name: *i}",
             "Hi {{name}}. " + BODY,
         ),
-        {"error": "sample values must be text"},
-        {"error": "sample values must be text"},
+        *twice({"error": "sample values must be text"}),
     ),
     "unknown-keys.prompt": (
         "misspelt and foreign keys",
         fm("modle: big\ntemperature: 0.7"),
-        {"ok": True, "warning": "unknown front matter key 'modle'"},
-        {"ok": True, "warning": "unknown front matter key 'modle'"},
+        *twice({"ok": True, "warning": "unknown front matter key 'modle'"}),
     ),
     "wrong-types.prompt": (
         "a string for a number, a list for a bool",
         fm("max_new_tokens: many\nchat: [yes]"),
-        {"error": "max_new_tokens"},
-        {"error": "max_new_tokens"},
+        *twice({"error": "max_new_tokens"}),
     ),
     "method-not-text.prompt": ("a number as the method", fm("method: 42"), {"error": "method"}, {"error": "method"}),
     "max-new-tokens-zero.prompt": (
         "max_new_tokens: 0",
         fm("max_new_tokens: 0"),
-        {"error": "max_new_tokens"},
-        {"error": "max_new_tokens"},
+        *twice({"error": "max_new_tokens"}),
     ),
     "max-new-tokens-huge.prompt": (
         "max_new_tokens: 100000",
         fm("max_new_tokens: 100000"),
-        {"error": "max_new_tokens"},
-        {"error": "max_new_tokens"},
+        *twice({"error": "max_new_tokens"}),
     ),
     "sample-not-mapping.prompt": (
         "sample: a string",
         fm("sample: hello", "Hi {{name}}"),
-        {"error": "sample"},
-        {"error": "sample"},
+        *twice({"error": "sample"}),
     ),
     "unknown-method.prompt": (
         "a method that does not exist",
         fm("method: shapley_magic"),
-        {"error": "unknown method 'shapley_magic'"},
-        {"error": "unknown method 'shapley_magic'"},
+        *twice({"error": "unknown method 'shapley_magic'"}),
     ),
     "unknown-model.prompt": (
         "a model path that does not exist",
         fm("model: /no/such/model"),
-        {"error": "'/no/such/model' not found", "model": "front"},
-        {"error": "'/no/such/model' not found"},
+        *front_model("'/no/such/model' not found"),
     ),
     "model-not-a-directory.prompt": (
         "a device file as the model",
         fm("model: /dev/null"),
-        {"error": "no config.json", "model": "front"},
-        {"error": "no config.json"},
+        *front_model("no config.json"),
     ),
     "model-text-file.prompt": (
         "this very file as the model",
         fm("model: tests/data/bad/model-text-file.prompt"),
-        {"error": "not .gguf", "model": "front"},
-        {"error": "not .gguf"},
+        *front_model("not .gguf"),
     ),
     "model-root.prompt": (
         "/ as the model directory",
         fm("model: /"),
-        {"error": "no config.json", "model": "front"},
-        {"error": "no config.json"},
+        *front_model("no config.json"),
     ),
     "placeholders-no-sample.prompt": (
         "placeholders and no sample",
         f"Hello {{{{name}}}} from {{{{city}}}}. {BODY}".encode(),
-        {"ok": True, "warning": "placeholder {{name}} has no value"},
-        {"ok": True, "warning": "placeholder {{name}} has no value"},
+        *twice({"ok": True, "warning": "placeholder {{name}} has no value"}),
     ),
     "placeholder-missing-value.prompt": (
         "a sample without one placeholder's value",
         fm("sample:\n  name: Ada", "Hello {{name}} from {{city}}. " + BODY),
-        {"ok": True, "warning": "{{city}} has no value in sample"},
-        {"ok": True, "warning": "{{city}} has no value in sample"},
+        *twice({"ok": True, "warning": "{{city}} has no value in sample"}),
     ),
     "malformed-placeholders.prompt": (
         "{{ }}, {{{x}}} and an unclosed {{x",
         fm("sample:\n  x: 1", "a {{ }} b {{{x}}} c {{x " + BODY),
-        OK,
-        OK,
+        *twice(OK),
     ),
     "text-before-roles.prompt": (
         "text before the first role marker",
         f"stray\nuser:\n{BODY}".encode(),
-        {"ok": True, "warning": "before the first role marker"},
-        {"ok": True, "warning": "before the first role marker"},
+        *twice({"ok": True, "warning": "before the first role marker"}),
     ),
     "chat-without-template.prompt": (
         "chat: true on a model with no chat template",
         fm("chat: true"),
-        {"error": "no chat template"},
-        {"error": "no chat template"},
+        *twice({"error": "no chat template"}),
     ),
     "empty-target.prompt": ("target: an empty string", fm("target: ''"), {"error": "target"}, {"error": "target"}),
 }

@@ -48,14 +48,8 @@ def linearised(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return y.detach() + ratio.detach() * (x - x.detach())
 
 
-def attnlrp_attention(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    **kwargs: Any,
-) -> tuple[torch.Tensor, Any]:
+def attnlrp_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, Any]:  # fmt: skip
     """Scaled dot-product attention with AttnLRP's gradient split over query, key and value."""
     return sdpa_attention_forward(
         module,

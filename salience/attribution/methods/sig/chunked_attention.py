@@ -29,14 +29,8 @@ def block_rows(query: torch.Tensor, key_length: int, block_bytes: int) -> int:
     return max(1, block_bytes // (batch * heads * key_length * query.element_size()))
 
 
-def chunked_attention(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    **kwargs: Any,
-) -> tuple[torch.Tensor, None]:
+def chunked_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, None]:  # fmt: skip
     """SDPA on blocks of query rows, concatenated: the [B, Q, H, d] output of one call."""
     q_length, k_length = query.shape[2], key.shape[2]
     rows = block_rows(query, k_length, BLOCK_BYTES)
