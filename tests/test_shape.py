@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import salience.attribution as engine
@@ -78,3 +79,16 @@ def test_each_module_imports_on_its_own():
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         if not module.endswith("__main__"):  # (that one runs the CLI)
             importlib.import_module(module)
+
+
+def test_the_readme_layout_names_every_module():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout") :].split("\n## ")[0]
+    named = set(re.findall(r"[\w]+\.py|[\w]+/", layout))
+    missing = {
+        str(path.relative_to(ROOT))
+        for path in python_files("salience")
+        if path.name not in {"__init__.py", "__main__.py"} and path.name not in named
+    }
+    folders = {f"{p.name}/" for p in (ROOT / "salience").rglob("*") if p.is_dir() and p.name != "__pycache__"}
+    assert not missing and folders <= named, (missing, folders - named)

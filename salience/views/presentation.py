@@ -73,14 +73,16 @@ class Reading:
         return f"chat-template tokens hold {percent(self.template_share)} (not shown in the file)"
 
     def summary_line(self) -> str:
-        """The run in one line: what is explained, how the answer was found, by what, how long, the template."""
+        """The run in one line: what is explained, how the answer was found, by what, how long, and the
+        share of the chat template's tokens (where the prompt has any)."""
         result = self.result
         foil = f" rather than {result.contrast!r}" if result.contrast else ""
         origin = result.extras.get("target") or ("generated" if result.generated else "forced")
         count = len(result.target_ids)
+        template = f" · {self.template_note()}" if any(t.range is None for t in result.source) else ""
         return (
             f"explains {result.explained_text!r}{foil} ({origin}, {count} token{'s' * (count != 1)}) · "
-            f"{result.method} · {result.model_id} · {run_time(result)} · {self.template_note()}"
+            f"{result.method} · {result.model_id} · {run_time(result)}{template}"
         )
 
     def part_text(self, player: dict[str, Any], width: int = PART_WIDTH) -> str:

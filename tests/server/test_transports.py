@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import sys
+import time
 
 import pytest
 
@@ -49,13 +50,17 @@ async def serve(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-async def connect(port: int, attempts: int = 100) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    for _ in range(attempts):
+async def connect(port: int, timeout: float = 60.0) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect once the server listens: it binds after its imports, seconds after it starts (more on a
+    loaded machine), and a refused connection is the only sign of not yet."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
             return await asyncio.open_connection("127.0.0.1", port)
         except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listening on {port}") from None
             await asyncio.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port}")
 
 
 def check(reply: dict) -> None:

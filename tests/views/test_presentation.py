@@ -98,6 +98,12 @@ def test_every_view_reads_the_same_numbers():
     assert lens == lens_title(res) == "salience: '7733' · attnlrp"
 
 
+def test_a_prompt_without_template_tokens_says_nothing_of_them():
+    res = result()
+    res.source, res.aggregate = res.source[:-1], res.aggregate[:-1]
+    assert "chat-template" not in Reading.of(res, TEXT).summary_line()
+
+
 def test_the_views_rank_a_shifted_span_as_the_editor_shows_it():
     res = result()
     view = render.View.of(TEXT, Settings(), "utf-16", res)
