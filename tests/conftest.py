@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 from tiny_models import save_tiny_model, tiny_llama
 
 from salience.attribution.model import LoadedModel
 from salience.attribution.targets import Target
+
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):  # CI explores the same examples every run: a failure there is reproducible
+    settings.load_profile("ci")
 
 
 def pytest_configure(config: pytest.Config) -> None:
