@@ -115,10 +115,7 @@ async def test_out_of_memory_falls_back_to_a_cheaper_method_with_a_warning(sched
 async def test_stopping_the_server_cancels_the_run_in_progress(scheduler):
     Endless.started.clear()
     scheduler.open("file:///endless.prompt", f"---\nmethod: endless\n---\n{TEXT}", 1)
-    for _ in range(400):
-        if Endless.started.is_set():
-            break
-        await asyncio.sleep(0.02)
+    await asyncio.to_thread(Endless.started.wait, 8)  # the worker thread says it has started
     job = scheduler.documents["file:///endless.prompt"].job
     assert Endless.started.is_set() and job is not None
     scheduler.shutdown()

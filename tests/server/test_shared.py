@@ -48,12 +48,13 @@ async def editor(port: int, root: Path, options: dict) -> Session:
 
 
 async def progress_token(session: Session) -> str:
-    for _ in range(600):
-        for token, reports in session.client.progress_reports.items():
-            if reports and not isinstance(reports[-1], types.WorkDoneProgressEnd):
-                return token
-        await asyncio.sleep(0.05)
-    raise AssertionError("no progress")
+
+    def running() -> list[str]:
+        reports = session.client.progress_reports.items()
+        return [t for t, r in reports if r and not isinstance(r[-1], types.WorkDoneProgressEnd)]
+
+    await session.until(running)
+    return running()[0]
 
 
 async def test_a_slow_run_does_not_starve_other_editors(host, tiny_model_dir, tmp_path):
@@ -75,10 +76,7 @@ async def test_a_slow_run_does_not_starve_other_editors(host, tiny_model_dir, tm
     # Per-client cancellation: the slow editor cancels its own run; the others are untouched.
     token = await progress_token(slow)
     slow.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token))
-    for _ in range(200):
-        if isinstance(slow.client.progress_reports[token][-1], types.WorkDoneProgressEnd):
-            break
-        await asyncio.sleep(0.05)
+    await slow.until(lambda: isinstance(slow.client.progress_reports[token][-1], types.WorkDoneProgressEnd))
     assert slow.client.progress_reports[token][-1].message == "cancelled"
     edited = quick[0].edit(uris[0], types.Position(0, 0), types.Position(0, 0), "Now. ", "Now. " + SHORT)
     assert (await quick[0].result_for(uris[0], edited))["ranges"]
