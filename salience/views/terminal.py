@@ -27,8 +27,7 @@ def terminal_heatmap(reading: Reading, body_start: int = 0) -> Text:
 
 def top_table(reading: Reading, k: int = 10) -> Table:
     """The k parts of the file with the largest |score|, for terminals without colour too."""
-    result = reading.result
-    table = Table(title=f"top {k} tokens ({result.method}, {result.model_id})", show_edge=False)
+    table = Table(title=f"top {k} tokens", show_edge=False)  # method and model: the summary line above
     for column in ("rank", "token", "line", "score", "share"):
         table.add_column(column, justify="right" if column != "token" else "left")
     for span in reading.top(k):
