@@ -271,11 +271,12 @@ def cmd_faithfulness(args: argparse.Namespace, out: Console, err: Console) -> in
 
 def cmd_methods(out: Console) -> int:
     table = Table(show_edge=False)
-    names = [cls.name for cls in engine.method_classes()]
-    table.add_column("method", no_wrap=True, min_width=max(map(len, names)))  # a name to copy: never cut
+    classes = engine.method_classes()
+    longest = max(len(cls.name) for cls in classes)
+    table.add_column("method", no_wrap=True, min_width=longest)  # a name to copy: never cut
     for column in ("cost", "signed", "description"):
         table.add_column(column)
-    for cls in engine.method_classes():
+    for cls in classes:
         table.add_row(cls.name, cls.cost, "yes" if cls.signed else "no", cls.description)
     out.print(table)
     return 0

@@ -139,9 +139,8 @@ def summary_markdown(view: View) -> str:
         f"`{_inline(reading.span_text(s))}` {signed(s.score)} ({percent(reading.share(s))})" for s in reading.top(5)
     )
     parts = [f"**salience** {_inline(reading.summary_line())}", f"top tokens: {top or 'none'}"]
-    parts += [_player_line(reading, p) for p in reading.result.extras.get("players", []) if p.get("parent") is None][
-        :12
-    ]
+    coarsest = [p for p in reading.result.extras.get("players", []) if p.get("parent") is None]
+    parts += [_player_line(reading, p) for p in coarsest[:12]]
     if view.preview_of:
         parts += ["---", f"preview; {view.preview_of} is running"]
     return "\n\n".join(parts)

@@ -6,7 +6,7 @@ import html
 import json
 
 from salience.attribution import AttributionResult
-from salience.views.presentation import Reading, percent, run_time, signed
+from salience.views.presentation import TOP_COLUMNS, Reading, run_time
 from salience.views.runs import BatchEntry, char_runs
 
 
@@ -38,12 +38,10 @@ def html_page(text: str, result: AttributionResult, title: str, body_start: int 
 
 
 def top_rows(reading: Reading, k: int = 10) -> str:
-    """The top parts as table rows: rank, text, line, score and share, as the terminal's table shows them."""
-    return "\n".join(
-        f"<tr><td>{reading.rank(s)}</td><td>{html.escape(repr(reading.span_text(s)))}</td>"
-        f"<td>{reading.line(s)}</td><td>{signed(s.score)}</td><td>{percent(reading.share(s))}</td></tr>"
-        for s in reading.top(k)
-    )
+    """The table of top parts: the columns and cells the terminal's table shows."""
+    head = "<tr>" + "".join(f"<th>{column}</th>" for column in TOP_COLUMNS) + "</tr>"
+    cells = ("".join(f"<td>{html.escape(cell)}</td>" for cell in row) for row in reading.top_rows(k))
+    return "\n".join([head, *(f"<tr>{row}</tr>" for row in cells)])
 
 
 def index_page(title: str, entries: list[tuple[BatchEntry, str | None]]) -> str:
@@ -56,7 +54,7 @@ def index_page(title: str, entries: list[tuple[BatchEntry, str | None]]) -> str:
         if result is None or entry.text is None:
             rows.append(f'<tr class="error"><td>{cell}</td><td colspan="5">{html.escape(entry.error or "")}</td></tr>')
             continue
-        top = ", ".join(map(repr, Reading.of(result, entry.text).top_words()))
+        top = Reading.of(result, entry.text).top_words()
         rows.append(
             f"<tr><td>{cell}</td><td>{'stored' if entry.stored else 'explained'}</td>"
             f"<td>{html.escape(result.method)}</td><td>{html.escape(repr(result.explained_text))}</td>"
@@ -95,7 +93,7 @@ table{{border-collapse:collapse;font:12px monospace}} td,th{{border:1px solid #e
 <div id="targets">target: {buttons}</div>
 <pre id="heatmap">{body}<span class="completion">{completion}</span></pre>
 <h2>top tokens</h2>
-<table id="top"><tr><th>rank</th><th>token</th><th>line</th><th>score</th><th>share</th></tr>
+<table id="top">
 {top}
 </table>
 <h2>matrix [target × source]</h2><div id="matrix"></div>

@@ -16,6 +16,8 @@ from typing import Any
 from salience.attribution import AttributionResult
 from salience.views.spans import ScoredSpan, ranked, scored_spans
 
+TOP_COLUMNS = ("rank", "token", "line", "score", "share")
+"""The columns of a table of top parts (`Reading.top_rows`), in the terminal and on the HTML page."""
 PART_WIDTH = 40
 """The longest file text a table cell or a code lens shows for one part, on one line."""
 
@@ -92,9 +94,16 @@ class Reading:
             return player["label"]
         return shorten(self.text[min(a for a, _ in ranges) : max(b for _, b in ranges)], width)
 
-    def top_words(self, k: int = 5) -> list[str]:
-        """The file text of the k spans with the largest |score|."""
-        return [self.span_text(s) for s in self.top(k)]
+    def top_rows(self, k: int) -> list[tuple[str, ...]]:
+        """The k top parts as every table shows them, one cell per `TOP_COLUMNS` entry."""
+        return [
+            (str(self.rank(s)), repr(self.span_text(s)), str(self.line(s)), signed(s.score), percent(self.share(s)))
+            for s in self.top(k)
+        ]
+
+    def top_words(self, k: int = 5) -> str:
+        """The file text of the k parts with the largest |score|, quoted, on one line (a batch run's summary)."""
+        return ", ".join(repr(self.span_text(s)) for s in self.top(k))
 
 
 def percent(share: float) -> str:

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from salience.attribution import AttributionResult
-from salience.views.presentation import Reading, percent, player_error, player_value, signed
+from salience.views.presentation import TOP_COLUMNS, Reading, player_error, player_value
 from salience.views.runs import BatchEntry, char_runs, colour
 
 
@@ -28,16 +28,10 @@ def terminal_heatmap(reading: Reading, body_start: int = 0) -> Text:
 def top_table(reading: Reading, k: int = 10) -> Table:
     """The k parts of the file with the largest |score|, for terminals without colour too."""
     table = Table(title=f"top {k} tokens", show_edge=False)  # method and model: the summary line above
-    for column in ("rank", "token", "line", "score", "share"):
+    for column in TOP_COLUMNS:
         table.add_column(column, justify="right" if column != "token" else "left")
-    for span in reading.top(k):
-        table.add_row(
-            str(reading.rank(span)),
-            repr(reading.span_text(span)),
-            str(reading.line(span)),
-            signed(span.score),
-            percent(reading.share(span)),
-        )
+    for row in reading.top_rows(k):
+        table.add_row(*row)
     return table
 
 
@@ -79,12 +73,11 @@ def batch_table(entries: list[BatchEntry]) -> Table:
         if result is None or entry.text is None:
             table.add_row(entry.relative, "[red]failed[/]", "", entry.error or "", "")
         else:
-            top = ", ".join(map(repr, Reading.of(result, entry.text).top_words()))
             table.add_row(
                 entry.relative,
                 "stored" if entry.stored else "explained",
                 result.method,
                 repr(result.explained_text),
-                top,
+                Reading.of(result, entry.text).top_words(),
             )
     return table
