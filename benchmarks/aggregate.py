@@ -1,7 +1,7 @@
 """Which per-token heatmap is more faithful: the mean of L1-normalised rows, or the sum of the rows?
 
-`.venv/bin/python benchmarks/aggregate.py [--needles 12]` explains the suite's needle prompts (door codes
-with distractors, benchmarks/run.py) once per method, then scores both
+`.venv/bin/python benchmarks/aggregate.py [--needles 12]` explains the suite's needle prompts (facts
+among distractors, benchmarks/needles.py) once per method, then scores both
 definitions of the heatmap over the same [target x source] matrix:
 - the rank of the answer-bearing token (the best-ranked token of the asked code) among the file's tokens,
 - Soft-NC and Soft-NS (log ratio to random placements of the same scores; NC higher, NS lower is better),
@@ -51,7 +51,7 @@ def measure(loaded, cases, methods: list[str], args: argparse.Namespace) -> dict
                 faith = faithfulness(
                     loaded, variant, samples=args.samples, points=args.points, seed=args.seed, repeats=args.repeats
                 )
-                rank = answer_rank(variant, case.needle) if case.needle else None
+                rank = answer_rank(variant, case.span) if case.needle else None
                 rows[method][name].append(
                     {
                         "case": case.name,

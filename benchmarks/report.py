@@ -2,40 +2,62 @@
 
 from __future__ import annotations
 
-import platform
 import statistics
 from pathlib import Path
 
 import torch
 
-from salience.attribution import COMPLETENESS_WARNING
+from salience.attribution import COMPLETENESS_WARNING, DEFAULT_METHOD
+from salience.evaluation.faithfulness import FIXED_RATE
 
+NO_SINK = " (no sink token)"  # the suite's name suffix for a method run without the sink token (run.py)
+FIRST_POSITION = Path(__file__).parent / "results" / "first_position.md"
 INTERACTIVE_SECONDS = 1.0
 NEAR = 1.5
 
 
-def summarise(reports: dict) -> dict[str, dict]:
-    """Per method: medians of time, means of the faithfulness figures, win rates against random."""
+def summarise(rows: list[dict], references: dict[str, dict]) -> dict[str, dict]:
+    """Per method: medians of time and ranks, means of the faithfulness figures, win rates against random."""
+    by_method: dict[str, list[dict]] = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(row)
     table = {}
-    for name, report in reports.items():
-        rows = report.rows
-        hits = [r.hit for r in rows if r.hit is not None]
+    for name, found in by_method.items():
+        faith = [r["faith"] for r in found]
+        needles = [r for r in found if r["needle"]]
+        answers = [r["answer_rank"] for r in needles if r["answer_rank"] is not None]
         table[name] = {
-            "seconds": statistics.median(r.seconds for r in rows),
-            "per_forward": statistics.median(r.per_forward for r in rows),
-            "nc": statistics.mean(r.faith.nc_log_ratio for r in rows),
-            "ns": statistics.mean(r.faith.ns_log_ratio for r in rows),
-            "nc_wins": sum(r.faith.nc_log_ratio > 0 for r in rows) / len(rows),
-            "ns_wins": sum(r.faith.ns_log_ratio < 0 for r in rows) / len(rows),
-            "area": statistics.mean(r.faith.area for r in rows),
-            "random_area": statistics.mean(r.faith.random_area for r in rows),
-            "area_wins": sum(r.faith.area > r.faith.random_area for r in rows) / len(rows),
-            "needle": sum(hits) / len(hits) if hits else None,
-            "kept": statistics.mean(r.faith.kept_fraction for r in rows),
-            "reference": report.reference,
-            "gap": statistics.median(gaps) if (gaps := [r.gap for r in rows if r.gap is not None]) else None,
+            "rows": len(found),
+            "seconds": statistics.median(r["seconds"] for r in found),
+            "per_forward": statistics.median(r["per_forward"] for r in found),
+            **{short: statistics.mean(f[key] for f in faith) for short, key in FAITH_MEANS.items()},
+            "nc_wins": _rate(f["nc_log_ratio"] > 0 for f in faith),
+            "ns_wins": _rate(f["ns_log_ratio"] < 0 for f in faith),
+            "fixed_nc_wins": _rate(f["fixed_nc_log_ratio"] > 0 for f in faith),
+            "fixed_ns_wins": _rate(f["fixed_ns_log_ratio"] < 0 for f in faith),
+            "area_wins": _rate(f["area"] > f["random_area"] for f in faith),
+            "needle": _rate(a <= 5 for a in answers) if needles else None,
+            "answer_rank": statistics.median(answers) if answers else None,
+            "first_share": statistics.median(r["first_share"] for r in needles) if needles else None,
+            "first_top3": _rate(r["first_rank"] <= 3 for r in needles) if needles else None,
+            "reference": references.get(name),
+            "gap": statistics.median(gaps) if (gaps := [r["gap"] for r in found if r["gap"] is not None]) else None,
+            "morf": torch.tensor([f["morf"] for f in faith]).mean(0).tolist(),
+            "lerf": torch.tensor([f["lerf"] for f in faith]).mean(0).tolist(),
         }
     return table
+
+
+FAITH_MEANS = {
+    "nc": "nc_log_ratio", "ns": "ns_log_ratio", "fixed_nc": "fixed_nc_log_ratio", "fixed_ns": "fixed_ns_log_ratio",
+    "area": "area", "random_area": "random_area", "kept": "kept_fraction",
+}  # fmt: skip
+"""The table's name for each mean of a row's faithfulness figures."""
+
+
+def _rate(flags) -> float:
+    flags = list(flags)
+    return sum(flags) / len(flags) if flags else 0.0
 
 
 def interactive_choice(table: dict[str, dict]) -> tuple[str, list[str], list[str]]:
@@ -46,7 +68,7 @@ def interactive_choice(table: dict[str, dict]) -> tuple[str, list[str], list[str
     fastest faithful one's time is chosen (timings on a shared machine move that much between runs).
     Returns (choice, fast enough, faithful).
     """
-    faithful = [n for n, s in table.items() if (s["needle"] or 0.0) >= 0.5]
+    faithful = [n for n, s in table.items() if (s["needle"] or 0.0) >= 0.5]  # answer-bearing token in the top 5
     fast = [n for n, s in table.items() if s["seconds"] <= INTERACTIVE_SECONDS]
 
     def merit(name: str) -> float:
@@ -111,7 +133,7 @@ def _names(names: list[str]) -> str:
     return ", ".join(f"`{n}`" for n in names) or "none"
 
 
-def plots(reports: dict, table: dict[str, dict], out: Path) -> list[str]:
+def plots(table: dict[str, dict], out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,9 +153,7 @@ def plots(reports: dict, table: dict[str, dict], out: Path) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in names:
-        rows = reports[name].rows
-        morf = torch.tensor([r.faith.morf for r in rows]).mean(0)
-        lerf = torch.tensor([r.faith.lerf for r in rows]).mean(0)
+        morf, lerf = table[name]["morf"], table[name]["lerf"]
         x = torch.linspace(0, 1, len(morf))
         (line,) = ax.plot(x, morf, label=f"{name} MoRF")
         ax.plot(x, lerf, ls="--", color=line.get_color(), label=f"{name} LeRF")
@@ -155,65 +175,147 @@ def plots(reports: dict, table: dict[str, dict], out: Path) -> list[str]:
     return ["time_vs_faithfulness.png", "morf_lerf.png", "needle.png"]
 
 
-def write_report(args, reports: dict, cases: list, tried: int, seconds: float) -> None:
+def write_report(args, rows: list[dict], references: dict, cases: list, tried: int, expected: int) -> None:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    table = summarise(reports)
-    images = plots(reports, table, out)
-    choice, fast, faithful = interactive_choice(table)
+    table = summarise(rows, references)
+    images = plots(table, out) if table else []
     needles = sum(1 for c in cases if c.needle)
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `benchmarks/run.py{' --quick' if args.quick else ''}` in {seconds / 60:.1f} min on "
-        f"{platform.machine()} with {torch.get_num_threads()} torch threads, embedded SmolLM2-135M-Instruct (fp32, "
-        f"{'cuda' if torch.cuda.is_available() else 'cpu'}). {len(cases)} prompts: {len(cases) - needles} example(s) "
-        f"and {needles} needle prompts (kept of {tried} generated with seed {args.seed}, only those the model "
-        "answers with the right code). Faithfulness: "
-        f"{args.samples} mask samples, {args.points} removal steps, {args.repeats} random placements. "
-        f"Parameters other than the defaults: {_parameters(args.params)}.",
+        *_provenance(args, rows, cases, tried, expected, needles),
         "",
         "| method | time (median) | × one forward | reference: r / max Δ | Soft-NC log ratio (wins) | "
-        "Soft-NS log ratio (wins) | MoRF/LeRF area vs random (wins) | needle in top-5 |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, s in table.items():
-        ref = s["reference"]
-        reference = f"{ref[0]}: {ref[1]:.4f} / {ref[2]:.1e}" if ref else "n/a"
-        needle = f"{100 * s['needle']:.0f}%" if s["needle"] is not None else "n/a"
-        lines.append(
-            f"| `{name}` | {s['seconds']:.2f} s | {s['per_forward']:.1f} | {reference} | "
-            f"{s['nc']:+.2f} ({100 * s['nc_wins']:.0f}%) | {s['ns']:+.2f} ({100 * s['ns_wins']:.0f}%) | "
-            f"{s['area']:.3f} vs {s['random_area']:.3f} ({100 * s['area_wins']:.0f}%) | {needle} |"
-        )
-    lines += [
+        "Soft-NS log ratio (wins) | fixed-rate NC (wins) | fixed-rate NS (wins) | MoRF/LeRF area vs random (wins) | "
+        "answer-bearing rank (median) · in top 5 | first token share · in top 3 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *[_table_row(name, s) for name, s in table.items()],
         "",
         "Soft-NC / Soft-NS: Hellinger distance of the next-token distributions when source embeddings are "
         "dropped / kept with probability equal to the normalised |score|; log ratio to the same scores placed "
-        "on random tokens (NC above 0 and NS below 0 beat random). MoRF/LeRF: mean gap between the "
-        "least- and most-relevant-first removal curves, normalised from the full (1) to the empty (0) input. "
-        "Wins: the share of prompts where the method beats random. Reference: Pearson r and max |difference| of "
-        "the [target × source] matrix and Captum's (Inseq's for SIG, per token and unnormalised) on "
-        "examples/apples.prompt with its 4-token continuation, the same parameters.",
-        "",
-        "## Against random",
-        "",
-        *verdicts(table),
-        "",
-        "## Interactive default",
-        "",
-        f"Fast enough (median attribution ≤ {INTERACTIVE_SECONDS:.0f} s, generation excluded): "
-        f"{_names(fast)}. Faithful (needle in the top 5 on at least half the needle prompts): {_names(faithful)}. "
-        "The choice is the most faithful method that is both (NC − NS log ratios + area gain + needle rate), "
-        f"else the most faithful of those within {NEAR}× the fastest faithful one's time: **`{choice}`** "
-        f"({table[choice]['seconds']:.2f} s median).",
-        "",
-        *[f"![{name}]({name})" for name in images],
+        f"on random tokens (NC above 0 and NS below 0 beat random). Fixed-rate: each mask drops (NC) or keeps (NS) "
+        f"exactly {100 * FIXED_RATE:.0f}% of the source tokens, drawn in proportion to the scores, for the method "
+        "and its random placements alike (Bernoulli masks keep as many tokens as the scores' mass says, which "
+        "favours flat scores). MoRF/LeRF: mean gap between the least- and most-relevant-first removal curves, "
+        "normalised from the full (1) to the empty (0) input. Wins: the share of prompts where the method beats "
+        "random. Reference: Pearson r and max |difference| of the [target × source] matrix and Captum's (Inseq's "
+        "for SIG, per token and unnormalised) on examples/apples.prompt with its 4-token continuation, the same "
+        "parameters. Needle columns, on needle prompts only, as the views rank the file's parts: the best rank of a "
+        "token of the asked value (the answer copies it), and the file's first token.",
         "",
     ]
+    lines += sink_section(table) + first_position_section()
+    if table:
+        choice, fast, faithful = interactive_choice({n: s for n, s in table.items() if NO_SINK not in n})
+        lines += [
+            "## Against random",
+            "",
+            *verdicts(table),
+            "",
+            "## Interactive default",
+            "",
+            f"Fast enough (median attribution ≤ {INTERACTIVE_SECONDS:.0f} s, generation excluded): "
+            f"{_names(fast)}. Faithful (the answer-bearing token in the top 5 on at least half the needle prompts): "
+            f"{_names(faithful)}. The choice is the most faithful method that is both (NC − NS log ratios + area "
+            f"gain + needle rate), else the most faithful of those within {NEAR}× the fastest faithful one's time: "
+            f"**`{choice}`** ({table[choice]['seconds']:.2f} s median).",
+            "",
+        ]
+    lines += [*[f"![{name}]({name})" for name in images], ""]
     (out / "BENCHMARKS.md").write_text("\n".join(lines), encoding="utf-8")
 
 
+def first_position_section() -> list[str]:
+    """The measurement behind the sink token (benchmarks/first_position.py), where it has been run."""
+    if not FIRST_POSITION.exists():
+        return []
+    return [
+        "## Where the first position's relevance comes from",
+        "",
+        "Needle prompts and the plain examples explained as written, with one sink token the model reads first "
+        "(not drawn in the file: the end-of-text token, or the tokenizer's BOS), and in the chat template; then "
+        "random tiny models of every family. Share: of all |score|, as the views count it; rank: among the file's "
+        "parts. Every condition explains the answer found on the prompt as written.",
+        "",
+        FIRST_POSITION.read_text(encoding="utf-8").strip(),
+        "",
+    ]
+
+
+def sink_section(table: dict[str, dict]) -> list[str]:
+    """The default method on the needle prompts with the sink token the engine puts first, and without."""
+    after, before = table.get(DEFAULT_METHOD), table.get(DEFAULT_METHOD + NO_SINK)
+    if not after or not before or after["needle"] is None or before["needle"] is None:
+        return []
+
+    def cells(s: dict) -> str:
+        return (
+            f"{100 * s['first_top3']:.0f}% | {100 * s['first_share']:.1f}% | {s['answer_rank']:g} | "
+            f"{100 * s['needle']:.0f}%"
+        )
+
+    return [
+        "## The first position (attention sink)",
+        "",
+        f"`{DEFAULT_METHOD}` on the needle prompts, explaining the same answer, before and after a plain prompt "
+        "starts with the tokenizer's BOS as a sink token (salience/attribution/tokens.py; measured by "
+        "benchmarks/first_position.py below). The first file token's figures are as every view ranks the "
+        "file's parts; the sink token itself is not in the file and the views say what it holds.",
+        "",
+        "| input | first token in top 3 | first token share (median) | answer-bearing rank (median) | "
+        "answer-bearing token in top 5 |",
+        "|---|---|---|---|---|",
+        f"| as written (before) | {cells(before)} |",
+        f"| sink token first (after) | {cells(after)} |",
+        "",
+    ]
+
+
+def _provenance(args, rows: list[dict], cases: list, tried: int, expected: int, needles: int) -> list[str]:
+    """How the rows were made: command, sittings, compute time, machine, settings and parameters."""
+    hours = sum(r["row_seconds"] for r in rows) / 3600
+    sittings = sorted({r["sitting"] for r in rows})
+    machines = sorted({r["machine"] for r in rows})
+    settings = args.settings
+    partial = (
+        f"**Partial: {len(rows)} of {expected} rows are stored so far; run `benchmarks/run.py` again to go on.** "
+        if len(rows) < expected
+        else ""
+    )
+    return [
+        f"{partial}Written by `benchmarks/run.py{' --quick' if args.quick else ''}` from {len(rows)} stored rows "
+        f"(benchmarks/results/), computed in {len(sittings)} sitting(s) "
+        f"({', '.join(s[:16] for s in sittings[:1])}{' … ' + sittings[-1][:16] if len(sittings) > 1 else ''} UTC) "
+        f"taking {hours:.1f} h of attribution and metrics in all, on {'; '.join(machines) or 'no machine yet'}, "
+        f"embedded SmolLM2-135M-Instruct (fp32). {len(cases)} prompts: {len(cases) - needles} example(s) and "
+        f"{needles} needle prompts (benchmarks/needles.py, kept of {tried} generated with seed {args.seed}: only "
+        "those the model answers with the asked value). Faithfulness: "
+        f"{settings['samples']} mask samples, {settings['points']} removal steps, {settings['repeats']} random "
+        f"placements. Parameters other than the defaults: {_parameters(args.params)}.",
+        *(["", "Settings per method, and why:", ""] if getattr(args, "reasons", None) else []),
+        *[f"- `{names}`: {why}." for names, why in getattr(args, "reasons", {}).items()],
+    ]
+
+
+def _table_row(name: str, s: dict) -> str:
+    ref = s["reference"]
+    reference = f"{ref['reference']}: {ref['pearson']:.4f} / {ref['max_difference']:.1e}" if ref else "n/a"
+    needle = (
+        f"{s['answer_rank']:g} · {100 * s['needle']:.0f}% | {100 * s['first_share']:.1f}% · "
+        f"{100 * s['first_top3']:.0f}%"
+        if s["needle"] is not None
+        else "n/a | n/a"
+    )
+    return (
+        f"| `{name}` | {s['seconds']:.2f} s | {s['per_forward']:.1f} | {reference} | "
+        f"{s['nc']:+.2f} ({100 * s['nc_wins']:.0f}%) | {s['ns']:+.2f} ({100 * s['ns_wins']:.0f}%) | "
+        f"{s['fixed_nc']:+.2f} ({100 * s['fixed_nc_wins']:.0f}%) | "
+        f"{s['fixed_ns']:+.2f} ({100 * s['fixed_ns_wins']:.0f}%) | "
+        f"{s['area']:.3f} vs {s['random_area']:.3f} ({100 * s['area_wins']:.0f}%) | {needle} |"
+    )
+
+
 def _parameters(params: dict[str, dict]) -> str:
-    described = [f"`{name}` {', '.join(f'{k} {v}' for k, v in p.items())}" for name, p in params.items()]
+    described = [f"`{name}` {', '.join(f'{k} {v}' for k, v in p.items())}" for name, p in params.items() if p]
     return "; ".join(described) or "none"

@@ -1,41 +1,62 @@
-"""The benchmark suite: every registered method, timed and checked for faithfulness, in one run.
+"""The benchmark suite: every registered method, timed and checked for faithfulness, resumable.
 
-`.venv/bin/python benchmarks/run.py [--quick]` (or `make benchmarks`) writes docs/BENCHMARKS.md and its
-PNG plots. It explains the example prompts and a seeded set of needle prompts (door codes with
-distractors, kept only where the embedded model answers with the right code) and reports per method:
-attribution time and time relative to one forward pass, agreement with the reference implementation
-(Captum, or Inseq for SIG) on a short probe prompt, Soft-NS / Soft-NC and the MoRF/LeRF area relative
-to random placements of the same scores, and the needle hit rate. Sequential integrated gradients
-costs words x steps forward passes: the full run takes hours on a CPU (`--quick` uses 4 steps). ReAGent's
-agreement with Inseq is measured by benchmarks/speed.py (Inseq's run alone takes about 20 minutes).
+`.venv/bin/python benchmarks/run.py [--quick] [--report-only]` (or `make benchmarks`) explains every
+example prompt and the needle prompts (benchmarks/needles.py; kept only where the embedded model answers
+with the asked value) with every method, and stores each (prompt, method) row in benchmarks/results/ as
+it finishes (benchmarks/store.py): stop it at any time and run it again to go on where it stopped.
+docs/BENCHMARKS.md and its plots are written from the stored rows (benchmarks/report.py): attribution
+time and time relative to one forward pass, agreement with the reference implementation (Captum, or
+Inseq for SIG) on a short probe prompt, Soft-NS / Soft-NC (Bernoulli and fixed-rate) and the MoRF/LeRF
+area relative to random placements of the same scores, the rank of the answer-bearing token on needle
+prompts, and the first file token's share and rank. `--quick` stores its rows apart (results/quick/).
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import platform
+import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 import torch
-from report import write_report  # up front: a later edit cannot break the end of a long run
+from needles import needles
+from report import NO_SINK, write_report  # up front: a later edit cannot break the end of a long run
+from store import RESULTS, RowStore, row_key
 
 import salience.attribution as engine
-from salience.evaluation.faithfulness import Faithfulness, faithfulness
+from salience.evaluation.faithfulness import faithfulness
 from salience.evaluation.reference import CAPTUM_METHODS, captum_rows, inseq_sig_rows
+from salience.views.presentation import Reading
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
-EXAMPLES = ["door-codes.prompt", "rag.prompt.md", "apples.prompt", "chat.prompty", "unicode.prompt"]
 PROBE = "apples.prompt"  # the agreement check: short, no chat template, 4-token continuation
 SIG = "sequential_integrated_gradients"
-COLOURS = ["red", "blue", "green", "yellow", "white", "black", "orange", "purple"]
+BATCH_PARAMS = {SIG: {"steps": 8}, "reagent": {"max_steps": 100}}
+"""The full run's parameters where they differ from the defaults; every other method runs at its defaults."""
+REASONS = {
+    SIG: "costs words × steps forward passes: at its default 50 steps one needle prompt takes about 12 minutes "
+    "on 2 cores and the run would take days; 8 steps keep it near 2 minutes. Its completeness gap is reported, "
+    "so what fewer steps cost shows in the table",
+    "reagent": "runs until its kept tokens predict the target or `max_steps`; at the default 3000 one prompt "
+    "can take half an hour on 2 cores; 100 steps (16 probes each, the default) keep it near a minute",
+    "textgenshap, lime, kernelshap": "at their defaults (about 15 s on a needle prompt; their forward budget caps "
+    "them on the long example)",
+    "attention, attnlrp, input_x_gradient, integrated_gradients, occlusion, saliency": "the interactive methods, "
+    "at their defaults",
+}
+"""Why each method runs at the settings it does, for the report."""
+QUICK_PARAMS = {"integrated_gradients": {"steps": 8}, SIG: {"steps": 4}, "reagent": {"max_steps": 100}}
 
 
 @dataclass
 class Case:
-    """One prompt, encoded, with its explained target and (for needle prompts) the needle's file span."""
+    """One prompt, encoded, with its explained target and (for needle prompts) the answer-bearing span."""
 
     name: str
     text: str
@@ -43,62 +64,60 @@ class Case:
     ranges: list[tuple[int, int] | None]
     target: engine.Target
     chat: bool
-    needle: tuple[int, int] | None = None
+    span: tuple[int, int] | None = None
+    sink: int = 0  # leading sink tokens the engine put before the file's text
+
+    @property
+    def needle(self) -> bool:
+        return self.span is not None
+
+    def source(self, sink: bool) -> tuple[list[int], list[tuple[int, int] | None]]:
+        """The model's input ids and ranges: as the engine builds them, or without its sink token."""
+        cut = 0 if sink else self.sink
+        return self.ids[cut:], self.ranges[cut:]
 
 
-@dataclass
-class Row:
-    """What one method did on one case."""
+@dataclass(frozen=True)
+class Variant:
+    """A row's method: a registered method with the suite's parameters, on the input with or without the
+    sink token (`NO_SINK`: the default method as it ran before the sink token, for the before/after)."""
 
-    seconds: float
-    per_forward: float
-    faith: Faithfulness
-    hit: bool | None
-    gap: float | None = None  # a path method's largest completeness gap
-
-
-@dataclass
-class MethodReport:
-    rows: list[Row] = field(default_factory=list)
-    reference: tuple[str, float, float] | None = None  # (implementation, Pearson r, max |difference|)
+    method: str
+    params: dict | None
+    sink: bool = True
 
 
-def needle_prompt(rng: random.Random) -> tuple[str, str, tuple[int, int]]:
-    """Door codes with distractors; returns (text, the asked code, the code's span in the asked sentence)."""
-    colours = rng.sample(COLOURS, rng.randint(3, 5))
-    codes = [str(rng.randint(1000, 9999)) for _ in colours]
-    asked = rng.randrange(len(colours))
-    sentences = [f"The code for the {c} door is {n}." for c, n in zip(colours, codes)]
-    body = " ".join(sentences)
-    text = (
-        f"{body}\nQuestion: What is the code for the {colours[asked]} door?\n"
-        f"Answer: The code for the {colours[asked]} door is"
-    )
-    start = text.index(sentences[asked]) + sentences[asked].index(codes[asked])
-    return text, codes[asked], (start, start + 4)
+def variants(params: dict[str, dict]) -> dict[str, Variant]:
+    """Every registered method, and the default method without the sink token."""
+    found = {name: Variant(name, params.get(name) or None) for name in engine.method_names()}
+    found[engine.DEFAULT_METHOD + NO_SINK] = Variant(engine.DEFAULT_METHOD, params.get(engine.DEFAULT_METHOD), False)
+    return found
 
 
-def make_case(loaded, name: str, text: str, needle: tuple[int, int] | None = None) -> Case:
+def example_names() -> list[str]:
+    return sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_file() and p.name != "README.md")
+
+
+def make_case(loaded, name: str, text: str, span: tuple[int, int] | None = None) -> Case:
     doc = engine.parse_prompt(text)
     chat = engine.use_chat(doc, loaded.has_chat_template)
     encoded = engine.encode_prompt(doc, loaded.tokenizer, chat)
-    target = engine.resolve_target(
-        loaded, encoded.input_ids, doc.front_matter.target, doc.front_matter.contrast, doc.front_matter.max_new_tokens
-    )
-    return Case(name, text, encoded.input_ids, encoded.ranges, target, chat, needle)
+    front = doc.front_matter
+    target = engine.resolve_target(loaded, encoded.input_ids, front.target, front.contrast, front.max_new_tokens)
+    return Case(name, text, encoded.input_ids, encoded.ranges, target, chat, span, encoded.sink)
 
 
-def build_cases(loaded, needles: int, examples: list[str], seed: int) -> tuple[list[Case], int]:
-    """The example prompts and the needle prompts that the model answers correctly (and how many were tried)."""
+def build_cases(loaded, count: int, examples: list[str], seed: int) -> tuple[list[Case], int]:
+    """The example prompts and `count` needle prompts the model answers right (and how many were tried)."""
     cases = [make_case(loaded, name, engine.read_prompt_file(ROOT / "examples" / name)) for name in examples]
-    rng, tried, kept = random.Random(seed), 0, 0
-    while kept < needles and tried < needles * 4:
+    tried = 0
+    for found in islice(needles(seed), count * 4):
         tried += 1
-        text, code, span = needle_prompt(rng)
-        case = make_case(loaded, f"needle-{tried}", text, span)
-        if loaded.tokenizer.decode(case.target.ids).strip().startswith(code):
+        case = make_case(loaded, found.name, found.text, found.span)
+        if loaded.tokenizer.decode(case.target.ids).strip().startswith(found.answer):
             cases.append(case)
-            kept += 1
+        if sum(c.needle for c in cases) == count:
+            break
     return cases, tried
 
 
@@ -114,38 +133,76 @@ def forward_seconds(loaded, case: Case) -> float:
     return best
 
 
-def needle_hit(result, needle: tuple[int, int], k: int = 5) -> bool:
-    """Whether a token inside the needle span is among the k file tokens with the largest |score|."""
-    return any(
-        result.source[i].range[0] < needle[1] and result.source[i].range[1] > needle[0] for i in result.top_tokens(k)
-    )
+def reading_figures(result: engine.AttributionResult, case: Case) -> dict:
+    """What the user sees: the answer-bearing token's rank, the first file token's share and rank, and the
+    share of the tokens the file does not show (a chat template's)."""
+    reading = Reading.of(result, case.text)
+    first = reading.spans[0]
+    answer = [reading.rank(s) for s in reading.spans if case.span and s.start < case.span[1] and s.end > case.span[0]]
+    return {
+        "answer_rank": min(answer) if answer else None,
+        "first_share": reading.share(first),
+        "first_rank": reading.rank(first),
+        "hidden_share": reading.hidden_share,
+        "file_tokens": len(reading.spans),
+    }
 
 
-def run(args: argparse.Namespace) -> tuple[dict[str, MethodReport], list[Case], int]:
-    loaded = engine.load_model()
-    examples = EXAMPLES[:1] if args.quick else EXAMPLES
-    cases, tried = build_cases(loaded, args.needles, examples, args.seed)
-    print(f"{len(cases)} prompts ({len(cases) - len(examples)} needle prompts kept of {tried} tried)")
-    reports = {name: MethodReport() for name in engine.method_names()}
-    probe = make_probe(loaded)
-    for name, report in reports.items():
-        if name in CAPTUM_METHODS or name == SIG:
-            report.reference = reference_agreement(loaded, probe, name, args.params.get(name))
-            print(f"  {PROBE:18s} {name:22s} {report.reference[0]} r {report.reference[1]:.4f}", flush=True)
+def compute_row(loaded, case: Case, name: str, variant: Variant, settings: dict, unit: float) -> dict:
+    inputs = engine.AttributionInput(loaded, *case.source(variant.sink), case.target, chat=case.chat)
+    start = time.perf_counter()
+    result = engine.get_method(variant.method).attribute(inputs, variant.params)
+    seconds = time.perf_counter() - start
+    faith = faithfulness(loaded, result, **settings)
+    return {
+        "case": case.name,
+        "method": name,
+        "needle": case.needle,
+        "seconds": seconds,
+        "per_forward": seconds / unit,
+        "row_seconds": time.perf_counter() - start,
+        "faith": faith.to_dict(),
+        "gap": result.extras.get("max_completeness_gap"),
+        "explained": result.explained_text,
+        "parameters": result.parameters,
+        **reading_figures(result, case),
+    }
+
+
+def case_key(loaded, case: Case, variant: Variant, settings: dict) -> str:
+    """What decides a row: the model's input and target, the method and its parameters, the metrics."""
+    return row_key(
+        ids=case.source(variant.sink)[0], target=case.target.ids, chat=case.chat, method=variant.method,
+        params=variant.params, settings=settings, model=loaded.model_id, dtype=str(loaded.dtype),
+    )  # fmt: skip
+
+
+def run_rows(
+    loaded,
+    cases: list[Case],
+    methods: dict[str, Variant],
+    store: RowStore,
+    settings: dict,
+    on_row: Callable[[dict, bool], None] = lambda row, stored: None,
+) -> list[dict]:
+    """Every (case, method) row: stored ones read back, the others computed and stored as each finishes."""
+    rows, sitting = [], datetime.now(UTC).isoformat(timespec="seconds")
+    machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, {loaded.device}"
     for case in cases:
-        unit = forward_seconds(loaded, case)
-        for name, report in reports.items():
-            inputs = engine.AttributionInput(loaded, case.ids, case.ranges, case.target, chat=case.chat)
-            start = time.perf_counter()
-            result = engine.get_method(name).attribute(inputs, args.params.get(name))
-            seconds = time.perf_counter() - start
-            faith = faithfulness(
-                loaded, result, samples=args.samples, points=args.points, seed=args.seed, repeats=args.repeats
-            )
-            hit = needle_hit(result, case.needle) if case.needle else None
-            report.rows.append(Row(seconds, seconds / unit, faith, hit, result.extras.get("max_completeness_gap")))
-            print(f"  {case.name:18s} {name:22s} {seconds:6.2f} s  {faith.summary()}", flush=True)
-    return reports, cases, tried
+        unit = None
+        for name, variant in methods.items():
+            key = case_key(loaded, case, variant, settings)
+            row = store.get(case.name, name, key)
+            if row is None:
+                unit = unit or forward_seconds(loaded, case)
+                row = compute_row(loaded, case, name, variant, settings, unit)
+                row.update(key=key, sitting=sitting, machine=machine)
+                store.put(case.name, name, row)
+                on_row(row, False)
+            else:
+                on_row(row, True)
+            rows.append(row)
+    return rows
 
 
 def make_probe(loaded) -> Case:
@@ -155,7 +212,7 @@ def make_probe(loaded) -> Case:
     return Case(PROBE, "", encoded.input_ids, encoded.ranges, target, chat=False)
 
 
-def reference_agreement(loaded, case: Case, name: str, params: dict | None) -> tuple[str, float, float]:
+def reference_row(loaded, case: Case, name: str, params: dict | None) -> dict:
     """Pearson r and max |difference| of our [target x source] matrix and the reference's on `case`.
 
     SIG is compared per token and unnormalised: Inseq has no word granularity and reports raw rows.
@@ -166,39 +223,76 @@ def reference_agreement(loaded, case: Case, name: str, params: dict | None) -> t
     )
     parsed = engine.get_method(name).parse_params(params).model_dump()
     if name == SIG:
-        expected, reference = (
-            inseq_sig_rows(loaded, case.ids, case.target, parsed["steps"], parsed["rule"], result.extras["baseline"]),
-            "Inseq",
-        )
+        steps, rule, baseline = parsed["steps"], parsed["rule"], result.extras["baseline"]
+        expected, reference = inseq_sig_rows(loaded, case.ids, case.target, steps, rule, baseline), "Inseq"
     else:
         expected, reference = captum_rows(loaded, case.ids, case.target, name, **parsed), "Captum"
     ours, expected = torch.tensor(result.matrix), expected.float()
     pearson = torch.corrcoef(torch.stack([ours.flatten(), expected.flatten()]))[0, 1].item()
-    return reference, pearson, (ours - expected).abs().max().item()
+    difference = (ours - expected).abs().max().item()
+    return {"method": name, "reference": reference, "pearson": pearson, "max_difference": difference}
 
 
-def main() -> None:
+def reference_rows(loaded, methods: dict[str, Variant], store: RowStore, stored_only: bool = False) -> dict[str, dict]:
+    probe, found = make_probe(loaded), {}
+    for name, variant in methods.items():
+        params = variant.params
+        if name not in CAPTUM_METHODS and name != SIG:
+            continue
+        key = row_key(ids=probe.ids, target=probe.target.ids, method=name, params=params, model=loaded.model_id)
+        row = store.get("_reference", name, key)
+        if row is None and stored_only:
+            continue
+        if row is None:
+            row = {**reference_row(loaded, probe, name, params), "key": key}
+            store.put("_reference", name, row)
+        print(f"  {PROBE:18s} {name:32s} {row['reference']} r {row['pearson']:.4f}", flush=True)
+        found[name] = row
+    return found
+
+
+def print_row(row: dict, stored: bool) -> None:
+    faith = engine_free_summary(row["faith"])
+    how = "stored" if stored else f"{row['seconds']:7.2f} s"
+    print(f"  {row['case']:24s} {row['method']:32s} {how}  {faith}", flush=True)
+
+
+def engine_free_summary(faith: dict) -> str:
+    return f"NC {faith['nc_log_ratio']:+.2f} NS {faith['ns_log_ratio']:+.2f} area {faith['area']:.3f}"
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="1 example, 4 needles, 8 IG and 4 SIG steps, ReAGent at most 300 steps, fewer mask "
-        "samples (~25 min on 2 cores)",
+        "--quick", action="store_true", help="1 example, 4 needles, fewer steps and mask samples (~40 min)"
     )
-    parser.add_argument("--needles", type=int, default=None, help="needle prompts to keep (default 50; quick 4)")
+    parser.add_argument("--needles", type=int, default=None, help="needle prompts to keep (default 20; quick 4)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report-only", action="store_true", help="write the report from the stored rows only")
+    parser.add_argument("--results", type=Path, default=None, help="where rows are stored (default benchmarks/results)")
     parser.add_argument("--out", type=Path, default=DOCS)
-    args = parser.parse_args()
-    args.needles = args.needles if args.needles is not None else (4 if args.quick else 50)
-    args.samples, args.points, args.repeats = (4, 5, 2) if args.quick else (8, 10, 3)
-    args.params = (
-        {"integrated_gradients": {"steps": 8}, SIG: {"steps": 4}, "reagent": {"max_steps": 300}} if args.quick else {}
-    )
-    started = time.perf_counter()
-    reports, cases, tried = run(args)
-    write_report(args, reports, cases, tried, time.perf_counter() - started)
+    args = parser.parse_args(argv)
+    args.needles = args.needles if args.needles is not None else (4 if args.quick else 20)
+    args.settings = dict(samples=4, points=5, repeats=2, seed=args.seed) if args.quick else dict(
+        samples=8, points=10, repeats=3, seed=args.seed
+    )  # fmt: skip
+    args.params = QUICK_PARAMS if args.quick else BATCH_PARAMS
+    args.reasons = {} if args.quick else REASONS
+    store = RowStore(args.results or (RESULTS / "quick" if args.quick else RESULTS))
+    loaded = engine.load_model()
+    examples = ["door-codes.prompt"] if args.quick else example_names()
+    cases, tried = build_cases(loaded, args.needles, examples, args.seed)
+    print(f"{len(cases)} prompts ({len(cases) - len(examples)} needle prompts kept of {tried} tried)", flush=True)
+    methods = variants(args.params)
+    references = reference_rows(loaded, methods, store, stored_only=args.report_only)
+    if args.report_only:
+        keys = ((c, m, case_key(loaded, c, v, args.settings)) for c in cases for m, v in methods.items())
+        rows = [r for c, m, key in keys if (r := store.get(c.name, m, key)) is not None]
+    else:
+        rows = run_rows(loaded, cases, methods, store, args.settings, print_row)
+    write_report(args, rows, references, cases, tried, expected=len(cases) * len(methods))
     print(f"wrote {args.out / 'BENCHMARKS.md'}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -119,7 +119,7 @@ def explain(
     if not encoded.input_ids:
         raise ParameterError("the prompt is empty: write some text to explain")
     input_ids, ranges, dropped = _truncated(
-        encoded.input_ids, encoded.ranges, request.max_source_tokens, source_limit(loaded)
+        encoded.input_ids, encoded.ranges, request.max_source_tokens, source_limit(loaded), encoded.sink
     )
     timings["tokenize"] = time.perf_counter() - start
 
@@ -144,6 +144,8 @@ def explain(
     def noted(result: AttributionResult) -> AttributionResult:
         if dropped:
             result.extras["truncated_tokens"] = dropped
+        if encoded.sink:
+            result.extras["sink_tokens"] = encoded.sink
         return result
 
     first_stage = (lambda heatmap: on_heatmap(noted(heatmap))) if on_heatmap is not None else None
@@ -203,16 +205,22 @@ def source_limit(loaded: LoadedModel) -> int:
 
 
 def _truncated(
-    ids: list[int], ranges: list[tuple[int, int] | None], limit: int | None, hard_limit: int = MAX_SOURCE_TOKENS
+    ids: list[int],
+    ranges: list[tuple[int, int] | None],
+    limit: int | None,
+    hard_limit: int = MAX_SOURCE_TOKENS,
+    sink: int = 0,
 ) -> tuple[list[int], list[tuple[int, int] | None], int]:
-    """Keep the last `limit` tokens (a user setting), or refuse prompts above the hard limit."""
+    """Keep the last `limit` tokens (a user setting) after the `sink` leading ones, or refuse prompts above
+    the hard limit."""
     if limit is None:
         if len(ids) > hard_limit:
             raise ParameterError(f"the prompt has {len(ids)} tokens; the limit is {hard_limit} for this model")
         return ids, ranges, 0
-    limit = max(1, min(limit, hard_limit))
-    dropped = max(0, len(ids) - limit)
-    return ids[dropped:], ranges[dropped:], dropped
+    limit = max(1, min(limit, hard_limit - sink))
+    dropped = max(0, len(ids) - sink - limit)
+    kept = slice(sink + dropped, None)
+    return ids[:sink] + ids[kept], ranges[:sink] + ranges[kept], dropped
 
 
 def _with_ranges(result: AttributionResult, ranges: list[tuple[int, int] | None]) -> AttributionResult:

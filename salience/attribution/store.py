@@ -17,6 +17,7 @@ from typing import Any
 from salience import __version__
 from salience.attribution.result import AttributionResult
 from salience.attribution.sources import cache_root
+from salience.attribution.tokens import ENCODING
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 def result_key(content: bytes, **settings: Any) -> str:
     """A hash of a prompt file's bytes and the settings of its run (method, model, parameters …)."""
     digest = hashlib.sha256(content)
-    digest.update(json.dumps({**settings, "salience": __version__}, sort_keys=True, default=str).encode())
+    stamp = {**settings, "salience": __version__, "encoding": ENCODING}
+    digest.update(json.dumps(stamp, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 

@@ -8,6 +8,10 @@
 - MoRF / LeRF (AttnLRP): zero the source embeddings most-relevant-first and least-relevant-first,
   track the explained quantity (mean over steps of log p(y_t), minus the foil's), normalise by the
   change from the full to the empty input, and report the mean gap LeRF - MoRF (larger is better).
+- Fixed-rate Soft-NS / Soft-NC: the same, but each mask keeps (NS) or drops (NC) exactly
+  `FIXED_RATE` of the source tokens, drawn without replacement with probability proportional to the
+  normalised score. Bernoulli masks keep as many tokens as the scores' mass says, which favours flat
+  scores across methods; here every method, and every random placement, keeps the same number.
 
 The reference is the same scores put on random tokens (seeded permutations, averaged over `repeats`):
 both then drop the same expected mass and differ only in *which* tokens, so figures read "x times
@@ -29,6 +33,9 @@ from salience.attribution.progress import CancelCheck, Progress, check_cancel, n
 from salience.attribution.result import AttributionResult
 from salience.attribution.targets import Target, text_ids
 
+FIXED_RATE = 0.2
+"""The share of source tokens a fixed-rate sufficiency mask keeps and a comprehensiveness mask drops."""
+
 
 @dataclass
 class Faithfulness:
@@ -44,16 +51,30 @@ class Faithfulness:
     random_area: float
     kept_fraction: float
     """Mean normalised score: the share of tokens a sufficiency mask keeps (small for peaked scores)."""
+    fixed_ns: float = 0.0
+    fixed_nc: float = 0.0
+    random_fixed_ns: float = 0.0
+    random_fixed_nc: float = 0.0
 
     @property
     def nc_log_ratio(self) -> float:
         """log(NC / random NC): above 0 is better than random."""
-        return math.log(max(self.soft_nc, 1e-12) / max(self.random_nc, 1e-12))
+        return _log_ratio(self.soft_nc, self.random_nc)
 
     @property
     def ns_log_ratio(self) -> float:
         """log(NS / random NS): below 0 is better than random."""
-        return math.log(max(self.soft_ns, 1e-12) / max(self.random_ns, 1e-12))
+        return _log_ratio(self.soft_ns, self.random_ns)
+
+    @property
+    def fixed_nc_log_ratio(self) -> float:
+        """log(fixed-rate NC / random's): above 0 is better than random."""
+        return _log_ratio(self.fixed_nc, self.random_fixed_nc)
+
+    @property
+    def fixed_ns_log_ratio(self) -> float:
+        """log(fixed-rate NS / random's): below 0 is better than random."""
+        return _log_ratio(self.fixed_ns, self.random_fixed_ns)
 
     def summary(self) -> str:
         return (
@@ -63,7 +84,16 @@ class Faithfulness:
         )
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "nc_log_ratio": self.nc_log_ratio, "ns_log_ratio": self.ns_log_ratio}
+        ratios = ("nc_log_ratio", "ns_log_ratio", "fixed_nc_log_ratio", "fixed_ns_log_ratio")
+        return {**asdict(self), **{name: getattr(self, name) for name in ratios}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Faithfulness:
+        return cls(**{k: v for k, v in data.items() if not k.endswith("_log_ratio")})
+
+
+def _log_ratio(value: float, reference: float) -> float:
+    return math.log(max(value, 1e-12) / max(reference, 1e-12))
 
 
 class _Runner:
@@ -116,6 +146,19 @@ def soft_masks(importance: torch.Tensor, samples: int, generator: torch.Generato
     return (draws < importance).float(), (draws >= importance).float()
 
 
+def fixed_masks(
+    importance: torch.Tensor, samples: int, generator: torch.Generator, rate: float = FIXED_RATE
+) -> tuple[torch.Tensor, ...]:
+    """Masks of exactly round(rate * n) tokens (at least 1) drawn without replacement in proportion to
+    importance: (sufficiency: keep only those, comprehensiveness: drop only those)."""
+    n = importance.numel()
+    count = min(n, max(1, round(rate * n)))
+    weights = (importance.float() + 1e-6).expand(samples, n)  # every token drawable, zeros last
+    chosen = torch.multinomial(weights, count, replacement=False, generator=generator)
+    keep = torch.zeros(samples, n).scatter_(1, chosen, 1.0)
+    return keep, 1.0 - keep
+
+
 def removal_masks(importance: torch.Tensor, points: int, most_first: bool) -> torch.Tensor:
     """Keep-masks with 0, 1/points, ..., all of the tokens removed in order of importance: [points + 1, n]."""
     n = importance.numel()
@@ -148,18 +191,17 @@ def faithfulness(
         full = runner.logprobs(torch.ones(1, runner.n_source))
         figures = []
         for i, scores in enumerate(placements):
-            keep_ns, keep_nc = soft_masks(scores, samples, generator)
-            distance = hellinger(runner.logprobs(torch.cat([keep_ns, keep_nc])), full).mean(dim=-1)  # [2S]
+            masks = torch.cat([*soft_masks(scores, samples, generator), *fixed_masks(scores, samples, generator)])
+            distance = hellinger(runner.logprobs(masks), full).mean(dim=-1)  # [4S]: NS, NC, fixed NS, fixed NC
+            means = [float(d.mean()) for d in distance.split(samples)]
             curves = runner.quantity(
                 torch.cat([removal_masks(scores, points, True), removal_masks(scores, points, False)])
             )
-            figures.append(
-                (float(distance[:samples].mean()), float(distance[samples:].mean()), *_curves(curves, points))
-            )
+            figures.append((means[0], means[1], *_curves(curves, points), means[2], means[3]))
             progress((i + 1) / len(placements), "faithfulness")
-    ns, nc, morf, lerf, area = figures[0]
-    rns, rnc, rarea = (sum(f[k] for f in figures[1:]) / repeats for k in (0, 1, 4))
-    return Faithfulness(ns, nc, rns, rnc, morf, lerf, area, rarea, float(importance.mean()))
+    ns, nc, morf, lerf, area, fns, fnc = figures[0]
+    rns, rnc, rarea, rfns, rfnc = (sum(f[k] for f in figures[1:]) / repeats for k in (0, 1, 4, 5, 6))
+    return Faithfulness(ns, nc, rns, rnc, morf, lerf, area, rarea, float(importance.mean()), fns, fnc, rfns, rfnc)
 
 
 def _curves(values: torch.Tensor, points: int) -> tuple[list[float], list[float], float]:

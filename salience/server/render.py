@@ -149,8 +149,9 @@ def summary_markdown(view: View) -> str:
 def _footer(view: View) -> str:
     result = view.result
     assert result is not None
-    note = f" · preview; {view.preview_of} is running" if view.preview_of else ""
-    return f"{result.method} · {result.model_id} · {run_time(result)}{note}"
+    hidden = f" · {note}" if (note := view.reading.hidden_note()) else ""
+    preview = f" · preview; {view.preview_of} is running" if view.preview_of else ""
+    return f"{result.method} · {result.model_id} · {run_time(result)}{hidden}{preview}"
 
 
 def _inline(text: str) -> str:

@@ -3,7 +3,8 @@
 The terminal report, the HTML page, the hover, the run summary and the code lens all take their
 numbers and phrases from here, so one result reads the same everywhere: a part of the file's share
 of the heatmap's total |score| (template tokens included, so the file's shares and the template's add
-up to 100 %), its rank among the file's parts, the run time, the template share, a perturbation
+up to 100 %), its rank among the file's parts, the run time, the share of the tokens the file does not
+show (a chat template's, or the attention-sink token a plain prompt starts with), a perturbation
 method's parts and the one-line summary. Pure functions: no torch, no LSP, no rich.
 """
 
@@ -66,25 +67,37 @@ class Reading:
         return self.text.count("\n", 0, span.start) + 1
 
     @property
-    def template_share(self) -> float:
-        """The share of the heatmap on chat-template tokens, which the file does not show (0..1)."""
+    def hidden_share(self) -> float:
+        """The share of the heatmap on tokens the file does not show: a chat template's, or the sink token a
+        plain prompt starts with (0..1)."""
         source = self.result.source
         return sum(abs(v) for v, t in zip(self.result.aggregate, source) if t.range is None) / self.total
 
-    def template_note(self) -> str:
-        return f"chat-template tokens hold {percent(self.template_share)} (not shown in the file)"
+    def hidden_note(self) -> str | None:
+        """What the heatmap holds outside the file, said in every view (None when every token is the file's).
+
+        A plain prompt's sink token takes the first position's attention, and so its relevance, away from the
+        file's first word: the note says so rather than letting its share vanish (`attribution.tokens`)."""
+        if all(t.range is not None for t in self.result.source):
+            return None
+        share = percent(self.hidden_share)
+        if self.result.chat:
+            return f"chat-template tokens hold {share} (not shown in the file)"
+        if self.result.extras.get("sink_tokens"):
+            return f"the start token the model reads first holds {share} (attention sink; not in the file)"
+        return f"tokens not in the file hold {share}"
 
     def summary_line(self) -> str:
         """The run in one line: what is explained, how the answer was found, by what, how long, and the
-        share of the chat template's tokens (where the prompt has any)."""
+        share of the tokens the file does not show (where the model read any)."""
         result = self.result
         foil = f" rather than {result.contrast!r}" if result.contrast else ""
         origin = result.extras.get("target") or ("generated" if result.generated else "forced")
         count = len(result.target_ids)
-        template = f" · {self.template_note()}" if any(t.range is None for t in result.source) else ""
+        hidden = f" · {note}" if (note := self.hidden_note()) else ""
         return (
             f"explains {result.explained_text!r}{foil} ({origin}, {count} token{'s' * (count != 1)}) · "
-            f"{result.method} · {result.model_id} · {run_time(result)}{template}"
+            f"{result.method} · {result.model_id} · {run_time(result)}{hidden}"
         )
 
     def part_text(self, player: dict[str, Any], width: int = PART_WIDTH) -> str:

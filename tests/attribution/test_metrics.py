@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.evaluation.faithfulness import _Runner, faithfulness, hellinger, removal_masks, soft_masks
+from salience.evaluation.faithfulness import (
+    _Runner,
+    faithfulness,
+    fixed_masks,
+    hellinger,
+    removal_masks,
+    soft_masks,
+)
 
 SOURCE = [5, 17, 23, 8, 42, 11, 30, 7, 19, 44, 9, 13, 27, 36, 21, 50, 6, 33, 14, 25]
 TARGET = [12, 33, 4]
@@ -45,6 +52,7 @@ def test_an_oracle_beats_random(tiny, oracle):
     scores = faithfulness(tiny, result_with(oracle), samples=32, points=10)
     assert scores.nc_log_ratio > 0.0 and scores.ns_log_ratio < 0.0
     assert scores.area > scores.random_area
+    assert scores.fixed_nc_log_ratio > 0.0 and scores.fixed_ns_log_ratio < 0.0
     inverted = faithfulness(tiny, result_with([1.0 / (1e-3 + v) for v in oracle]), samples=32, points=10)
     assert inverted.area < scores.area and inverted.nc_log_ratio < scores.nc_log_ratio
 
@@ -66,6 +74,17 @@ def test_masks_are_reproducible_by_seed(tiny, oracle):
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     assert not torch.equal(first[0], other[0])
     assert faithfulness(tiny, result_with(oracle), seed=3) == faithfulness(tiny, result_with(oracle), seed=3)
+
+
+def test_fixed_rate_masks_keep_the_same_number_for_any_scores():
+    generator = torch.Generator().manual_seed(0)
+    peaked = torch.tensor([1.0] + [0.0] * 19)
+    flat = torch.ones(20)
+    for importance in (peaked, flat):
+        keep, drop = fixed_masks(importance, 64, generator, rate=0.2)
+        assert keep.sum(dim=1).tolist() == [4.0] * 64 and torch.equal(keep + drop, torch.ones(64, 20))
+    keep, _ = fixed_masks(peaked, 64, generator, rate=0.2)
+    assert keep[:, 0].all()  # the one scored token is always drawn; the rest fill up the count
 
 
 def test_removal_order():

@@ -176,7 +176,7 @@ def test_matches_inseq_on_the_embedded_model(embedded):
     from salience.attribution.tokens import encode_prompt
 
     oracle = json.loads((Path(__file__).parents[1] / "data/reference/sig_inseq.json").read_text(encoding="utf-8"))
-    encoded = encode_prompt(parse_prompt(oracle["text"]), embedded.tokenizer, chat=False)
+    encoded = encode_prompt(parse_prompt(oracle["text"]), embedded.tokenizer, chat=False, sink=False)
     target = resolve_target(embedded, encoded.input_ids, None, None, max_new_tokens=oracle["max_new_tokens"])
     assert (encoded.input_ids, target.ids) == (oracle["source_ids"], oracle["target_ids"])
     params = {"steps": oracle["steps"], "baseline": oracle["baseline"]}

@@ -109,3 +109,22 @@ def test_example_chat_file_maps_every_content_word(embedded):
     mapped = "".join(text[r[0] : r[1]] for r in encoded.ranges if r)
     assert "Maria lives in Madrid" in mapped and "You are a terse assistant." in mapped
     assert "<|im_start|>" in encoded.text
+
+
+def test_a_plain_prompt_starts_with_the_sink_token_and_a_chat_prompt_with_its_template(embedded, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    doc = parse_prompt("The code is 7733.")
+    encoded = encode_prompt(doc, embedded.tokenizer, chat=False)
+    assert encoded.sink == 1 and encoded.input_ids[0] == embedded.tokenizer.bos_token_id
+    assert encoded.ranges[0] is None and encoded.ranges[1] == (0, 3)
+    written = encode_prompt(doc, embedded.tokenizer, chat=False, sink=False)
+    assert (written.input_ids, written.ranges, written.sink) == (encoded.input_ids[1:], encoded.ranges[1:], 0)
+    chat = encode_prompt(doc, embedded.tokenizer, chat=True)
+    assert chat.sink == 0 and chat.input_ids[0] == embedded.tokenizer.convert_tokens_to_ids("<|im_start|>")
+
+    adds_bos = AutoTokenizer.from_pretrained(tiny_model_dir)
+    adds_bos.add_bos_token = True  # a tokenizer that puts its BOS first itself gets no second one
+    assert adds_bos("x")["input_ids"][0] == adds_bos.bos_token_id
+    own = encode_prompt(doc, adds_bos, chat=False)
+    assert own.sink == 0 and own.input_ids.count(adds_bos.bos_token_id) == 1 and own.ranges[0] is None

@@ -231,3 +231,42 @@ def test_faithfulness_reports_figures_against_random(embedded):
     assert {"soft_ns", "soft_nc", "random_ns", "random_nc", "area", "random_area", "nc_log_ratio"} <= set(figures)
     table = salience("faithfulness", str(EXAMPLES / "capital.prompt"), "--samples", "2", "--points", "3")
     assert "× random" in table.stdout and "MoRF/LeRF" in table.stdout
+
+
+def test_the_attention_sink_is_treated_and_said_alike_in_the_cli_the_page_and_the_editor(embedded, tmp_path):
+    """A plain prompt starts with a sink token the file does not show: the file's first word ('The', the
+    loudest mark without it) drops out of the top 3, and the terminal, the HTML page and the editor's hover
+    and run summary all say what the sink token holds, with the same ranks; --json keeps its column."""
+    from salience.attribution import AttributionResult
+    from salience.server import render
+    from salience.server.settings import Settings
+    from salience.views.presentation import Reading
+
+    prompt, page, raw = EXAMPLES / "door-codes.prompt", tmp_path / "page.html", tmp_path / "result.json"
+    done = salience("attribute", str(prompt), "--json", str(raw), "--html", str(page), "--method", DEFAULT_METHOD)
+    assert done.returncode == 0, done.stderr
+    text = prompt.read_text(encoding="utf-8")
+    result = AttributionResult.from_json(raw.read_text(encoding="utf-8"))
+    assert result.source[0].range is None and result.extras["sink_tokens"] == 1
+    assert len(result.aggregate) == len(result.source) == len(result.matrix[0])
+
+    reading = Reading.of(result, text)
+    first = reading.spans[0]
+    assert reading.span_text(first) == "The" and reading.rank(first) > 3
+    note = reading.hidden_note()
+    assert note.startswith("the start token the model reads first holds") and "attention sink" in note
+
+    view = render.View.of(text, Settings(), "utf-16", result)
+    hover = render.hover(view, first.start).contents.value
+    shown = {
+        "terminal": " ".join(done.stdout.split()),
+        "page": " ".join(html.unescape(page.read_text(encoding="utf-8")).split()),
+        "hover": hover,
+        "summary": render.summary_markdown(view),
+    }
+    for where, words in shown.items():
+        assert note in words, where
+    assert f"rank {reading.rank(first)} of {len(reading.order)}" in hover
+    for cells in reading.top_rows(5):  # the same top parts, in the same order, in the terminal and on the page
+        assert re.search(r"[\s│]+".join(map(re.escape, cells)), done.stdout), cells
+        assert "</td><td>".join(cells[:2]) in shown["page"]

@@ -35,7 +35,7 @@ def result_for(text: str, words: list[str], scores: list[float], extra_template:
         "input_x_gradient",
         {},
         "m",
-        False,
+        True,  # a chat prompt: the last token is the template's
         timings={"generate": 0.2, "attribute": 0.3},
     )
 

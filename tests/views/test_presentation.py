@@ -61,7 +61,7 @@ def test_every_view_reads_the_same_numbers():
     assert [reading.span_text(s) for s in top] == ["7733", "👩‍💻", "日本語"]
     share = percent(reading.share(top[0]))
     assert share == "25.0%"  # 0.42 of 1.68: template tokens count in the total the shares divide
-    template = percent(reading.template_share)
+    template = percent(reading.hidden_share)
     assert template == "29.8%"
 
     terminal = terminal_text(res)
@@ -102,6 +102,17 @@ def test_a_prompt_without_template_tokens_says_nothing_of_them():
     res = result()
     res.source, res.aggregate = res.source[:-1], res.aggregate[:-1]
     assert "chat-template" not in Reading.of(res, TEXT).summary_line()
+
+
+def test_the_note_names_what_holds_the_share_outside_the_file():
+    res = result()
+    assert Reading.of(res, TEXT).hidden_note() == "chat-template tokens hold 29.8% (not shown in the file)"
+    res.chat, res.extras["sink_tokens"] = False, 1
+    note = Reading.of(res, TEXT).hidden_note()
+    assert note == "the start token the model reads first holds 29.8% (attention sink; not in the file)"
+    assert note in Reading.of(res, TEXT).summary_line()
+    del res.extras["sink_tokens"]
+    assert Reading.of(res, TEXT).hidden_note() == "tokens not in the file hold 29.8%"
 
 
 def test_the_views_rank_a_shifted_span_as_the_editor_shows_it():

@@ -50,7 +50,7 @@ def reagent(embedded) -> dict:
 
 
 def sig(embedded) -> dict:
-    encoded = encode_prompt(parse_prompt(SIG["text"]), embedded.tokenizer, chat=False)
+    encoded = encode_prompt(parse_prompt(SIG["text"]), embedded.tokenizer, chat=False, sink=False)
     target = resolve_target(embedded, encoded.input_ids, None, None, max_new_tokens=SIG["max_new_tokens"])
     rows = inseq_sig_rows(embedded, encoded.input_ids, target, SIG["steps"], SIG["rule"], SIG["baseline"])
     return {**SIG, "source_ids": encoded.input_ids, "target_ids": target.ids, "rows": rows.tolist()}

@@ -1,0 +1,93 @@
+"""The benchmark suite resumes: an interrupted run keeps its finished rows and computes only the rest,
+and the report is written from the stored rows (on a tiny saved model, with cheap methods)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+
+import run  # noqa: E402
+from needles import KINDS, needles  # noqa: E402
+from store import RowStore  # noqa: E402
+
+from salience.attribution import load_model  # noqa: E402
+
+SETTINGS = dict(samples=2, points=2, repeats=1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_dir):
+    return load_model(str(tiny_model_dir))
+
+
+@pytest.fixture
+def cases(loaded):
+    texts = {"a.prompt": "---\nmax_new_tokens: 2\n---\nThe door code is 7733.", "b.prompt": "Hello there,"}
+    return [run.make_case(loaded, name, text) for name, text in texts.items()]
+
+
+METHODS = {name: run.Variant(name, None) for name in ("saliency", "attention")}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_without_recomputing_finished_rows(loaded, cases, tmp_path, monkeypatch):
+    store = RowStore(tmp_path / "results")
+
+    def stop_after_two(row: dict, stored: bool) -> None:
+        if len(list(store.root.rglob("*.json"))) == 2:
+            raise Interrupted  # as a killed run: two rows on disk, two to go
+
+    with pytest.raises(Interrupted):
+        run.run_rows(loaded, cases, METHODS, store, SETTINGS, stop_after_two)
+    finished = {p: p.read_bytes() for p in store.root.rglob("*.json")}
+    assert len(finished) == 2 and not list(store.root.rglob("*.partial"))
+
+    computed, original = [], run.compute_row
+
+    def counted(loaded, case, name, *rest):
+        computed.append(f"{case.name}/{name}")
+        return original(loaded, case, name, *rest)
+
+    monkeypatch.setattr(run, "compute_row", counted)
+    seen = []
+    rows = run.run_rows(loaded, cases, METHODS, store, SETTINGS, lambda row, stored: seen.append(stored))
+    assert computed == ["b.prompt/saliency", "b.prompt/attention"]
+    assert seen == [True, True, False, False] and len(rows) == 4
+    assert all(p.read_bytes() == data for p, data in finished.items())  # finished rows untouched
+
+    computed.clear()
+    run.run_rows(loaded, cases, METHODS, store, dict(SETTINGS, samples=3), lambda row, stored: None)
+    assert len(computed) == 4  # other metric settings: every row is stale and computed again
+
+
+def test_the_report_is_written_from_stored_rows(loaded, cases, tmp_path):
+    store = RowStore(tmp_path / "results")
+    methods = {**METHODS, "saliency" + run.NO_SINK: run.Variant("saliency", None, sink=False)}
+    rows = run.run_rows(loaded, cases[:1], methods, store, SETTINGS)
+    assert rows[0]["first_rank"] >= 1 and 0 <= rows[0]["first_share"] <= 1 and rows[0]["hidden_share"] > 0
+    assert rows[2]["hidden_share"] == 0  # without the sink token every token is the file's
+    args = argparse.Namespace(quick=False, settings=SETTINGS, params={}, seed=0, out=tmp_path / "docs")
+    run.write_report(args, rows, {}, cases, 0, expected=len(cases) * len(methods))
+    text = (tmp_path / "docs" / "BENCHMARKS.md").read_text(encoding="utf-8")
+    assert f"Partial: 3 of {2 * len(methods)} rows" in text and "| `saliency` |" in text
+    assert "fixed-rate NC" in text and (tmp_path / "docs" / "needle.png").exists()
+
+
+def test_needle_prompts_mark_the_value_the_answer_copies():
+    stream = needles(seed=3)
+    made = [next(stream) for _ in range(2 * len(KINDS))]
+    assert {m.name.rsplit("-", 1)[1] for m in made} == set(KINDS)
+    for found in made:  # the value sits in the asked sentence, which the question names
+        assert found.text[found.span[0] : found.span[1]] == found.answer
+        asked = found.text.splitlines()[-1].removeprefix("Answer: ")
+        assert found.text[: found.span[0]].endswith(asked + " ")
+    again = needles(seed=3)
+    assert [next(again).text for _ in made] == [m.text for m in made]  # seeded: a resumed run sees the same
