@@ -71,7 +71,8 @@ test-vscode: install vscode-extension $(E2E_STAMP)
 bench: install
 	$(PY) benchmarks/speed.py
 
-# The faithfulness suite: docs/BENCHMARKS.md and its plots (`make benchmarks ARGS=--quick`: ~45 min).
+# The faithfulness suite: rows stored in benchmarks/results/ as they finish (run again to resume), then
+# docs/BENCHMARKS.md and its plots. Full run about 4 h on 2 cores; `make benchmarks ARGS=--quick` about 40 min.
 benchmarks: install
 	$(PY) benchmarks/run.py $(ARGS)
 

@@ -39,6 +39,7 @@ class FrontMatter(BaseModel):
     contrast: str | None = None
     max_new_tokens: int = Field(default=8, ge=1, le=512)
     chat: bool | None = None
+    sink: bool = Field(default=True, description="a plain prompt starts with a sink token (attribution.tokens)")
     sample: dict[str, str] | None = None
     name: str | None = Field(default=None, description="informational (prompty)")
     description: str | None = Field(default=None, description="informational (prompty)")

@@ -6,11 +6,13 @@ content span map back through the content's segment to file offsets. Tokens that
 adds (role headers, special tokens, a default system prompt) get no range.
 
 A plain prompt starts with a sink token the file does not show: the tokenizer's BOS (else its end-of-
-text token), unless the tokenizer put a special token first itself. The first position of a causal LM
-collects attention, and so relevance, whatever token stands there (an attention sink): without the
-sink token, the file's first word took 11-25 % of AttnLRP's |relevance| and ranked 1st or 2nd on
-needle prompts; with it, about 1 % and a rank in the 20s, and the model's answers keep their value
-(docs/BENCHMARKS.md, "The first position"). Chat prompts already start with a template token.
+text token), unless the tokenizer put a special token first itself. The first position of a trained
+causal LM collects attention, and so relevance, whatever token stands there (an attention sink; random
+models show no such thing): on 20 needle prompts without the sink token, the file's first word took a
+median 16 % of AttnLRP's |relevance| and was in its top 3 on 18; with it, 1 % and never, and the answer-
+bearing token ranked higher (docs/BENCHMARKS.md, "Where the first position's relevance comes from").
+Chat prompts already start with a template token. The sink token changed the first word of 3 of the 20
+answers: a file whose model is used without a start token can say `sink: false` in its front matter.
 """
 
 from __future__ import annotations
@@ -51,11 +53,12 @@ def use_chat(doc: PromptDocument, has_template: bool) -> bool:
 
 def encode_prompt(doc: PromptDocument, tokenizer: Any, chat: bool, sink: bool = True) -> EncodedPrompt:
     """Token ids and file ranges for the document as the model will see it (`sink`: a plain prompt starts
-    with a sink token, see the module's docstring)."""
+    with a sink token, see the module's docstring, unless its front matter says `sink: false`)."""
     if chat:
         return _encode_chat(doc, tokenizer)
     encoded = _encode_pieces(tokenizer, doc.body.text, [(0, doc.body)], add_special_tokens=True, chat=False)
-    first = sink_token(tokenizer) if sink and encoded.input_ids and encoded.ranges[0] is not None else None
+    wanted = sink and doc.front_matter.sink and encoded.input_ids and encoded.ranges[0] is not None
+    first = sink_token(tokenizer) if wanted else None
     if first is None:
         return encoded
     return replace(encoded, input_ids=[first, *encoded.input_ids], ranges=[None, *encoded.ranges], sink=1)

@@ -120,6 +120,8 @@ def test_a_plain_prompt_starts_with_the_sink_token_and_a_chat_prompt_with_its_te
     assert encoded.ranges[0] is None and encoded.ranges[1] == (0, 3)
     written = encode_prompt(doc, embedded.tokenizer, chat=False, sink=False)
     assert (written.input_ids, written.ranges, written.sink) == (encoded.input_ids[1:], encoded.ranges[1:], 0)
+    said = parse_prompt("---\nsink: false\n---\nThe code is 7733.")
+    assert encode_prompt(said, embedded.tokenizer, chat=False).input_ids == written.input_ids
     chat = encode_prompt(doc, embedded.tokenizer, chat=True)
     assert chat.sink == 0 and chat.input_ids[0] == embedded.tokenizer.convert_tokens_to_ids("<|im_start|>")
 
