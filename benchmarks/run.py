@@ -108,17 +108,18 @@ def make_case(loaded, name: str, text: str, span: tuple[int, int] | None = None)
 
 
 def build_cases(loaded, count: int, examples: list[str], seed: int) -> tuple[list[Case], int]:
-    """The example prompts and `count` needle prompts the model answers right (and how many were tried)."""
-    cases = [make_case(loaded, name, engine.read_prompt_file(ROOT / "examples" / name)) for name in examples]
-    tried = 0
+    """`count` needle prompts the model answers right, then the example prompts, the longest last (and how
+    many needle prompts were tried)."""
+    cases, tried = [], 0
     for found in islice(needles(seed), count * 4):
         tried += 1
         case = make_case(loaded, found.name, found.text, found.span)
         if loaded.tokenizer.decode(case.target.ids).strip().startswith(found.answer):
             cases.append(case)
-        if sum(c.needle for c in cases) == count:
+        if len(cases) == count:
             break
-    return cases, tried
+    texts = {name: engine.read_prompt_file(ROOT / "examples" / name) for name in examples}
+    return cases + [make_case(loaded, name, texts[name]) for name in sorted(texts, key=lambda n: len(texts[n]))], tried
 
 
 def forward_seconds(loaded, case: Case) -> float:
