@@ -24,6 +24,7 @@ def html_page(text: str, result: AttributionResult, title: str, body_start: int 
         "aggregate": result.aggregate,
         "matrix": result.matrix,
         "tokens": [t.text for t in result.source],
+        "shown": [t.range is not None for t in result.source],  # template and sink tokens: grey, not in the scale
         "targets": result.target_tokens,
     }
     return _PAGE.format(
@@ -116,10 +117,10 @@ function show(row) {{
 document.querySelectorAll("#targets button").forEach(b => b.onclick = () => show(+b.dataset.row));
 const t = document.createElement("table"), esc = s => s.replace(/[&<>]/g, c => "&#" + c.charCodeAt(0) + ";");
 t.innerHTML = "<tr><th></th>" + D.tokens.map(x => "<th>" + esc(JSON.stringify(x)) + "</th>").join("") + "</tr>" +
-  D.matrix.map((r, i) => {{ const sc = Math.max(...r.map(Math.abs));
+  D.matrix.map((r, i) => {{ const sc = Math.max(...r.filter((_, j) => D.shown[j]).map(Math.abs), 0);
     return "<tr><th>" + esc(JSON.stringify(D.targets[i])) + "</th>" +
-      r.map(s => "<td style=\\"background:" + colour(s, sc) + "\\">" + s.toFixed(3) + "</td>").join("") +
-      "</tr>"; }}).join("");
+      r.map((s, j) => "<td style=\\"background:" + (D.shown[j] ? colour(s, sc) : "#e8e8e8") + "\\">" +
+        s.toFixed(3) + "</td>").join("") + "</tr>"; }}).join("");
 document.getElementById("matrix").appendChild(t);
 show(-1);
 </script></body></html>
