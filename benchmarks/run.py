@@ -207,8 +207,9 @@ def run_rows(
 
 
 def make_probe(loaded) -> Case:
+    """The agreement probe as written: no sink token, which SIG keeps fixed and Inseq would move along a path."""
     doc = engine.parse_prompt(engine.read_prompt_file(ROOT / "examples" / PROBE))
-    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat=False)
+    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat=False, sink=False)
     target = engine.resolve_target(loaded, encoded.input_ids, None, None, max_new_tokens=4)
     return Case(PROBE, "", encoded.input_ids, encoded.ranges, target, chat=False)
 
