@@ -168,7 +168,7 @@ def main() -> None:
     loaded = engine.load_model(None, args.device, args.dtype)
     text = engine.read_prompt_file(PROMPT)
     doc = engine.parse_prompt(text)
-    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat=False)
+    encoded = engine.encode_prompt(doc, loaded.tokenizer, chat=False, sink=False)  # as Inseq reads it
     target = engine.resolve_target(loaded, encoded.input_ids, None, None, max_new_tokens=4)
     target_ids = target.ids
     target_text = loaded.tokenizer.decode(target_ids)
