@@ -11,6 +11,7 @@ from salience.attribution import COMPLETENESS_WARNING, DEFAULT_METHOD
 from salience.evaluation.faithfulness import FIXED_RATE
 
 NO_SINK = " (no sink token)"  # the suite's name suffix for a method run without the sink token (run.py)
+LONG_TOKENS = 512  # a prompt over this many tokens runs the batch methods at their long settings (run.py)
 FIRST_POSITION = Path(__file__).parent / "results" / "first_position.md"
 INTERACTIVE_SECONDS = 1.0
 NEAR = 1.5
@@ -292,7 +293,7 @@ def _provenance(args, rows: list[dict], cases: list, tried: int, expected: int, 
         f"{needles} needle prompts (benchmarks/needles.py, kept of {tried} generated with seed {args.seed}: only "
         "those the model answers with the asked value). Faithfulness: "
         f"{settings['samples']} mask samples, {settings['points']} removal steps, {settings['repeats']} random "
-        f"placements. Parameters other than the defaults: {_parameters(args.params)}.",
+        f"placements. Parameters other than the defaults: {_parameters(args.params)}{_long(args)}.",
         *(["", "Settings per method, and why:", ""] if getattr(args, "reasons", None) else []),
         *[f"- `{names}`: {why}." for names, why in getattr(args, "reasons", {}).items()],
     ]
@@ -314,6 +315,11 @@ def _table_row(name: str, s: dict) -> str:
         f"{s['fixed_ns']:+.2f} ({100 * s['fixed_ns_wins']:.0f}%) | "
         f"{s['area']:.3f} vs {s['random_area']:.3f} ({100 * s['area_wins']:.0f}%) | {needle} |"
     )
+
+
+def _long(args) -> str:
+    long = getattr(args, "long_params", None)
+    return f"; on prompts over {LONG_TOKENS} tokens, {_parameters(long)}" if long else ""
 
 
 def _parameters(params: dict[str, dict]) -> str:

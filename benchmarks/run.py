@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
 import torch
 from needles import needles
-from report import NO_SINK, write_report  # up front: a later edit cannot break the end of a long run
+from report import LONG_TOKENS, NO_SINK, write_report  # up front: a later edit cannot break the end of a long run
 from store import RESULTS, RowStore, row_key
 
 import salience.attribution as engine
@@ -37,18 +38,23 @@ ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
 PROBE = "apples.prompt"  # the agreement check: short, no chat template, 4-token continuation
 SIG = "sequential_integrated_gradients"
-BATCH_PARAMS = {SIG: {"steps": 8}, "reagent": {"max_steps": 100}}
+BATCH_PARAMS = {SIG: {"steps": 8}, "reagent": {"probes": 4, "max_steps": 100}}
 """The full run's parameters where they differ from the defaults; every other method runs at its defaults."""
+LONG_PARAMS = {SIG: {"steps": 2}, "reagent": {"probes": 2, "max_steps": 20}}
+"""On a prompt over report.LONG_TOKENS tokens (examples/long-rag.prompt.md), the batch methods' parameters."""
 REASONS = {
-    SIG: "costs words × steps forward passes: at its default 50 steps one needle prompt takes about 12 minutes "
-    "on 2 cores and the run would take days; 8 steps keep it near 2 minutes. Its completeness gap is reported, "
-    "so what fewer steps cost shows in the table",
-    "reagent": "runs until its kept tokens predict the target or `max_steps`; at the default 3000 one prompt "
-    "can take half an hour on 2 cores; 100 steps (16 probes each, the default) keep it near a minute",
-    "textgenshap, lime, kernelshap": "at their defaults (about 15 s on a needle prompt; their forward budget caps "
+    SIG: "costs words × steps forward passes: at its default 50 steps one needle prompt takes about 7 minutes "
+    "on 2 cores (63 s at 8 steps), and the 1,029-token example hours; 8 steps, 2 on that example. Its "
+    "completeness gap is reported, so what fewer steps cost shows in the table",
+    "reagent": "costs steps × target tokens × probes forward passes; its chains stop on their own well before "
+    "100 steps here, so the probes set the cost: 16 (the default) took 232 s on one needle prompt, 4 take about "
+    "a minute; on the 1,029-token example 2 probes and 20 steps",
+    "textgenshap, lime, kernelshap": "at their defaults (8–16 s on a needle prompt; their forward budget caps "
     "them on the long example)",
     "attention, attnlrp, input_x_gradient, integrated_gradients, occlusion, saliency": "the interactive methods, "
     "at their defaults",
+    "metrics": "8 mask samples and 10 removal steps per curve, as before, but 2 random placements rather than 3: "
+    "the metrics cost about 20 s a row on a needle prompt, more than most methods",
 }
 """Why each method runs at the settings it does, for the report."""
 QUICK_PARAMS = {"integrated_gradients": {"steps": 8}, SIG: {"steps": 4}, "reagent": {"max_steps": 100}}
@@ -85,6 +91,11 @@ class Variant:
     method: str
     params: dict | None
     sink: bool = True
+
+
+def case_variants(case: Case, params: dict[str, dict], long_params: dict[str, dict] | None) -> dict[str, Variant]:
+    """The rows of one case: on a prompt over LONG_TOKENS tokens, `long_params` override `params`."""
+    return variants({**params, **(long_params or {})} if len(case.ids) > LONG_TOKENS else params)
 
 
 def variants(params: dict[str, dict]) -> dict[str, Variant]:
@@ -181,7 +192,7 @@ def case_key(loaded, case: Case, variant: Variant, settings: dict) -> str:
 def run_rows(
     loaded,
     cases: list[Case],
-    methods: dict[str, Variant],
+    methods: Callable[[Case], dict[str, Variant]],
     store: RowStore,
     settings: dict,
     on_row: Callable[[dict, bool], None] = lambda row, stored: None,
@@ -191,7 +202,7 @@ def run_rows(
     machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, {loaded.device}"
     for case in cases:
         unit = None
-        for name, variant in methods.items():
+        for name, variant in methods(case).items():
             key = case_key(loaded, case, variant, settings)
             row = store.get(case.name, name, key)
             if row is None:
@@ -276,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.needles = args.needles if args.needles is not None else (4 if args.quick else 20)
     args.settings = dict(samples=4, points=5, repeats=2, seed=args.seed) if args.quick else dict(
-        samples=8, points=10, repeats=3, seed=args.seed
+        samples=8, points=10, repeats=2, seed=args.seed
     )  # fmt: skip
     args.params = QUICK_PARAMS if args.quick else BATCH_PARAMS
     args.reasons = {} if args.quick else REASONS
@@ -285,14 +296,15 @@ def main(argv: list[str] | None = None) -> None:
     examples = ["door-codes.prompt"] if args.quick else example_names()
     cases, tried = build_cases(loaded, args.needles, examples, args.seed)
     print(f"{len(cases)} prompts ({len(cases) - len(examples)} needle prompts kept of {tried} tried)", flush=True)
-    methods = variants(args.params)
-    references = reference_rows(loaded, methods, store, stored_only=args.report_only)
+    args.long_params = None if args.quick else LONG_PARAMS
+    methods = partial(case_variants, params=args.params, long_params=args.long_params)
+    references = reference_rows(loaded, variants(args.params), store, stored_only=args.report_only)
     if args.report_only:
-        keys = ((c, m, case_key(loaded, c, v, args.settings)) for c in cases for m, v in methods.items())
+        keys = ((c, m, case_key(loaded, c, v, args.settings)) for c in cases for m, v in methods(c).items())
         rows = [r for c, m, key in keys if (r := store.get(c.name, m, key)) is not None]
     else:
         rows = run_rows(loaded, cases, methods, store, args.settings, print_row)
-    write_report(args, rows, references, cases, tried, expected=len(cases) * len(methods))
+    write_report(args, rows, references, cases, tried, expected=sum(len(methods(c)) for c in cases))
     print(f"wrote {args.out / 'BENCHMARKS.md'}")
 
 

@@ -46,7 +46,7 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_rows(loaded, ca
             raise Interrupted  # as a killed run: two rows on disk, two to go
 
     with pytest.raises(Interrupted):
-        run.run_rows(loaded, cases, METHODS, store, SETTINGS, stop_after_two)
+        run.run_rows(loaded, cases, lambda case: METHODS, store, SETTINGS, stop_after_two)
     finished = {p: p.read_bytes() for p in store.root.rglob("*.json")}
     assert len(finished) == 2 and not list(store.root.rglob("*.partial"))
 
@@ -58,20 +58,20 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_rows(loaded, ca
 
     monkeypatch.setattr(run, "compute_row", counted)
     seen = []
-    rows = run.run_rows(loaded, cases, METHODS, store, SETTINGS, lambda row, stored: seen.append(stored))
+    rows = run.run_rows(loaded, cases, lambda case: METHODS, store, SETTINGS, lambda row, stored: seen.append(stored))
     assert computed == ["b.prompt/saliency", "b.prompt/attention"]
     assert seen == [True, True, False, False] and len(rows) == 4
     assert all(p.read_bytes() == data for p, data in finished.items())  # finished rows untouched
 
     computed.clear()
-    run.run_rows(loaded, cases, METHODS, store, dict(SETTINGS, samples=3), lambda row, stored: None)
+    run.run_rows(loaded, cases, lambda case: METHODS, store, dict(SETTINGS, samples=3), lambda row, stored: None)
     assert len(computed) == 4  # other metric settings: every row is stale and computed again
 
 
 def test_the_report_is_written_from_stored_rows(loaded, cases, tmp_path):
     store = RowStore(tmp_path / "results")
     methods = {**METHODS, "saliency" + run.NO_SINK: run.Variant("saliency", None, sink=False)}
-    rows = run.run_rows(loaded, cases[:1], methods, store, SETTINGS)
+    rows = run.run_rows(loaded, cases[:1], lambda case: methods, store, SETTINGS)
     assert rows[0]["first_rank"] >= 1 and 0 <= rows[0]["first_share"] <= 1 and rows[0]["hidden_share"] > 0
     assert rows[2]["hidden_share"] == 0  # without the sink token every token is the file's
     args = argparse.Namespace(quick=False, settings=SETTINGS, params={}, seed=0, out=tmp_path / "docs")
