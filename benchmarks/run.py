@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -196,8 +197,10 @@ def run_rows(
     store: RowStore,
     settings: dict,
     on_row: Callable[[dict, bool], None] = lambda row, stored: None,
+    on_case: Callable[[Case], None] = lambda case: None,
 ) -> list[dict]:
-    """Every (case, method) row: stored ones read back, the others computed and stored as each finishes."""
+    """Every (case, method) row: stored ones read back, the others computed and stored as each finishes
+    (`on_case` hears when a case's rows are all there)."""
     rows, sitting = [], datetime.now(UTC).isoformat(timespec="seconds")
     machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, {loaded.device}"
     for case in cases:
@@ -214,7 +217,21 @@ def run_rows(
             else:
                 on_row(row, True)
             rows.append(row)
+        on_case(case)
     return rows
+
+
+def committer(store: RowStore) -> Callable[[Case], None]:
+    """Commit a case's stored rows to git (those files only), so a run on a machine that goes away loses at
+    most the case in progress."""
+
+    def commit(case: Case) -> None:
+        folder = store.path(case.name, "x").parent
+        git = ["git", "-C", str(store.root)]
+        subprocess.run([*git, "add", "--", str(folder)], check=False)
+        subprocess.run([*git, "commit", "-q", "-m", f"benchmarks: rows of {case.name}", "--", str(folder)], check=False)
+
+    return commit
 
 
 def make_probe(loaded) -> Case:
@@ -281,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--needles", type=int, default=None, help="needle prompts to keep (default 20; quick 4)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--commit", action="store_true", help="git-commit each prompt's rows as they are all stored")
     parser.add_argument("--report-only", action="store_true", help="write the report from the stored rows only")
     parser.add_argument("--results", type=Path, default=None, help="where rows are stored (default benchmarks/results)")
     parser.add_argument("--out", type=Path, default=DOCS)
@@ -303,7 +321,8 @@ def main(argv: list[str] | None = None) -> None:
         keys = ((c, m, case_key(loaded, c, v, args.settings)) for c in cases for m, v in methods(c).items())
         rows = [r for c, m, key in keys if (r := store.get(c.name, m, key)) is not None]
     else:
-        rows = run_rows(loaded, cases, methods, store, args.settings, print_row)
+        on_case = committer(store) if args.commit else (lambda case: None)
+        rows = run_rows(loaded, cases, methods, store, args.settings, print_row, on_case)
     write_report(args, rows, references, cases, tried, expected=sum(len(methods(c)) for c in cases))
     print(f"wrote {args.out / 'BENCHMARKS.md'}")
 

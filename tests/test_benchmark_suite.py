@@ -4,6 +4,7 @@ and the report is written from the stored rows (on a tiny saved model, with chea
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,6 +67,18 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_rows(loaded, ca
     computed.clear()
     run.run_rows(loaded, cases, lambda case: METHODS, store, dict(SETTINGS, samples=3), lambda row, stored: None)
     assert len(computed) == 4  # other metric settings: every row is stale and computed again
+
+
+def test_with_commit_each_prompts_rows_are_committed_when_they_are_all_there(loaded, cases, tmp_path):
+    git = ["git", "-C", str(tmp_path)]
+    for command in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "t"]):
+        subprocess.run([*git, *command], check=True)
+    store = RowStore(tmp_path / "results")
+    run.run_rows(loaded, cases, lambda case: METHODS, store, SETTINGS, on_case=run.committer(store))
+    log = subprocess.run([*git, "log", "--format=%s"], check=True, capture_output=True, text=True).stdout.split("\n")
+    assert log[:2] == ["benchmarks: rows of b.prompt", "benchmarks: rows of a.prompt"]
+    tracked = subprocess.run([*git, "ls-files"], check=True, capture_output=True, text=True).stdout.split()
+    assert sorted(tracked) == sorted(str(p.relative_to(tmp_path)) for p in store.root.rglob("*.json"))
 
 
 def test_the_report_is_written_from_stored_rows(loaded, cases, tmp_path):
