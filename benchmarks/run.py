@@ -73,6 +73,7 @@ class Case:
     chat: bool
     span: tuple[int, int] | None = None
     sink: int = 0  # leading sink tokens the engine put before the file's text
+    contrast: str | None = None  # the front matter's foil: the target is explained rather than it
 
     @property
     def needle(self) -> bool:
@@ -116,7 +117,7 @@ def make_case(loaded, name: str, text: str, span: tuple[int, int] | None = None)
     encoded = engine.encode_prompt(doc, loaded.tokenizer, chat)
     front = doc.front_matter
     target = engine.resolve_target(loaded, encoded.input_ids, front.target, front.contrast, front.max_new_tokens)
-    return Case(name, text, encoded.input_ids, encoded.ranges, target, chat, span, encoded.sink)
+    return Case(name, text, encoded.input_ids, encoded.ranges, target, chat, span, encoded.sink, front.contrast)
 
 
 def build_cases(loaded, count: int, examples: list[str], seed: int) -> tuple[list[Case], int]:
@@ -162,7 +163,8 @@ def reading_figures(result: engine.AttributionResult, case: Case) -> dict:
 
 
 def compute_row(loaded, case: Case, name: str, variant: Variant, settings: dict, unit: float) -> dict:
-    inputs = engine.AttributionInput(loaded, *case.source(variant.sink), case.target, chat=case.chat)
+    source = case.source(variant.sink)
+    inputs = engine.AttributionInput(loaded, *source, case.target, chat=case.chat, contrast=case.contrast)
     start = time.perf_counter()
     result = engine.get_method(variant.method).attribute(inputs, variant.params)
     seconds = time.perf_counter() - start
@@ -187,6 +189,7 @@ def case_key(loaded, case: Case, variant: Variant, settings: dict) -> str:
     return row_key(
         ids=case.source(variant.sink)[0], target=case.target.ids, chat=case.chat, method=variant.method,
         params=variant.params, settings=settings, model=loaded.model_id, dtype=str(loaded.dtype),
+        **({"contrast": case.contrast} if case.contrast else {}),
     )  # fmt: skip
 
 
