@@ -164,11 +164,14 @@ def plots(table: dict[str, dict], out: Path) -> list[str]:
     fig.tight_layout()
     fig.savefig(out / "morf_lerf.png", dpi=120)
 
-    fig, ax = plt.subplots(figsize=(6, 3))
-    rates = [table[n]["needle"] or 0.0 for n in names]
-    ax.bar(names, rates)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = torch.arange(len(names)).float()
+    ax.bar(x - 0.2, [table[n]["needle"] or 0.0 for n in names], 0.4, label="answer-bearing token in the top 5")
+    ax.bar(x + 0.2, [table[n]["first_top3"] or 0.0 for n in names], 0.4, label="file's first token in the top 3")
+    ax.set_xticks(x.tolist(), names, rotation=35, ha="right")
     ax.set_ylim(0, 1)
-    ax.set_ylabel("needle in top-5")
+    ax.set_ylabel("share of needle prompts")
+    ax.legend(fontsize=7)
     ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     fig.savefig(out / "needle.png", dpi=120)
