@@ -87,10 +87,6 @@ class Faithfulness:
         ratios = ("nc_log_ratio", "ns_log_ratio", "fixed_nc_log_ratio", "fixed_ns_log_ratio")
         return {**asdict(self), **{name: getattr(self, name) for name in ratios}}
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Faithfulness:
-        return cls(**{k: v for k, v in data.items() if not k.endswith("_log_ratio")})
-
 
 def _log_ratio(value: float, reference: float) -> float:
     return math.log(max(value, 1e-12) / max(reference, 1e-12))
