@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 from needles import needles
-from run import Case
+from run import Case, reading_figures
 
 import salience.attribution as engine
-from salience.views.presentation import Reading
 
 ROOT = Path(__file__).parents[1]
 METHODS = ["attnlrp", "input_x_gradient", "integrated_gradients"]
+FIGURE_KEYS = ("first_share", "first_rank", "hidden_share", "answer_rank")  # run.reading_figures, as Figures
 FIGURES = ROOT / "benchmarks" / "results" / "first_position.md"
 
 
@@ -41,14 +41,6 @@ class Figures:
     before_share: float
     answer_rank: int | None
     same_answer: bool
-
-
-def first_figures(result: engine.AttributionResult, text: str, span: tuple[int, int] | None) -> tuple:
-    reading = Reading.of(result, text)
-    first = min(reading.spans, key=lambda s: s.start)
-    before = sum(abs(v) for v, t in zip(result.aggregate, result.source) if t.range is None)
-    answer = [reading.rank(s) for s in reading.spans if span and s.start < span[1] and s.end > span[0]]
-    return reading.share(first), reading.rank(first), before / reading.total, min(answer) if answer else None
 
 
 def conditions(loaded, case: Case, chat_case: Case | None) -> dict[str, tuple[list[int], list]]:
@@ -75,8 +67,8 @@ def measure(loaded, case: Case, chat_case: Case | None, methods: list[str]) -> d
         for name in methods:
             inputs = engine.AttributionInput(loaded, ids, ranges, base, chat=label == "chat template")
             result = engine.get_method(name).attribute(inputs, None)
-            share, rank, before, answer = first_figures(result, case.text, case.span)
-            out[label, name] = Figures(share, rank, before, answer, same)
+            seen = reading_figures(result, case)
+            out[label, name] = Figures(*(seen[k] for k in FIGURE_KEYS), same)
     return out
 
 
@@ -142,8 +134,8 @@ def tiny_rows(families: list[str], seeds: int) -> dict:
                 for name in METHODS:
                     inputs = engine.AttributionInput(loaded, source, spans, target)
                     result = engine.get_method(name).attribute(inputs, None)
-                    share, rank, before, _ = first_figures(result, case.text, None)
-                    rows.setdefault((label, name), []).append(Figures(share, rank, before, None, True))
+                    seen = reading_figures(result, case)
+                    rows.setdefault((label, name), []).append(Figures(*(seen[k] for k in FIGURE_KEYS), True))
     return dict(sorted(rows.items(), key=lambda item: (METHODS.index(item[0][1]), item[0][0])))
 
 
