@@ -149,8 +149,9 @@ def forward_seconds(loaded, case: Case) -> float:
 
 def reading_figures(result: engine.AttributionResult, case: Case) -> dict:
     """What the user sees: the answer-bearing token's rank, the first file token's share and rank, and the
-    share of the tokens the file does not show (a chat template's)."""
-    reading = Reading.of(result, case.text)
+    share of the tokens the file does not show (a chat template's). Ranked among tokens, as the stored rows
+    were: a word-level rank would merge the answer's digits into one part."""
+    reading = Reading.of(result, case.text, "token")
     first = reading.spans[0]
     answer = [reading.rank(s) for s in reading.spans if case.span and s.start < case.span[1] and s.end > case.span[0]]
     return {

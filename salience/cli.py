@@ -28,6 +28,7 @@ from salience.attribution import (
 )
 from salience.batch import RunOptions, checked, prompt_files, run_batch, write_report
 from salience.views.html import html_page
+from salience.views.presentation import word_view
 from salience.views.terminal import batch_table, terminal_report
 
 DEMO_PROMPT = "door-codes.prompt"
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the full result as JSON (to stdout when no file is given)",
     )
     attribute.add_argument("--html", metavar="OUT", type=Path, help="write a self-contained heatmap page")
+    _add_granularity(attribute)
     attribute.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="for a folder: explain N files at once, in N processes"
     )
@@ -103,7 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-file", help="write the server log here (stdout belongs to LSP)")
     demo = sub.add_parser("demo", help="explain the example prompt shipped with salience")
     _add_run_options(demo)
+    _add_granularity(demo)
     return parser
+
+
+def _add_granularity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--granularity",
+        choices=("word", "token"),
+        default="word",
+        help="score the file's words (the sum of their tokens', the default) or model tokens",
+    )
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -191,17 +203,18 @@ def cmd_attribute(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise SalienceError("--report and --jobs take a folder of prompt files")
     text = read_prompt_file(args.file)
     doc, result = run_attribution(text, args, err)
-    body_start = doc.body_start
+    body_start, granularity = doc.body_start, args.granularity
     if args.html:
-        args.html.write_text(html_page(text, result, args.file.name, body_start), encoding="utf-8")
+        args.html.write_text(html_page(text, result, args.file.name, body_start, granularity), encoding="utf-8")
         err.print(f"salience: wrote {args.html}", highlight=False)
-    if args.json == "-":
-        sys.stdout.write(result.to_json(indent=2) + "\n")
-        return 0
     if args.json:
-        Path(args.json).write_text(result.to_json(indent=2), encoding="utf-8")
+        document = json.dumps({**result.to_dict(), "words": word_view(result, text)}, indent=2, ensure_ascii=False)
+        if args.json == "-":
+            sys.stdout.write(document + "\n")
+            return 0
+        Path(args.json).write_text(document, encoding="utf-8")
         err.print(f"salience: wrote {args.json}", highlight=False)
-    out.print(terminal_report(text, result, body_start))
+    out.print(terminal_report(text, result, body_start, granularity))
     return 0
 
 
@@ -321,7 +334,7 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     text = importlib.resources.files("salience.examples").joinpath(DEMO_PROMPT).read_text(encoding="utf-8")
     out.print(f"[bold]salience demo[/]: {DEMO_PROMPT}, explained with the embedded SmolLM2-135M-Instruct\n")
     doc, result = run_attribution(text, args, err)
-    out.print(terminal_report(text, result, doc.body_start))
+    out.print(terminal_report(text, result, doc.body_start, args.granularity))
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 COMPLETENESS_WARNING = 0.5
@@ -58,8 +58,10 @@ class AttributionResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AttributionResult:
+        """A result from `to_dict`'s output; keys it does not write (the CLI's "words" view) are ignored."""
         source = [SourceToken(t["id"], t["text"], tuple(t["range"]) if t["range"] else None) for t in data["source"]]
-        return cls(**{**data, "source": source})
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in known}, "source": source})
 
     @classmethod
     def from_json(cls, text: str) -> AttributionResult:

@@ -25,7 +25,7 @@ from salience.views.presentation import (
     signed,
     truncation_note,
 )
-from salience.views.spans import ScoredSpan, assign_levels, scored_spans, span_at
+from salience.views.spans import ScoredSpan, assign_levels, span_at, view_spans
 
 TOKEN_TYPES = [f"salience{level}" for level in range(1, 6)]
 TOKEN_MODIFIERS = ["negative"]
@@ -61,14 +61,15 @@ class View:
     @classmethod
     def of(cls, text: str, settings: Settings, encoding: str, result: AttributionResult | None, **kwargs: Any) -> View:
         """A view whose spans come straight from `result` (whose ranges index `text`)."""
-        spans = assign_levels(scored_spans(result), settings.bins, settings.thresholds) if result else []
+        spans = view_spans(result, text, settings.granularity) if result else []
+        spans = assign_levels(spans, settings.bins, settings.thresholds)
         return cls(text, settings, encoding, result, spans, **kwargs)
 
     @property
     def reading(self) -> Reading:
         """The result as every view words it, over this text and these (possibly shifted) spans."""
         assert self.result is not None
-        return Reading(self.result, self.text, self.spans)
+        return Reading(self.result, self.text, self.spans, self.settings.granularity)
 
 
 def semantic_tokens(view: View, start: int = 0, end: int | None = None) -> list[int]:
@@ -93,7 +94,8 @@ def _signed(result: AttributionResult) -> bool:
 
 
 def hover(view: View, offset: int) -> types.Hover | None:
-    """Score, share and rank of the token under the cursor; on the front matter, the run summary."""
+    """Score, share and rank of the word (or token) under the cursor, a word's tokens; on the front matter,
+    the run summary."""
     if view.result is None:
         return None
     if offset < view.body_start:
@@ -107,6 +109,8 @@ def hover(view: View, offset: int) -> types.Hover | None:
         f"score **{signed(span.score)}** · {percent(reading.share(span))} of the attribution · "
         f"rank {reading.rank(span)} of {len(reading.order)}",
     ]
+    if pieces := reading.pieces(span):
+        lines.append("tokens: " + ", ".join(f"`{_inline(t)}` {signed(v)}" for t, v in pieces))
     influenced = _influenced(view.result, span)
     if view.result.rows_pending:
         lines.append("most influenced: computing…")
@@ -138,7 +142,7 @@ def summary_markdown(view: View) -> str:
     top = ", ".join(
         f"`{_inline(reading.span_text(s))}` {signed(s.score)} ({percent(reading.share(s))})" for s in reading.top(5)
     )
-    parts = [f"**salience** {_inline(reading.summary_line())}", f"top tokens: {top or 'none'}"]
+    parts = [f"**salience** {_inline(reading.summary_line())}", f"top {reading.granularity}s: {top or 'none'}"]
     coarsest = [p for p in reading.result.extras.get("players", []) if p.get("parent") is None]
     parts += [_player_line(reading, p) for p in coarsest[:12]]
     if view.preview_of:
@@ -163,7 +167,7 @@ def _markup(value: str) -> types.MarkupContent:
 
 
 def inlay_hints(view: View, start: int = 0, end: int | None = None) -> list[types.InlayHint]:
-    """A short score label after each of the top-k spans inside [start, end)."""
+    """A short score label after each of the top-k words (or tokens) inside [start, end)."""
     end = len(view.text) if end is None else end
     k = view.settings.inlay_top_k
     if not k or view.result is None:

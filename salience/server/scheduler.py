@@ -29,7 +29,7 @@ from salience.server.progress import progress_hook, progress_shown, report
 from salience.server.render import View
 from salience.server.settings import ModelPolicy, Settings
 from salience.server.worker import ModelWorker
-from salience.views.spans import assign_levels, scored_spans, shift_spans
+from salience.views.spans import assign_levels, shift_spans, view_spans
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,8 @@ class Scheduler:
             return
         start = time.perf_counter()
         doc.result, doc.result_version, doc.preview_of, doc.error = result, job.version, preview_of, None
-        doc.spans = assign_levels(scored_spans(result), self.settings.bins, self.settings.thresholds)
+        spans = view_spans(result, doc.text, self.settings.granularity)
+        doc.spans = assign_levels(spans, self.settings.bins, self.settings.thresholds)
         doc.timings = {**job.timings, **result.timings, "render": time.perf_counter() - start}
         self._last_error = None
         self.output.published(doc.uri, new_result=True)

@@ -51,8 +51,10 @@ class Settings(BaseModel):
     """How importance maps to the five levels: quantiles over the document, or `thresholds`."""
     thresholds: tuple[float, float, float, float, float] = (0.02, 0.05, 0.1, 0.2, 0.35)
     """Lower bounds of levels 1..5 for `bins: fixed`, as a fraction of the largest |score|."""
+    granularity: Literal["word", "token"] = "word"
+    """What the views score: the file's words (a word's score is the sum of its tokens'), or model tokens."""
     inlay_top_k: int = Field(default=5, ge=0, le=100)
-    """Inlay hints after the k most important tokens; 0 turns them off."""
+    """Inlay hints after the k most important words (or tokens); 0 turns them off."""
     fade_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     """Fade tokens (Hint diagnostics tagged Unnecessary) below this fraction of the largest |score|."""
     max_prompt_tokens: int = Field(default=1024, ge=16, le=8192)

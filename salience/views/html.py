@@ -6,17 +6,20 @@ import html
 import json
 
 from salience.attribution import AttributionResult
-from salience.views.presentation import TOP_COLUMNS, Reading, run_time
-from salience.views.runs import BatchEntry, char_runs
+from salience.views.presentation import Reading, run_time
+from salience.views.runs import BatchEntry
+from salience.views.spans import Granularity
 
 
-def html_page(text: str, result: AttributionResult, title: str, body_start: int = 0) -> str:
+def html_page(
+    text: str, result: AttributionResult, title: str, body_start: int = 0, granularity: Granularity = "word"
+) -> str:
     """A self-contained page: the heatmap, a selector for each target's own row, the top parts and the matrix."""
-    reading = Reading.of(result, text)
+    reading = Reading.of(result, text, granularity)
     spans = []
-    for run in char_runs(text, result, body_start):
-        attrs = f' data-t="{",".join(map(str, run.tokens))}"' if run.tokens else ""
-        spans.append(f"<span{attrs}>{html.escape(text[run.start : run.end])}</span>")
+    for start, end, span in reading.segments(body_start):
+        attrs = f' data-t="{",".join(map(str, span.tokens))}"' if span else ""
+        spans.append(f"<span{attrs}>{html.escape(text[start:end])}</span>")
     buttons = ['<button data-row="-1" class="on">all (sum)</button>'] + [
         f'<button data-row="{t}">{html.escape(repr(tok))}</button>' for t, tok in enumerate(result.target_tokens)
     ]
@@ -33,6 +36,7 @@ def html_page(text: str, result: AttributionResult, title: str, body_start: int 
         body="".join(spans),
         completion=html.escape(result.explained_text),
         buttons="".join(buttons),
+        part=reading.granularity,
         top=top_rows(reading),
         data=json.dumps(data).replace("</", "<\\/"),
     )
@@ -40,7 +44,7 @@ def html_page(text: str, result: AttributionResult, title: str, body_start: int 
 
 def top_rows(reading: Reading, k: int = 10) -> str:
     """The table of top parts: the columns and cells the terminal's table shows."""
-    head = "<tr>" + "".join(f"<th>{column}</th>" for column in TOP_COLUMNS) + "</tr>"
+    head = "<tr>" + "".join(f"<th>{column}</th>" for column in reading.top_columns) + "</tr>"
     cells = ("".join(f"<td>{html.escape(cell)}</td>" for cell in row) for row in reading.top_rows(k))
     return "\n".join([head, *(f"<tr>{row}</tr>" for row in cells)])
 
@@ -75,7 +79,7 @@ td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 td:nth-child(5){{font-family:ui-monospace,monospace}} tr.error td{{color:#a00}}
 </style></head><body>
 <h1>{title}</h1><p>{counts}</p>
-<table><tr><th>prompt</th><th>status</th><th>method</th><th>explains</th><th>top 5 tokens</th><th>time</th></tr>
+<table><tr><th>prompt</th><th>status</th><th>method</th><th>explains</th><th>top 5 words</th><th>time</th></tr>
 {rows}
 </table></body></html>
 """
@@ -93,7 +97,7 @@ table{{border-collapse:collapse;font:12px monospace}} td,th{{border:1px solid #e
 <h1>{title}</h1><p>{summary}</p>
 <div id="targets">target: {buttons}</div>
 <pre id="heatmap">{body}<span class="completion">{completion}</span></pre>
-<h2>top tokens</h2>
+<h2>top {part}s</h2>
 <table id="top">
 {top}
 </table>

@@ -1,7 +1,8 @@
 """What a user reads about a result, worded and computed once for every view.
 
 The terminal report, the HTML page, the hover, the run summary and the code lens all take their
-numbers and phrases from here, so one result reads the same everywhere: a part of the file's share
+numbers and phrases from here, so one result reads the same everywhere: its parts are the file's words
+(a word's score is the sum of its tokens'), or its tokens on demand (`granularity`); a part's share
 of the heatmap's total |score| (template tokens included, so the file's shares and the template's add
 up to 100 %), its rank among the file's parts, the run time, the share of the tokens the file does not
 show (a chat template's, or the attention-sink token a plain prompt starts with), a perturbation
@@ -15,10 +16,8 @@ from functools import cached_property
 from typing import Any
 
 from salience.attribution import AttributionResult
-from salience.views.spans import ScoredSpan, ranked, scored_spans
+from salience.views.spans import Granularity, ScoredSpan, ranked, view_spans
 
-TOP_COLUMNS = ("rank", "token", "line", "score", "share")
-"""The columns of a table of top parts (`Reading.top_rows`), in the terminal and on the HTML page."""
 PART_WIDTH = 40
 """The longest file text a table cell or a code lens shows for one part, on one line."""
 
@@ -27,16 +26,23 @@ PART_WIDTH = 40
 class Reading:
     """A result as the views present it: its spans on the file text, with their share and rank.
 
-    `spans` are `scored_spans(result)`, or those spans shifted by edits made since the run (the editor).
+    `spans` are `view_spans(result, text, granularity)`, or those spans shifted by edits made since the run
+    (the editor).
     """
 
     result: AttributionResult
     text: str
     spans: list[ScoredSpan] = field(default_factory=list)
+    granularity: Granularity = "word"
 
     @classmethod
-    def of(cls, result: AttributionResult, text: str) -> Reading:
-        return cls(result, text, scored_spans(result))
+    def of(cls, result: AttributionResult, text: str, granularity: Granularity = "word") -> Reading:
+        return cls(result, text, view_spans(result, text, granularity), granularity)
+
+    @property
+    def top_columns(self) -> tuple[str, ...]:
+        """The columns of a table of top parts (`top_rows`), in the terminal and on the HTML page."""
+        return ("rank", self.granularity, "line", "score", "share")
 
     @cached_property
     def total(self) -> float:
@@ -61,6 +67,27 @@ class Reading:
 
     def span_text(self, span: ScoredSpan) -> str:
         return self.text[span.start : span.end]
+
+    def pieces(self, span: ScoredSpan) -> list[tuple[str, float]]:
+        """A word's tokens, as file text with their scores (empty for a word of one token, or a token)."""
+        if len(span.parts) < 2:
+            return []
+        return [(self.text[part.start : part.end], part.score) for part in span.parts]
+
+    def segments(self, start: int = 0) -> list[tuple[int, int, ScoredSpan | None]]:
+        """The text from `start` cut into its parts and the gaps between them (None), in file order."""
+        cuts: list[tuple[int, int, ScoredSpan | None]] = []
+        at = start
+        for span in self.spans:
+            if span.end <= at:
+                continue
+            if span.start > at:
+                cuts.append((at, span.start, None))
+            cuts.append((max(span.start, at), span.end, span))
+            at = span.end
+        if at < len(self.text):
+            cuts.append((at, len(self.text), None))
+        return cuts
 
     def line(self, span: ScoredSpan) -> int:
         """The 1-based line the span starts on."""
@@ -108,7 +135,7 @@ class Reading:
         return shorten(self.text[min(a for a, _ in ranges) : max(b for _, b in ranges)], width)
 
     def top_rows(self, k: int) -> list[tuple[str, ...]]:
-        """The k top parts as every table shows them, one cell per `TOP_COLUMNS` entry."""
+        """The k top parts as every table shows them, one cell per `top_columns` entry."""
         return [
             (str(self.rank(s)), repr(self.span_text(s)), str(self.line(s)), signed(s.score), percent(self.share(s)))
             for s in self.top(k)
@@ -117,6 +144,15 @@ class Reading:
     def top_words(self, k: int = 5) -> str:
         """The file text of the k parts with the largest |score|, quoted, on one line (a batch run's summary)."""
         return ", ".join(repr(self.span_text(s)) for s in self.top(k))
+
+
+def word_view(result: AttributionResult, text: str) -> list[dict[str, Any]]:
+    """The file's words as `--json` adds them beside the token matrix: [start, end) in code points, the text,
+    the score (the sum of the word's tokens' aggregate scores) and the source token indices."""
+    return [
+        {"start": s.start, "end": s.end, "text": text[s.start : s.end], "score": s.score, "tokens": s.tokens}
+        for s in view_spans(result, text, "word")
+    ]
 
 
 def percent(share: float) -> str:

@@ -1,4 +1,4 @@
-"""Scores on file characters: model tokens merged into non-overlapping spans, binned into levels.
+"""Scores on file characters: model tokens merged into non-overlapping spans, grouped into words, binned into levels.
 
 Several model tokens can land on the same characters (the bytes of one emoji, the tokens of a sample
 value shown on its `{{placeholder}}`): their scores add up on one span. Pure functions, no LSP.
@@ -7,8 +7,12 @@ value shown on its `{{placeholder}}`): their scores add up on one span. Pure fun
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from salience.attribution import AttributionResult
+from salience.views.words import is_break
+
+Granularity = Literal["word", "token"]
 
 LEVELS = 5
 QUANTILES = (0.40, 0.60, 0.75, 0.88, 0.96)
@@ -24,6 +28,8 @@ class ScoredSpan:
     score: float
     tokens: list[int] = field(default_factory=list)
     level: int = 0
+    parts: list[ScoredSpan] = field(default_factory=list)
+    """A word's token spans, in file order (empty at token granularity)."""
 
     @property
     def negative(self) -> bool:
@@ -43,6 +49,26 @@ def scored_spans(result: AttributionResult) -> list[ScoredSpan]:
         else:
             spans.append(ScoredSpan(start, end, score, [index]))
     return spans
+
+
+def word_spans(spans: list[ScoredSpan], text: str) -> list[ScoredSpan]:
+    """Token spans grouped into the file's words: touching spans with no word break between them add up."""
+    words: list[ScoredSpan] = []
+    for span in spans:
+        last = words[-1] if words else None
+        if last and last.end == span.start and not is_break(text, span.start):
+            last.end, last.score = span.end, last.score + span.score
+            last.tokens += span.tokens
+            last.parts.append(span)
+        else:
+            words.append(ScoredSpan(span.start, span.end, span.score, list(span.tokens), parts=[span]))
+    return words
+
+
+def view_spans(result: AttributionResult, text: str, granularity: Granularity = "word") -> list[ScoredSpan]:
+    """The spans every view shows: the file's words, or its tokens (`granularity`)."""
+    spans = scored_spans(result)
+    return word_spans(spans, text) if granularity == "word" else spans
 
 
 def assign_levels(
@@ -95,5 +121,10 @@ def shift_spans(spans: list[ScoredSpan], start: int, end: int, inserted: int) ->
         if span.end <= start:
             kept.append(span)
         elif span.start >= end:
-            kept.append(ScoredSpan(span.start + delta, span.end + delta, span.score, span.tokens, span.level))
+            kept.append(_moved(span, delta))
     return kept
+
+
+def _moved(span: ScoredSpan, delta: int) -> ScoredSpan:
+    parts = [_moved(part, delta) for part in span.parts]
+    return ScoredSpan(span.start + delta, span.end + delta, span.score, span.tokens, span.level, parts)

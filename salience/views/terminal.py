@@ -7,29 +7,26 @@ from rich.table import Table
 from rich.text import Text
 
 from salience.attribution import AttributionResult
-from salience.views.presentation import TOP_COLUMNS, Reading, player_error, player_value
-from salience.views.runs import BatchEntry, char_runs, colour
+from salience.views.presentation import Reading, player_error, player_value
+from salience.views.runs import BatchEntry, colour
+from salience.views.spans import Granularity
 
 
 def terminal_heatmap(reading: Reading, body_start: int = 0) -> Text:
-    """The prompt body with each token's background coloured by its aggregate score, then the completion."""
-    result, text = reading.result, reading.text
-    scores = result.aggregate
+    """The prompt body with each part's background coloured by its score, then the completion."""
     scale = max((abs(s.score) for s in reading.spans), default=0.0)
     out = Text()
-    for run in char_runs(text, result, body_start):
-        score = sum(scores[i] for i in run.tokens)
-        style = f"black on {colour(score, scale)}" if run.tokens else ""
-        out.append(text[run.start : run.end], style=style)
-    out.append(result.explained_text, style="bold green")
+    for start, end, span in reading.segments(body_start):
+        out.append(reading.text[start:end], style=f"black on {colour(span.score, scale)}" if span else "")
+    out.append(reading.result.explained_text, style="bold green")
     return out
 
 
 def top_table(reading: Reading, k: int = 10) -> Table:
     """The k parts of the file with the largest |score|, for terminals without colour too."""
-    table = Table(title=f"top {k} tokens", show_edge=False)  # method and model: the summary line above
-    for column in TOP_COLUMNS:
-        table.add_column(column, justify="right" if column != "token" else "left")
+    table = Table(title=f"top {k} {reading.granularity}s", show_edge=False)  # method, model: the summary above
+    for column in reading.top_columns:
+        table.add_column(column, justify="right" if column != reading.granularity else "left")
     for row in reading.top_rows(k):
         table.add_row(*row)
     return table
@@ -50,9 +47,11 @@ def players_table(reading: Reading, k: int = 16) -> Table | None:
     return table
 
 
-def terminal_report(text: str, result: AttributionResult, body_start: int = 0) -> Group:
+def terminal_report(
+    text: str, result: AttributionResult, body_start: int = 0, granularity: Granularity = "word"
+) -> Group:
     """The heatmap, the summary line, the top parts and (for a perturbation method) its players."""
-    reading = Reading.of(result, text)
+    reading = Reading.of(result, text, granularity)
     parts = [
         terminal_heatmap(reading, body_start),
         Text(""),
@@ -66,7 +65,7 @@ def terminal_report(text: str, result: AttributionResult, body_start: int = 0) -
 def batch_table(entries: list[BatchEntry]) -> Table:
     """The batch run in the terminal: a row per prompt file."""
     table = Table(show_edge=False)
-    for column in ("prompt", "status", "method", "explains", "top tokens"):
+    for column in ("prompt", "status", "method", "explains", "top words"):
         table.add_column(column, overflow="fold", no_wrap=column in ("prompt", "status", "method"))
     for entry in entries:
         result = entry.result

@@ -55,7 +55,7 @@ def test_examples_complete_with_the_expected_answer(embedded, name, answer):
     done = salience("attribute", str(EXAMPLES / name), "--method", "saliency")
     assert done.returncode == 0, done.stderr
     assert not re.search(r"\w+Warning:", done.stderr)
-    assert answer in done.stdout and "top 10 tokens" in done.stdout
+    assert answer in done.stdout and "top 10 words" in done.stdout
 
 
 def test_json_holds_the_full_result(embedded):

@@ -32,5 +32,5 @@ def test_cli_says_what_is_wrong(case, tiny_model_dir, tmp_path, capsys, monkeypa
         assert code == 1 and said.startswith("salience: error:") and words(case.cli["error"]) in said, said
         assert said.count("salience: error:") == 1 and not out
     else:
-        assert code == 0 and "top 10 tokens" in out, said
+        assert code == 0 and "top 10 words" in out, said
         assert words(case.cli.get("warning", "")) in said
