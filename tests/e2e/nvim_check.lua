@@ -1,6 +1,7 @@
 -- Run inside headless Neovim with client-config/neovim: wait for the heatmap, record it, hover, quit.
 -- Writes JSON to $SALIENCE_NVIM_OUT: highlight groups per character, the hover text and any error.
 local out = { cells = {}, hover = nil, error = nil }
+local record_hints
 local bufnr = vim.api.nvim_get_current_buf()
 
 local function finish()
@@ -76,11 +77,31 @@ local function record()
   out.hover_at = { strongest.row, strongest.col }
   vim.api.nvim_win_set_cursor(0, { strongest.row + 1, strongest.col })
   local client = vim.lsp.get_clients({ bufnr = bufnr, name = 'salience' })[1]
+  out.encoding = client.offset_encoding
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   client:request('textDocument/hover', params, function(err, result)
     out.hover = result and result.contents and result.contents.value or vim.inspect(err)
-    clear_then_finish()
+    record_hints(clear_then_finish)
   end, bufnr)
+end
+
+-- The inlay hints Neovim shows (it asks for them itself once the server refreshes): where each one sits.
+record_hints = function(done)
+  out.hints = {}
+  local waited = 0
+  local poll = vim.uv.new_timer()
+  poll:start(0, 200, vim.schedule_wrap(function()
+    waited = waited + 200
+    local hints = vim.lsp.inlay_hint.get({ bufnr = bufnr })
+    if #hints > 0 or waited > 20000 then
+      poll:stop()
+      for _, item in ipairs(hints) do
+        local position = item.inlay_hint.position
+        table.insert(out.hints, { line = position.line, character = position.character })
+      end
+      done()
+    end
+  end))
 end
 
 -- Poll from a timer so Neovim keeps redrawing (semantic tokens become extmarks while it draws).

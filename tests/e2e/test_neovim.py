@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 from e2e_expected import expected_levels, expected_view
+from lsprotocol import types
+
+from salience.server.positions import LineIndex
+from salience.server.settings import Settings
+from salience.views.words import is_break
 
 pytestmark = pytest.mark.embedded
 ROOT = Path(__file__).parents[2]
@@ -69,10 +74,12 @@ def expected_cells(text: str, embedded) -> dict[tuple[int, int], list[str]]:
     return cells
 
 
-@pytest.mark.parametrize("name", ["door-codes.prompt", "unicode.prompt"])
-def test_neovim_shows_the_heatmap_and_hover(embedded, tmp_path, name):
-    prompt = tmp_path / name
-    shutil.copy(ROOT / "examples" / name, prompt)
+@pytest.mark.parametrize(
+    "source", ["examples/door-codes.prompt", "examples/unicode.prompt", "tests/data/umlaut.prompt"]
+)
+def test_neovim_shows_the_heatmap_hints_and_hover(embedded, tmp_path, source):
+    prompt = tmp_path / Path(source).name
+    shutil.copy(ROOT / source, prompt)
     shown = run_neovim(prompt, tmp_path)
     assert not shown.get("error"), shown["error"]
     assert shown["filetype"] == "prompt"
@@ -80,3 +87,9 @@ def test_neovim_shows_the_heatmap_and_hover(embedded, tmp_path, name):
     assert cells == expected_cells(prompt.read_text(encoding="utf-8"), embedded)
     assert "score **" in shown["hover"] and "rank " in shown["hover"] and "SmolLM2" in shown["hover"]
     assert shown["cleared"], ":Salience clear left the heatmap on"
+    text = prompt.read_text(encoding="utf-8")
+    lines = LineIndex(text, shown["encoding"])
+    hints = [lines.offset(types.Position(h["line"], h["character"])) for h in shown["hints"]]
+    assert len(hints) == Settings().inlay_top_k
+    inside = [text[max(0, p - 8) : p] + "|" + text[p : p + 8] for p in hints if not is_break(text, p)]
+    assert not inside, f"inlay hints inside a word: {inside}"
