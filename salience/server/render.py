@@ -94,8 +94,8 @@ def _signed(result: AttributionResult) -> bool:
 
 
 def hover(view: View, offset: int) -> types.Hover | None:
-    """Score, share and rank of the word (or token) under the cursor, a word's tokens; on the front matter,
-    the run summary."""
+    """The word (or token) under the cursor: its relevance, share and rank, its tokens, the completion tokens
+    it moved most; on the front matter, the run summary; nothing on blank text."""
     if view.result is None:
         return None
     if offset < view.body_start:
@@ -104,29 +104,20 @@ def hover(view: View, offset: int) -> types.Hover | None:
     if span is None:
         return None
     reading = view.reading
-    lines = [
-        f"**salience** `{_inline(reading.span_text(span))}`",
-        f"score **{signed(span.score)}** · {percent(reading.share(span))} of the attribution · "
-        f"rank {reading.rank(span)} of {len(reading.order)}",
-    ]
+    text = reading.span_text(span)
+    if not text.strip():
+        return None
+    lines = [f"**salience** `{_inline(text)}`", reading.relevance_line(span)]
     if pieces := reading.pieces(span):
         lines.append("tokens: " + ", ".join(f"`{_inline(t)}` {signed(v)}" for t, v in pieces))
-    influenced = _influenced(view.result, span)
     if view.result.rows_pending:
-        lines.append("most influenced: computing…")
-    elif influenced:
-        lines.append("most influenced: " + ", ".join(f"`{_inline(t)}` {v:+.3f}" for t, v in influenced))
+        lines.append("moved most: computing…")
+    elif moved := reading.moved(span):
+        count = len(view.result.target_tokens)
+        lines.append("moved most: " + ", ".join(f"`{_inline(t)}` ({n} of {count}) {v:+.1%}" for n, t, v in moved))
     lines += [_player_line(reading, p) for p in view.result.players_of(span.tokens)]
-    lines += ["", "---", _footer(view)]
-    return types.Hover(
-        _markup("\n\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])), range=view.lines.range(span.start, span.end)
-    )
-
-
-def _influenced(result: AttributionResult, span: ScoredSpan, k: int = 3) -> list[tuple[str, float]]:
-    """The target tokens this span's tokens moved most (from the [target x source] matrix)."""
-    values = [(result.target_tokens[t], sum(row[i] for i in span.tokens)) for t, row in enumerate(result.matrix)]
-    return sorted(values, key=lambda item: -abs(item[1]))[:k]
+    lines += ["---", _footer(view)]
+    return types.Hover(_markup("\n\n".join(lines)), range=view.lines.range(span.start, span.end))
 
 
 def _player_line(reading: Reading, player: dict) -> str:
@@ -260,7 +251,9 @@ def code_lenses(view: View, uri: str) -> list[types.CodeLens]:
 
 
 def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
-    """The `salience/scores` notification: ranges and scores normalised to [-1, 1] by the max |score|."""
+    """The `salience/scores` notification: ranges, each one's colour strength in [-1, 1] on the document's
+    scale (`ScoredSpan.strength`: 0 for a word drawn plain), its level, and its relevance over the largest
+    |relevance| (for clients that draw on a scale of their own)."""
     top = max((abs(s.score) for s in view.spans), default=0.0) or 1.0
     visible = [s for s in view.spans if view.lines.line_pieces(s.start, s.end)]  # not bare line breaks
     ranges = [
@@ -274,7 +267,8 @@ def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
         "version": version,
         "computedVersion": view.computed_version,
         "ranges": ranges,
-        "scores": [s.score / top for s in visible],
+        "scores": [s.strength for s in visible],
+        "relevance": [s.score / top for s in visible],
         "levels": [s.level for s in visible],
         "method": result.method if result else None,
         "previewOf": view.preview_of,

@@ -47,8 +47,10 @@ class Settings(BaseModel):
     """Wait this long after the last edit before running. 100 ms: measured by `benchmarks/latency.py --sweep`,
     a typing burst (a key every 150 ms) gets its heatmap as soon as with no debounce (a newer edit stops a
     run inside its pass), while faster typing starts no run per key; 400 ms cost 0.5 s per edit."""
-    bins: Literal["quantile", "fixed"] = "quantile"
-    """How importance maps to the five levels: quantiles over the document, or `thresholds`."""
+    bins: Literal["robust", "quantile", "fixed"] = "robust"
+    """How importance maps to colour and the five levels: the robust scale (words above an even share of the
+    relevance coloured, full colour from the 90th percentile: `views.spans.Scale`), quantiles over the
+    document, or `thresholds`."""
     thresholds: tuple[float, float, float, float, float] = (0.02, 0.05, 0.1, 0.2, 0.35)
     """Lower bounds of levels 1..5 for `bins: fixed`, as a fraction of the largest |score|."""
     granularity: Literal["word", "token"] = "word"

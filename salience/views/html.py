@@ -8,7 +8,7 @@ import json
 from salience.attribution import AttributionResult
 from salience.views.presentation import Reading, run_time
 from salience.views.runs import BatchEntry
-from salience.views.spans import Granularity
+from salience.views.spans import Granularity, Scale
 
 
 def html_page(
@@ -16,9 +16,10 @@ def html_page(
 ) -> str:
     """A self-contained page: the heatmap, a selector for each target's own row, the top parts and the matrix."""
     reading = Reading.of(result, text, granularity)
+    index = {id(span): i for i, span in enumerate(reading.spans)}
     spans = []
     for start, end, span in reading.segments(body_start):
-        attrs = f' data-t="{",".join(map(str, span.tokens))}"' if span else ""
+        attrs = f' data-i="{index[id(span)]}" data-t="{",".join(map(str, span.tokens))}"' if span else ""
         spans.append(f"<span{attrs}>{html.escape(text[start:end])}</span>")
     buttons = ['<button data-row="-1" class="on">all (sum)</button>'] + [
         f'<button data-row="{t}">{html.escape(repr(tok))}</button>' for t, tok in enumerate(result.target_tokens)
@@ -29,6 +30,7 @@ def html_page(
         "tokens": [t.text for t in result.source],
         "shown": [t.range is not None for t in result.source],  # template and sink tokens: grey, not in the scale
         "targets": result.target_tokens,
+        "strength": [strengths(reading, row) for row in [result.aggregate, *result.matrix]],
     }
     return _PAGE.format(
         title=html.escape(title),
@@ -40,6 +42,14 @@ def html_page(
         top=top_rows(reading),
         data=json.dumps(data).replace("</", "<\\/"),
     )
+
+
+def strengths(reading: Reading, row: list[float]) -> list[float]:
+    """Each part's colour strength for one row of scores (the heatmap, or one target's), on that row's
+    robust scale: what the page paints when that row is chosen."""
+    scores = [sum(row[i] for i in span.tokens) for span in reading.spans]
+    scale = Scale.of(scores)
+    return [round(scale.strength(score), 4) for score in scores]
 
 
 def top_rows(reading: Reading, k: int = 10) -> str:
@@ -110,11 +120,11 @@ function colour(s, scale) {{
   return s >= 0 ? "#ff" + h + h : "#" + h + h + "ff";
 }}
 function show(row) {{
-  const v = row < 0 ? D.aggregate : D.matrix[row];
+  const v = row < 0 ? D.aggregate : D.matrix[row], strength = D.strength[row + 1];
   const spans = [...document.querySelectorAll("#heatmap span[data-t]")];
   const score = sp => sp.dataset.t.split(",").reduce((a, i) => a + v[+i], 0);
-  const scale = Math.max(...spans.map(sp => Math.abs(score(sp))), 0);
-  spans.forEach(sp => {{ const s = score(sp); sp.style.background = colour(s, scale);
+  spans.forEach(sp => {{ const s = score(sp), k = strength[+sp.dataset.i];
+    sp.style.background = k ? colour(k, 1) : "";
     sp.title = sp.dataset.t.split(",").map(i => JSON.stringify(D.tokens[+i])).join(" ") + ": " + s.toFixed(4); }});
   document.querySelectorAll("#targets button").forEach(b => b.classList.toggle("on", +b.dataset.row === row));
 }}

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from salience.attribution import AttributionResult
-from salience.views.spans import Granularity, ScoredSpan, ranked, view_spans
+from salience.views.spans import Granularity, ScoredSpan, assign_levels, ranked, view_spans
 
 PART_WIDTH = 40
 """The longest file text a table cell or a code lens shows for one part, on one line."""
@@ -37,7 +37,8 @@ class Reading:
 
     @classmethod
     def of(cls, result: AttributionResult, text: str, granularity: Granularity = "word") -> Reading:
-        return cls(result, text, view_spans(result, text, granularity), granularity)
+        """The result's words (or tokens) on `text`, with their levels and colour on the robust scale."""
+        return cls(result, text, assign_levels(view_spans(result, text, granularity)), granularity)
 
     @property
     def top_columns(self) -> tuple[str, ...]:
@@ -67,6 +68,22 @@ class Reading:
 
     def span_text(self, span: ScoredSpan) -> str:
         return self.text[span.start : span.end]
+
+    def relevance_line(self, span: ScoredSpan) -> str:
+        """What a part's number is, in words: its relevance to the explained text, share and rank."""
+        return (
+            f"relevance to {self.result.explained_text!r}: {signed(span.score)} · {percent(self.share(span))} "
+            f"of the total · rank {self.rank(span)} of {len(self.order)} {self.granularity}s"
+        )
+
+    def moved(self, span: ScoredSpan, k: int = 3) -> list[tuple[int, str, float]]:
+        """The k completion tokens this part moved most: (position in the completion from 1, token, signed
+        share), the share on the same scale as the part's own (its row value over the heatmap's total)."""
+        values = [
+            (t + 1, token, sum(row[i] for i in span.tokens) / self.total)
+            for t, (token, row) in enumerate(zip(self.result.target_tokens, self.result.matrix))
+        ]
+        return sorted(values, key=lambda item: -abs(item[2]))[:k]
 
     def pieces(self, span: ScoredSpan) -> list[tuple[str, float]]:
         """A word's tokens, as file text with their scores (empty for a word of one token, or a token)."""

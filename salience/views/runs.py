@@ -7,11 +7,11 @@ from typing import Protocol
 from salience.attribution import AttributionResult
 
 
-def colour(score: float, scale: float) -> str:
-    """Background colour: red for positive, blue for negative, white for zero; `scale` maps to full."""
-    level = 0.0 if scale <= 0 else min(abs(score) / scale, 1.0)
-    fade = int(255 - 200 * level)
-    return f"#ff{fade:02x}{fade:02x}" if score >= 0 else f"#{fade:02x}{fade:02x}ff"
+def colour(strength: float) -> str:
+    """Background colour of a colour strength in [-1, 1] (`ScoredSpan.strength`): red for positive, blue for
+    negative, white for zero."""
+    fade = int(255 - 200 * min(abs(strength), 1.0))
+    return f"#ff{fade:02x}{fade:02x}" if strength >= 0 else f"#{fade:02x}{fade:02x}ff"
 
 
 class BatchEntry(Protocol):

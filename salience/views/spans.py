@@ -6,6 +6,7 @@ value shown on its `{{placeholder}}`): their scores add up on one span. Pure fun
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,6 +16,8 @@ from salience.views.words import is_break
 Granularity = Literal["word", "token"]
 
 LEVELS = 5
+CAP_QUANTILE = 0.9
+"""Where the robust scale's colour is full: the 90th percentile of |score| (`Scale`)."""
 QUANTILES = (0.40, 0.60, 0.75, 0.88, 0.96)
 """Quantile bins: the lowest 40% of spans get no level, the top 4% get level 5."""
 
@@ -28,6 +31,8 @@ class ScoredSpan:
     score: float
     tokens: list[int] = field(default_factory=list)
     level: int = 0
+    strength: float = 0.0
+    """Signed colour strength in [-1, 1] on the document's scale (0: drawn plain), set with `level`."""
     parts: list[ScoredSpan] = field(default_factory=list)
     """A word's token spans, in file order (empty at token granularity)."""
 
@@ -52,17 +57,29 @@ def scored_spans(result: AttributionResult) -> list[ScoredSpan]:
 
 
 def word_spans(spans: list[ScoredSpan], text: str) -> list[ScoredSpan]:
-    """Token spans grouped into the file's words: touching spans with no word break between them add up."""
+    """Token spans grouped into the file's words: touching spans with no word break between them add up, and
+    a token of spaces joins the word it precedes (as ' is' holds its space, ' ' + '7733' is one word). A
+    word's range starts at its first visible character; its parts keep their tokens' ranges."""
     words: list[ScoredSpan] = []
     for span in spans:
         last = words[-1] if words else None
-        if last and last.end == span.start and not is_break(text, span.start):
+        if last and last.end == span.start and (not is_break(text, span.start) or _leads(text, last, span)):
             last.end, last.score = span.end, last.score + span.score
             last.tokens += span.tokens
             last.parts.append(span)
         else:
             words.append(ScoredSpan(span.start, span.end, span.score, list(span.tokens), parts=[span]))
+    for word in words:  # a word is drawn from its first visible character: ' 7733' shows as '7733'
+        blanks = len(text[word.start : word.end]) - len(text[word.start : word.end].lstrip())
+        if word.start + blanks < word.end:
+            word.start += blanks
     return words
+
+
+def _leads(text: str, spaces: ScoredSpan, word: ScoredSpan) -> bool:
+    """Whether `spaces` is blanks on one line right before a word that starts with something visible."""
+    blank = text[spaces.start : spaces.end]
+    return blank.strip(" \t\u00a0\u3000") == "" and not text[word.start].isspace()
 
 
 def view_spans(result: AttributionResult, text: str, granularity: Granularity = "word") -> list[ScoredSpan]:
@@ -71,10 +88,47 @@ def view_spans(result: AttributionResult, text: str, granularity: Granularity = 
     return word_spans(spans, text) if granularity == "word" else spans
 
 
+@dataclass(frozen=True)
+class Scale:
+    """The colour scale that survives one loud word: from `floor` to `cap` of |score|.
+
+    Colour is full from the cap, the 90th percentile of |score| (nearest rank): the one or few loudest words
+    saturate instead of pushing every other word into the faintest level. A word is coloured only when its
+    |score| reaches the floor, the mean |score| of the file's words with each counted at most at the cap:
+    it holds more than an even share of the relevance, so most of the text stays clean.
+    """
+
+    floor: float
+    cap: float
+
+    @classmethod
+    def of(cls, scores: list[float]) -> Scale:
+        magnitudes = sorted(abs(s) for s in scores)
+        if not magnitudes:
+            return cls(0.0, 0.0)
+        cap = magnitudes[int(CAP_QUANTILE * (len(magnitudes) - 1))]
+        return cls(sum(min(m, cap) for m in magnitudes) / len(magnitudes), cap)
+
+    def strength(self, score: float) -> float:
+        """Signed colour strength: 0 below the floor, 1/LEVELS at it, 1 at the cap and above."""
+        magnitude = abs(score)
+        if magnitude <= 0.0 or magnitude < self.floor:
+            return 0.0
+        t = 1.0 if self.cap <= self.floor else min(1.0, (magnitude - self.floor) / (self.cap - self.floor))
+        return math.copysign((1 + (LEVELS - 1) * t) / LEVELS, score)
+
+
 def assign_levels(
-    spans: list[ScoredSpan], bins: str = "quantile", thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.35)
+    spans: list[ScoredSpan], bins: str = "robust", thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.35)
 ) -> list[ScoredSpan]:
-    """Set each span's level 0..5 from |score|: quantiles over the document, or fixed fractions of the max."""
+    """Set each span's level 0..5 and colour strength from |score|: on the robust `Scale` (the default),
+    by quantiles over the document, or at fixed fractions of the max."""
+    if bins == "robust":
+        scale = Scale.of([s.score for s in spans])
+        for span in spans:
+            span.strength = scale.strength(span.score)
+            span.level = round(abs(span.strength) * LEVELS)
+        return spans
     magnitudes = sorted(abs(s.score) for s in spans)
     top = magnitudes[-1] if magnitudes else 0.0
     if top <= 0.0:
@@ -88,6 +142,7 @@ def assign_levels(
         span.level = 0 if magnitude <= 0.0 else sum(1 for b in bounds if magnitude >= b > 0.0)
         if bins == "quantile" and magnitude == top:
             span.level = LEVELS
+        span.strength = math.copysign(span.level / LEVELS, span.score)
     return spans
 
 
@@ -127,4 +182,4 @@ def shift_spans(spans: list[ScoredSpan], start: int, end: int, inserted: int) ->
 
 def _moved(span: ScoredSpan, delta: int) -> ScoredSpan:
     parts = [_moved(part, delta) for part in span.parts]
-    return ScoredSpan(span.start + delta, span.end + delta, span.score, span.tokens, span.level, parts)
+    return ScoredSpan(span.start + delta, span.end + delta, span.score, span.tokens, span.level, span.strength, parts)

@@ -13,11 +13,11 @@ from salience.views.spans import Granularity
 
 
 def terminal_heatmap(reading: Reading, body_start: int = 0) -> Text:
-    """The prompt body with each part's background coloured by its score, then the completion."""
-    scale = max((abs(s.score) for s in reading.spans), default=0.0)
+    """The prompt body with each part's background coloured on the robust scale, then the completion."""
     out = Text()
     for start, end, span in reading.segments(body_start):
-        out.append(reading.text[start:end], style=f"black on {colour(span.score, scale)}" if span else "")
+        coloured = span is not None and span.strength != 0.0
+        out.append(reading.text[start:end], style=f"black on {colour(span.strength)}" if coloured else "")
     out.append(reading.result.explained_text, style="bold green")
     return out
 

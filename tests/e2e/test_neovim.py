@@ -85,7 +85,7 @@ def test_neovim_shows_the_heatmap_hints_and_hover(embedded, tmp_path, source):
     assert shown["filetype"] == "prompt"
     cells = {(c["row"], c["col"]): sorted(c["groups"]) for c in shown["cells"]}
     assert cells == expected_cells(prompt.read_text(encoding="utf-8"), embedded)
-    assert "score **" in shown["hover"] and "rank " in shown["hover"] and "SmolLM2" in shown["hover"]
+    assert "relevance to " in shown["hover"] and "rank " in shown["hover"] and "SmolLM2" in shown["hover"]
     assert shown["cleared"], ":Salience clear left the heatmap on"
     text = prompt.read_text(encoding="utf-8")
     lines = LineIndex(text, shown["encoding"])

@@ -82,7 +82,7 @@ def test_overlapping_tokens_merge_and_sum():
 
 def test_levels_quantile_and_fixed():
     spans = [ScoredSpan(i, i + 1, score) for i, score in enumerate([0.0, 0.01, 0.1, 0.2, 0.5, 1.0])]
-    assert [s.level for s in assign_levels(spans)] == [0, 0, 1, 2, 3, 5]
+    assert [s.level for s in assign_levels(spans, "quantile")] == [0, 0, 1, 2, 3, 5]
     fixed = assign_levels([ScoredSpan(0, 1, 0.01), ScoredSpan(1, 2, 0.3), ScoredSpan(2, 3, 1.0)], "fixed")
     assert [s.level for s in fixed] == [0, 4, 5]
 
@@ -95,6 +95,22 @@ def test_hover_shows_score_share_rank_and_footer(view):
     just_after = render.hover(v, TEXT.index(" and"))  # a cursor right after a word hovers that word
     assert "rank 1 of 8" in just_after.contents.value
     assert render.hover(render.View.of(TEXT, Settings(), "utf-16", None), 0) is None
+
+
+def test_the_hover_says_what_its_numbers_are(view):
+    v = view()
+    v.result.target_tokens, v.result.target_ids = [" 7", "3", "3"], [5, 6, 6]
+    rows = [[0.01 * (i + 1) for i in range(9)], [-0.2] * 9, [0.05] * 9]
+    v.result.matrix = rows
+    value = render.hover(v, TEXT.index("日本") + 1).contents.value
+    assert "relevance to 'x': +0.2000 · " in value and "of the total · rank 2 of 8 words" in value
+    total = sum(abs(x) for x in v.result.aggregate)
+    assert f"moved most: `3` (2 of 3) {-0.2 / total:+.1%}, `3` (3 of 3) {0.05 / total:+.1%}, ` 7` (1 of 3)" in value
+    assert render.hover(v, TEXT.index(" and")) is not None  # right after a word: that word
+    blank = result_for("a  \nb", ["a", "  ", "\n", "b"], [0.1, 0.2, 0.3, 0.1])
+    spaced = render.View.of("a  \nb", Settings(), "utf-16", blank)
+    assert render.hover(spaced, 0) is not None and render.hover(spaced, 2) is None  # blanks get no hover
+    assert "` b`" not in value and render.hover(spaced, 5) is not None
 
 
 def test_hover_on_front_matter_is_the_run_summary(view):
@@ -216,3 +232,20 @@ def test_truncated_prompts_get_a_warning(view):
     v.result.extras["truncated_tokens"] = 12
     warnings = [d for d in render.diagnostics(v) if d.severity == types.DiagnosticSeverity.Warning]
     assert len(warnings) == 1 and "first 12 tokens" in warnings[0].message
+
+
+def test_one_loud_word_does_not_flatten_the_rest():
+    """Twenty words: noise, three that matter, and one artefact ten times louder than any of them."""
+    noise = [0.01, 0.02, 0.015, 0.03, 0.01, 0.025, 0.02, 0.012, 0.018, 0.022, 0.03, 0.015, 0.01, 0.02, 0.016]
+    scores = [*noise, 0.25, -0.3, 0.2, 0.01, 3.0]
+    spans = assign_levels([ScoredSpan(i, i + 1, score) for i, score in enumerate(scores)])
+    levels = {score: span.level for score, span in zip(scores, spans)}
+    assert levels[3.0] == 5
+    assert min(levels[0.25], levels[-0.3], levels[0.2]) >= 4  # by the max they would be in the lowest level
+    assert all(levels[n] == 0 for n in noise)  # most of the text stays clean
+    assert sum(1 for s in spans if s.level) <= len(spans) // 4
+    strengths = [s.strength for s in spans]
+    assert strengths[scores.index(-0.3)] < 0 and max(strengths) == 1.0
+    cleared = assign_levels([ScoredSpan(i, i + 1, score) for i, score in enumerate(scores[:-1])])
+    moved = [abs(a.level - b.level) for a, b in zip(cleared[:-1], spans[:-2])]
+    assert max(moved) <= 1  # the artefact moves no other word by more than a level

@@ -7,7 +7,7 @@ import pytest
 from salience.server.settings import Settings, merge_settings, section_of
 
 CASES = {
-    "defaults": ([], {"debounce_ms": 100, "bins": "quantile", "inlay_top_k": 5}, 0),
+    "defaults": ([], {"debounce_ms": 100, "bins": "robust", "inlay_top_k": 5}, 0),
     "camelCase on the wire": ([{"debounceMs": 100, "inlayTopK": 2}], {"debounce_ms": 100, "inlay_top_k": 2}, 0),
     "workspace overrides init": ([{"method": "saliency"}, {"method": "occlusion"}], {"method": "occlusion"}, 0),
     "None does not override": ([{"debounceMs": 50}, {"debounceMs": None}], {"debounce_ms": 50}, 0),

@@ -88,7 +88,8 @@ def test_every_view_reads_the_same_numbers():
             + r"</td><td>".join(map(re.escape, cells[2:])),
             page,
         ), cells
-    assert f"{share} of the attribution · rank 1 of {len(reading.spans)}" in hover
+    words = len(reading.spans)
+    assert f"relevance to ' 7733': {signed(top[0].score)} · {share} of the total · rank 1 of {words} words" in hover
     assert signed(top[0].score) in hover
     for shown in (terminal, page, summary):  # the run summary: the same line everywhere
         assert reading.summary_line() in " ".join(shown.split()) or reading.summary_line() in shown

@@ -1,5 +1,7 @@
 /**
- * The heatmap's continuous colour scale: a score in [-1, 1] becomes a translucent background.
+ * The heatmap's continuous colour scale: a colour strength in [-1, 1] (the server's robust scale, so
+ * one loud word does not dim the rest, and words below an even share of the relevance are 0) becomes a
+ * translucent background.
  *
  * Positive scores (the token raises the target) are warm, negative ones cool; opacity grows with
  * |score| along a gamma curve so that mid-range tokens stay visible. The palette depends on the theme

@@ -13,6 +13,7 @@ export interface ScoresPayload {
   version: number | null;
   computedVersion: number | null;
   ranges: [number, number, number, number][];
+  /** Each range's colour strength in [-1, 1] on the server's robust scale (0: drawn plain). */
   scores: number[];
   levels: number[];
   method: string | null;
