@@ -22,19 +22,30 @@ local function server_cmd()
   return { 'python3', '-m', 'salience', 'serve' }
 end
 
--- Background colours for levels 1..5 (faint to strong), for dark and light backgrounds; set
--- vim.g.salience_colours = { dark = {...}, light = {...} } before loading to choose your own.
+-- Background colours for levels 1..5 (faint to strong): warm for words that raise the answer, blue for
+-- words that lower it, for dark and light backgrounds. Chosen by measured contrast on Neovim's default
+-- colour scheme (tests/clients/test_editor_configs.py): every level at least 10 CIELAB ΔE from the
+-- background and from its neighbours, the text on it at WCAG contrast 4.5 or more. Set
+-- vim.g.salience_colours = { dark = {...}, light = {...}, dark_negative = {...}, light_negative = {...} }
+-- before loading to choose your own.
 M.colours = vim.g.salience_colours or {
-  dark = { '#2b3a2b', '#3d5a2a', '#5f7d1f', '#8f6a12', '#b8420a' },
-  light = { '#f4f1d0', '#f3e6a6', '#f7d27a', '#f7ab55', '#f47c3c' },
+  dark = { '#37171a', '#5a1919', '#7e1a18', '#a11b17', '#c41c15' },
+  dark_negative = { '#102249', '#0c2d76', '#0839a4', '#0444d1', '#0050ff' },
+  light = { '#e6bbbf', '#ec9494', '#f36c6a', '#f9453f', '#ff1e14' },
+  light_negative = { '#c8cbee', '#b0b5f2', '#989ef5', '#8087f9', '#6771fd' },
 }
 
 -- Re-applied on every colour scheme and 'background' change (a colour scheme clears them).
 function M.highlights()
-  for level, bg in ipairs(M.colours[vim.o.background] or M.colours.dark) do
+  local background = M.colours[vim.o.background] and vim.o.background or 'dark'
+  local negative = M.colours[background .. '_negative'] or M.colours[background]
+  for level, bg in ipairs(M.colours[background]) do
     vim.api.nvim_set_hl(0, '@lsp.type.salience' .. level, { bg = bg })
+    -- Type and modifier together (Neovim applies it above both): a negative word's level in blue.
+    vim.api.nvim_set_hl(0, '@lsp.typemod.salience' .. level .. '.negative', { bg = negative[level] })
   end
-  -- Negative contributions (the token lowers the target) are undercurled in blue.
+  -- Negative contributions (the word lowers the target) are also undercurled, for readers who cannot tell
+  -- the hues apart.
   vim.api.nvim_set_hl(0, '@lsp.mod.negative', { undercurl = true, sp = '#3f8fff' })
 end
 

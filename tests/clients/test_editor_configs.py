@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from contrast import APART, delta_e, ladder_problems, rgb
 
 from salience.attribution import method_names
 from salience.attribution.prompt import PROMPT_SUFFIXES
@@ -85,8 +86,19 @@ def test_neovim_config_loads_in_neovim(tmp_path):
     assert {name: ft for name, ft in found["filetypes"].items() if ft == "prompt"} == {
         f"a{s}": "prompt" for s in PROMPT_SUFFIXES
     }
-    assert all(bg >= 0 for bg in found["dark"] + found["light"]) and found["dark"] != found["light"]
     assert found["negative"] and found["lsp_filetypes"] == ["prompt"]
+    problems = []
+    for background in ("dark", "light"):  # Neovim's default colour scheme, with either background
+        theme = found[background]
+        assert theme["bg"] >= 0 and all(bg >= 0 for bg in theme["levels"] + theme["negative"]), theme
+        page, text = rgb(theme["bg"]), rgb(theme["fg"])
+        positive, negative = [rgb(c) for c in theme["levels"]], [rgb(c) for c in theme["negative"]]
+        problems += ladder_problems(page, text, positive, f"{background}")
+        problems += ladder_problems(page, text, negative, f"{background} negative")
+        problems += [f"{background} level {i + 1}: signs alike" for i, (a, b) in enumerate(zip(positive, negative))
+                     if delta_e(a, b) < 2 * APART]  # fmt: skip
+    assert not problems, problems
+    assert found["dark"]["bg"] != found["light"]["bg"]
 
 
 def test_helix_languages_toml():

@@ -21,7 +21,7 @@ let client: LanguageClient | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const config = () => vscode.workspace.getConfiguration('salience');
-  const heatmap = new Heatmap(() => config().get<number>('heatmap.maxOpacity', 0.55),
+  const heatmap = new Heatmap(() => config().get<number | null>('heatmap.maxOpacity', null),
     () => config().get<boolean>('heatmap.enabled', true));
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   status.command = 'salience.setMethod';

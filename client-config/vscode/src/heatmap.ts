@@ -9,7 +9,7 @@ export class Heatmap implements vscode.Disposable {
   private types = new Map<number, vscode.TextEditorDecorationType>();
   private latest = new Map<string, ScoresPayload>();
 
-  constructor(private maxOpacity: () => number, private enabled: () => boolean) {
+  constructor(private maxOpacity: () => number | null, private enabled: () => boolean) {
     this.rebuildTypes();
   }
 
