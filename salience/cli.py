@@ -35,9 +35,9 @@ DEMO_PROMPT = "door-codes.prompt"
 
 
 class ProgressBar:
-    """A progress bar on stderr that appears only once work has run for `delay` seconds."""
+    """A progress bar on stderr that appears only once work has run for `delay` seconds (a short run shows none)."""
 
-    def __init__(self, console: Console, delay: float = 0.8) -> None:
+    def __init__(self, console: Console, delay: float = 2.0) -> None:
         self.console, self.delay, self.started = console, delay, time.monotonic()
         self.bar: Progress | None = None
         self.task: Any = None

@@ -6,12 +6,17 @@ from typing import Protocol
 
 from salience.attribution import AttributionResult
 
+FULL = {1: (255, 40, 40), -1: (30, 130, 255)}
+"""The colours of full strength, positive and negative: black text on them keeps WCAG contrast 5.6, and the
+five levels between white and them are each at least 17 CIELAB ΔE apart (tests/views/test_terminal.py)."""
+
 
 def colour(strength: float) -> str:
-    """Background colour of a colour strength in [-1, 1] (`ScoredSpan.strength`): red for positive, blue for
-    negative, white for zero."""
-    fade = int(255 - 200 * min(abs(strength), 1.0))
-    return f"#ff{fade:02x}{fade:02x}" if strength >= 0 else f"#{fade:02x}{fade:02x}ff"
+    """Background colour of a colour strength in [-1, 1] (`ScoredSpan.strength`): from white (0) to red for
+    positive and blue for negative."""
+    t = min(abs(strength), 1.0)
+    full = FULL[1 if strength >= 0 else -1]
+    return "#" + "".join(f"{round(255 + t * (c - 255)):02x}" for c in full)
 
 
 class BatchEntry(Protocol):

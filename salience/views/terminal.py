@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -11,15 +11,52 @@ from salience.views.presentation import Reading, player_error, player_value
 from salience.views.runs import BatchEntry, colour
 from salience.views.spans import Granularity
 
+RAMPS: dict[str, dict[int, tuple[str, ...]]] = {
+    "256": {1: ("224", "217", "210", "203", "196"), -1: ("189", "153", "117", "75", "33")},
+    "standard": {
+        1: ("black on bright_yellow",) * 2 + ("black on bright_red",) * 2 + ("bold white on red",),
+        -1: ("black on bright_cyan",) * 2 + ("black on cyan",) * 2 + ("bold white on blue",),
+    },
+    "none": {
+        1: ("underline",) * 2 + ("bold underline",) * 2 + ("bold reverse",),
+        -1: ("italic underline",) * 2 + ("bold italic underline",) * 2 + ("bold italic reverse",),
+    },
+}
+"""Levels 1..5 per sign for terminals of 256 colours (xterm numbers: neighbours at least 10 CIELAB ΔE apart,
+black text readable on each), of 16 colours (three steps: that palette has no more that black or white text
+reads on) and without colour (underline, bold, reverse). Truecolor terminals get `runs.colour`."""
 
-def terminal_heatmap(reading: Reading, body_start: int = 0) -> Text:
-    """The prompt body with each part's background coloured on the robust scale, then the completion."""
-    out = Text()
-    for start, end, span in reading.segments(body_start):
-        coloured = span is not None and span.strength != 0.0
-        out.append(reading.text[start:end], style=f"black on {colour(span.strength)}" if coloured else "")
-    out.append(reading.result.explained_text, style="bold green")
-    return out
+
+def part_style(strength: float, level: int, system: str | None) -> str:
+    """How a part of `level` 1..5 with colour `strength` is drawn in a terminal with colour `system`
+    (rich's: 'truecolor', '256', 'standard', 'windows', or None)."""
+    if not level:
+        return ""
+    sign = 1 if strength >= 0 else -1
+    if system == "truecolor":
+        return f"black on {colour(strength)}"
+    if system == "256":
+        return f"black on color({RAMPS['256'][sign][level - 1]})"
+    return RAMPS["standard" if system in ("standard", "windows") else "none"][sign][level - 1]
+
+
+class TerminalHeatmap:
+    """The prompt body with each part drawn on the robust scale in the ramp the terminal can show, then
+    the completion. Chosen when printed: the console knows its colour system."""
+
+    def __init__(self, reading: Reading, body_start: int = 0) -> None:
+        self.reading, self.body_start = reading, body_start
+
+    def text(self, system: str | None) -> Text:
+        reading, out = self.reading, Text()
+        for start, end, span in reading.segments(self.body_start):
+            style = part_style(span.strength, span.level, system) if span else ""
+            out.append(reading.text[start:end], style=style)
+        out.append(reading.result.explained_text, style="bold green")
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.text(console.color_system)
 
 
 def top_table(reading: Reading, k: int = 10) -> Table:
@@ -53,7 +90,7 @@ def terminal_report(
     """The heatmap, the summary line, the top parts and (for a perturbation method) its players."""
     reading = Reading.of(result, text, granularity)
     parts = [
-        terminal_heatmap(reading, body_start),
+        TerminalHeatmap(reading, body_start),
         Text(""),
         Text(reading.summary_line(), style="dim"),
         top_table(reading),
