@@ -109,7 +109,7 @@ def hover(view: View, offset: int) -> types.Hover | None:
         return None
     lines = [f"**salience** `{_inline(text)}`", reading.relevance_line(span)]
     if pieces := reading.pieces(span):
-        lines.append("tokens: " + ", ".join(f"`{_inline(t)}` {signed(v)}" for t, v in pieces))
+        lines.append("tokens: " + ", ".join(f"`{_inline(t).replace(' ', '␣')}` {signed(v)}" for t, v in pieces))
     if view.result.rows_pending:
         lines.append("moved most: computing…")
     elif moved := reading.moved(span):

@@ -115,7 +115,7 @@ def test_the_hover_on_a_word_lists_its_tokens(result):
     assert hover is not None
     value = hover.contents.value
     assert "`7733`" in value
-    assert "tokens: ` 7` +0.2000, `7` +0.2000, `3` +0.2000, `3` +0.2000" in value
+    assert "tokens: `␣7` +0.2000, `7` +0.2000, `3` +0.2000, `3` +0.2000" in value  # a space shown as ␣
     assert view.lines.offset(hover.range.start) == TEXT.index("7733")
     single = render.hover(view, TEXT.index("door"))
     assert single is not None and "tokens:" not in single.contents.value

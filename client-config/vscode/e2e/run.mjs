@@ -109,11 +109,16 @@ async function heatmapCells(page) {
     const box = node.getBoundingClientRect();
     return { background: getComputedStyle(node).backgroundColor, x: box.x, y: box.y, width: box.width,
       height: box.height };
-  }).filter((cell) => /rgba\(.*, 0?\.\d+\)/.test(cell.background) && cell.width > 0));
+  }).filter((cell) => /^rgba?\(/.test(cell.background) && !/, 0\)$/.test(cell.background) && cell.width > 0));
 }
 
 function alphaOf(css) {
-  return Number(css.match(/, ([\d.]+)\)$/)?.[1] ?? 0);
+  return css.startsWith('rgb(') ? 1 : Number(css.match(/, ([\d.]+)\)$/)?.[1] ?? 0);
+}
+
+/** The code lenses' text over line 1. */
+async function codeLenses(page) {
+  return page.$$eval('.codelens-decoration', (nodes) => nodes.map((n) => n.textContent ?? '').join(' | '));
 }
 
 async function waitFor(what, check, ms = timeoutMs) {
@@ -161,26 +166,39 @@ async function main() {
       return found.length >= 3 ? found : undefined;
     });
     const status = await waitFor('the status bar item', () => page.$$eval('.statusbar-item',
-      (items) => items.map((i) => i.textContent?.trim() ?? '').find((t) => t.includes('attnlrp'))));
+      (items) => items.map((i) => i.textContent?.trim() ?? '').find((t) => /(^|\s)attnlrp · /.test(t))));
     step('heatmap drawn', { cells: cells.length, colours: new Set(cells.map((c) => c.background)).size, status });
+    // The code lens follows the result: it names what is explained, no longer "running…".
+    const drawnAt = Date.now();
+    const lens = await waitFor('the code lens to show the result', async () => {
+      const text = await codeLenses(page);
+      return text.includes("salience: '") && !text.includes('running') ? text : undefined;
+    }, 20000);
+    step('code lens updated', { lens, secondsAfterHeatmap: (Date.now() - drawnAt) / 1000 });
     await page.mouse.move(5, 5);
     await page.screenshot({ path: path.join(out, 'vscode-heatmap-dark.png') });
 
     const strongest = cells.reduce((a, b) => (alphaOf(b.background) > alphaOf(a.background) ? b : a));
     await page.mouse.move(strongest.x + strongest.width / 2, strongest.y + strongest.height / 2);
     const hover = await waitFor('a hover with the score', () => page.$$eval('.monaco-hover-content',
-      (nodes) => nodes.map((n) => n.textContent ?? '').find((t) => t.includes('score'))), 30000);
+      (nodes) => nodes.map((n) => n.textContent ?? '').find((t) => t.includes('relevance to'))), 30000);
     step('hover shown', { hover: hover.slice(0, 200), strongest: strongest.background });
     await page.screenshot({ path: path.join(out, 'vscode-hover.png') });
 
     await page.mouse.move(5, 5);
     await page.keyboard.press('Escape');
     // Click the status bar item: the method picker lists the server's methods; choose occlusion.
+    // (ours reads "attnlrp · model · time"; VS Code's progress item "salience: attnlrp: …" is another)
     await page.evaluate(() => [...document.querySelectorAll('.statusbar-item')]
-      .find((item) => item.textContent?.includes('attnlrp'))
+      .find((item) => /(^|\s)attnlrp · /.test(item.textContent ?? ''))
       ?.querySelector('a, .statusbar-item-label')?.click());
     await waitFor('the method picker', () => page.$$eval('.quick-input-list .monaco-list-row',
       (rows) => rows.some((r) => r.textContent?.includes('occlusion'))), 15000);
+    // It opens on the document's current method, marked as such.
+    const focused = await waitFor('the picker on the current method', () => page.$$eval(
+      '.quick-input-list .monaco-list-row.focused', (rows) => rows.map((r) => r.textContent ?? '')
+        .find((t) => t.includes('attnlrp') && t.includes('current'))), 10000);
+    step('method picker on the current method', { focused: focused.slice(0, 160) });
     await page.screenshot({ path: path.join(out, 'vscode-method-picker.png') });
     await page.keyboard.type('occlusion', { delay: 10 });
     await page.keyboard.press('Enter');

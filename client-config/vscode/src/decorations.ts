@@ -86,3 +86,28 @@ export function shortModel(model: string | null | undefined): string {
   const parts = model.split(/[\\/]/).filter((p) => p.length > 0);
   return (parts[parts.length - 1] ?? model).replace(/\.gguf$/i, '');
 }
+
+/** A method as the server's `salience.methods` command lists it. */
+export interface MethodInfo { name: string; description: string; cost: string }
+
+/** An entry of the method picker. */
+export interface MethodItem { name: string; label: string; description: string; detail: string; current: boolean }
+
+/** The method the document's heatmap is for (while a preview stands in, the method it stands in for). */
+export function currentMethod(payload: ScoresPayload | undefined): string | undefined {
+  return payload?.previewOf ?? payload?.method ?? undefined;
+}
+
+/**
+ * The picker's entries: every method with its cost and its whole description (on a line of its own), the
+ * current one marked. The picker opens on the current method, so Enter keeps it.
+ */
+export function methodItems(methods: MethodInfo[], current: string | undefined): MethodItem[] {
+  return methods.map((m) => ({
+    name: m.name,
+    label: m.name === current ? `$(check) ${m.name}` : m.name,
+    description: m.name === current ? `${m.cost} · current` : m.cost,
+    detail: m.description,
+    current: m.name === current,
+  }));
+}

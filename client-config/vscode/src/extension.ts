@@ -10,7 +10,7 @@ import {
   Middleware, ServerOptions,
 } from 'vscode-languageclient/node';
 
-import { ScoresPayload, statusText } from './decorations';
+import { currentMethod, MethodInfo, MethodItem, methodItems, ScoresPayload, statusText } from './decorations';
 import { Heatmap } from './heatmap';
 import { chooseServerCommand, findOnPath, serverSettings, ServerCommand, userSettings } from './serverCommand';
 
@@ -18,11 +18,14 @@ const LANGUAGE = 'prompt';
 const SCORES = 'salience/scores';
 
 let client: LanguageClient | undefined;
+/** The heatmap's latest payloads: the method picker opens on a document's current method. */
+let heatmapOf: Heatmap | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const config = () => vscode.workspace.getConfiguration('salience');
   const heatmap = new Heatmap(() => config().get<number | null>('heatmap.maxOpacity', null),
     () => config().get<boolean>('heatmap.enabled', true));
+  heatmapOf = heatmap;
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   status.command = 'salience.setMethod';
   const refreshStatus = () => showStatus(status, heatmap);
@@ -144,7 +147,7 @@ async function commandArguments(command: string, args: unknown[]): Promise<unkno
   }
   const rest = args.slice(1);
   if (command === 'salience.setMethod' && rest.length === 0) {
-    const method = await pickMethod();
+    const method = await pickMethod(currentMethod(heatmapOf?.payload(String(uri))));
     return method === undefined ? undefined : [uri, method];
   }
   if (command === 'salience.setTarget' && rest.length === 0) {
@@ -158,15 +161,25 @@ async function commandArguments(command: string, args: unknown[]): Promise<unkno
   return [uri, ...rest];
 }
 
-interface MethodInfo { name: string; description: string; cost: string }
-
-async function pickMethod(): Promise<string | undefined> {
+/** The method picker: every method with its cost and description, opened on the document's current one. */
+async function pickMethod(current: string | undefined): Promise<string | undefined> {
   const methods = (await client?.sendRequest(ExecuteCommandRequest.type,
     { command: 'salience.methods', arguments: [] })) as MethodInfo[] | undefined;
-  const picked = await vscode.window.showQuickPick(
-    (methods ?? []).map((m) => ({ label: m.name, description: m.cost, detail: m.description })),
-    { title: 'salience: attribution method for this document' });
-  return picked?.label;
+  const items = methodItems(methods ?? [], current);
+  const pick = vscode.window.createQuickPick<MethodItem>();
+  pick.title = 'salience: attribution method for this document';
+  pick.placeholder = current ? `now: ${current}` : 'choose a method';
+  pick.matchOnDescription = true;
+  pick.matchOnDetail = true;
+  pick.items = items;
+  pick.activeItems = items.filter((item) => item.current);
+  const chosen = await new Promise<MethodItem | undefined>((resolve) => {
+    pick.onDidAccept(() => resolve(pick.selectedItems[0] ?? pick.activeItems[0]));
+    pick.onDidHide(() => resolve(undefined));
+    pick.show();
+  });
+  pick.dispose();
+  return chosen?.name;
 }
 
 function showStatus(status: vscode.StatusBarItem, heatmap: Heatmap): void {

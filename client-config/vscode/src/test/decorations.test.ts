@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { STEPS } from '../colors';
-import { planDecorations, ScoresPayload, shortModel, statusText } from '../decorations';
+import { currentMethod, methodItems, planDecorations, ScoresPayload, shortModel, statusText } from '../decorations';
 
 function payload(overrides: Partial<ScoresPayload> = {}): ScoresPayload {
   return {
@@ -57,4 +57,21 @@ test('model ids shorten to their last path component', () => {
   assert.equal(shortModel('C:\\models\\tiny.gguf'), 'tiny');
   assert.equal(shortModel('/a/b/'), 'b');
   assert.equal(shortModel(null), 'model');
+});
+
+test('the method picker marks the current method and keeps every description whole', () => {
+  const methods = [
+    { name: 'attention', description: 'last-layer attention; a baseline, not faithful', cost: 'cheap' },
+    { name: 'integrated_gradients', description: 'path integral of gradients from a baseline', cost: 'moderate' },
+    { name: 'sequential_integrated_gradients', description: 'integrated gradients per word', cost: 'expensive' },
+  ];
+  const items = methodItems(methods, 'integrated_gradients');
+  assert.deepEqual(items.filter((i) => i.current).map((i) => i.name), ['integrated_gradients']);
+  assert.equal(items[1].label, '$(check) integrated_gradients');
+  assert.equal(items[1].description, 'moderate · current');
+  assert.deepEqual(items.map((i) => i.detail), methods.map((m) => m.description));
+  assert.ok(!items[2].current, 'a name that ends like the current one is not current');
+  assert.equal(currentMethod(payload({ method: 'attnlrp', previewOf: 'reagent' })), 'reagent', 'a preview stands in');
+  assert.equal(currentMethod(payload({ method: 'occlusion', previewOf: null })), 'occlusion');
+  assert.equal(currentMethod(undefined), undefined);
 });

@@ -29,7 +29,7 @@ class AttnLRPParams(MethodParams):
 
 class AttnLRP(Method):
     name = "attnlrp"
-    description = "layer-wise relevance (AttnLRP) from the target logit; signed, one forward and backward"
+    description = "layer-wise relevance (AttnLRP) from the target logit; signed, one forward + backward"
     cost = "cheap"
     needs_gradients = True
     linear = one_pass = checks_draft = True

@@ -93,7 +93,7 @@ class Rows:
 
 class ReAGent(Method):
     name = "reagent"
-    description = "ReAGent: tokens whose random replacement lowers p(y_t), learned by probes; forward-only"
+    description = "ReAGent: tokens whose random replacement lowers p(y_t), by probes; forward-only"
     cost = "expensive"
     stochastic = True
     signed = False

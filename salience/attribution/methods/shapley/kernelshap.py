@@ -25,7 +25,7 @@ class KernelShapParams(SurrogateParams):
 
 class KernelShap(Method):
     name = "kernelshap"
-    description = "Shapley values by a kernel-weighted linear fit to random coalitions of words; forward-only"
+    description = "Shapley values by a kernel-weighted fit to random word coalitions; forward-only"
     cost = "expensive"
     linear = True
     stochastic = True

@@ -26,7 +26,7 @@ class LimeParams(SurrogateParams):
 
 class Lime(Method):
     name = "lime"
-    description = "weighted linear fit to random coalitions of words (Captum's Lime); forward-only, sampled"
+    description = "a weighted linear fit to random word coalitions (Captum's Lime); forward-only"
     cost = "expensive"
     linear = True
     stochastic = True

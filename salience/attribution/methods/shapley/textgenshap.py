@@ -56,7 +56,7 @@ class TextGenShapParams(PerturbationParams):
 
 class TextGenShap(Method):
     name = "textgenshap"
-    description = "Shapley values of segments, then sentences and words inside the important ones; forward-only"
+    description = "Shapley values of segments, then of sentences and words in them; forward-only"
     cost = "expensive"
     linear = True
     stochastic = True

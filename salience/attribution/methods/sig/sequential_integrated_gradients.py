@@ -95,7 +95,7 @@ def path_items(inputs: AttributionInput, params: SIGParams) -> Items:
 
 class SequentialIntegratedGradients(Method):
     name = "sequential_integrated_gradients"
-    description = "integrated gradients per word, the rest fixed (SIG); signed, words x steps passes"
+    description = "integrated gradients per word, the rest fixed (SIG); signed, words x steps"
     cost = "expensive"
     linear = True
     needs_gradients = True
