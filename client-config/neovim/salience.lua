@@ -67,12 +67,20 @@ vim.lsp.config('salience', {
   init_options = settings,
   settings = { salience = settings },
   handlers = {
-    -- The scores notification carries every range with its normalised score; keep the latest per buffer
-    -- (a statusline or a custom renderer can read vim.b.salience_scores).
+    -- The scores notification carries every word's range with its colour strength; keep the latest per
+    -- buffer (a statusline or a custom renderer can read vim.b.salience_scores). A new result also
+    -- refreshes the code lens, which Neovim would otherwise leave at "running…" until the next BufEnter.
     ['salience/scores'] = function(_, params)
       local bufnr = vim.uri_to_bufnr(params.uri)
       if vim.api.nvim_buf_is_valid(bufnr) then
+        local result = table.concat({ tostring(params.method), tostring(params.computedVersion),
+          tostring(params.seconds) }, ' ')
+        local shown = vim.b[bufnr].salience_scores
         vim.b[bufnr].salience_scores = params
+        if not shown or vim.b[bufnr].salience_result ~= result then
+          vim.b[bufnr].salience_result = result
+          vim.lsp.codelens.refresh({ bufnr = bufnr })
+        end
       end
     end,
   },

@@ -93,7 +93,9 @@ record_hints = function(done)
   poll:start(0, 200, vim.schedule_wrap(function()
     waited = waited + 200
     local hints = vim.lsp.inlay_hint.get({ bufnr = bufnr })
-    if #hints > 0 or waited > 20000 then
+    local lenses = vim.lsp.codelens.get(bufnr)
+    out.lens = lenses[1] and lenses[1].command and lenses[1].command.title or ''
+    if (#hints > 0 and out.lens:find("salience: '", 1, true)) or waited > 20000 then
       poll:stop()
       for _, item in ipairs(hints) do
         local position = item.inlay_hint.position

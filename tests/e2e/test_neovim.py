@@ -87,6 +87,7 @@ def test_neovim_shows_the_heatmap_hints_and_hover(embedded, tmp_path, source):
     assert cells == expected_cells(prompt.read_text(encoding="utf-8"), embedded)
     assert "relevance to " in shown["hover"] and "rank " in shown["hover"] and "SmolLM2" in shown["hover"]
     assert shown["cleared"], ":Salience clear left the heatmap on"
+    assert shown["lens"].startswith("salience: '"), shown["lens"]  # the code lens follows the result
     text = prompt.read_text(encoding="utf-8")
     lines = LineIndex(text, shown["encoding"])
     hints = [lines.offset(types.Position(h["line"], h["character"])) for h in shown["hints"]]
