@@ -69,7 +69,8 @@ vim.lsp.config('salience', {
   handlers = {
     -- The scores notification carries every word's range with its colour strength; keep the latest per
     -- buffer (a statusline or a custom renderer can read vim.b.salience_scores). A new result also
-    -- refreshes the code lens, which Neovim would otherwise leave at "running…" until the next BufEnter.
+    -- refreshes the code lens, which Neovim would otherwise leave at "running…" until the next BufEnter,
+    -- and the inlay hints.
     ['salience/scores'] = function(_, params)
       local bufnr = vim.uri_to_bufnr(params.uri)
       if vim.api.nvim_buf_is_valid(bufnr) then
@@ -80,6 +81,12 @@ vim.lsp.config('salience', {
         if not shown or vim.b[bufnr].salience_result ~= result then
           vim.b[bufnr].salience_result = result
           vim.lsp.codelens.refresh({ bufnr = bufnr })
+          -- Neovim 0.11 fetches the hints on the server's refresh but does not draw them (measured: none on
+          -- screen 45 s later); enabling them again fetches and draws them.
+          if vim.lsp.inlay_hint.is_enabled({ bufnr = bufnr }) then
+            vim.lsp.inlay_hint.enable(false, { bufnr = bufnr })
+            vim.lsp.inlay_hint.enable(true, { bufnr = bufnr })
+          end
         end
       end
     end,

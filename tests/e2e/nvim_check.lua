@@ -101,6 +101,18 @@ record_hints = function(done)
         local position = item.inlay_hint.position
         table.insert(out.hints, { line = position.line, character = position.character })
       end
+      -- Fetched is not drawn: count the virtual texts Neovim put on the screen for them.
+      vim.cmd('redraw')
+      out.hints_drawn = 0
+      for name, ns in pairs(vim.api.nvim_get_namespaces()) do
+        if name:lower():find('inlay') then
+          for _, mark in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true })) do
+            if mark[4].virt_text then
+              out.hints_drawn = out.hints_drawn + 1
+            end
+          end
+        end
+      end
       done()
     end
   end))

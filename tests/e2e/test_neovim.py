@@ -91,6 +91,6 @@ def test_neovim_shows_the_heatmap_hints_and_hover(embedded, tmp_path, source):
     text = prompt.read_text(encoding="utf-8")
     lines = LineIndex(text, shown["encoding"])
     hints = [lines.offset(types.Position(h["line"], h["character"])) for h in shown["hints"]]
-    assert len(hints) == Settings().inlay_top_k
+    assert len(hints) == Settings().inlay_top_k == shown["hints_drawn"], shown["hints_drawn"]
     inside = [text[max(0, p - 8) : p] + "|" + text[p : p + 8] for p in hints if not is_break(text, p)]
     assert not inside, f"inlay hints inside a word: {inside}"
