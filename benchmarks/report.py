@@ -205,8 +205,9 @@ def write_report(args, rows: list[dict], references: dict, cases: list, tried: i
         "normalised from the full (1) to the empty (0) input. Wins: the share of prompts where the method beats "
         "random. Reference: Pearson r and max |difference| of the [target × source] matrix and Captum's (Inseq's "
         "for SIG, per token and unnormalised) on examples/apples.prompt with its 4-token continuation, the same "
-        "parameters. Needle columns, on needle prompts only, as the views rank the file's parts: the best rank of a "
-        "token of the asked value (the answer copies it), and the file's first token.",
+        "parameters. Needle columns, on needle prompts only, ranked among the file's tokens as the views rank them "
+        "with `granularity: token` (by default they show words, where the asked value is one part): the best rank "
+        "of a token of the asked value (the answer copies it), and the file's first token.",
         "",
     ]
     lines += sink_section(table) + first_position_section()
@@ -264,8 +265,9 @@ def sink_section(table: dict[str, dict]) -> list[str]:
         "",
         f"`{DEFAULT_METHOD}` on the needle prompts, explaining the same answer, before and after a plain prompt "
         "starts with the tokenizer's BOS as a sink token (salience/attribution/tokens.py; measured by "
-        "benchmarks/first_position.py below). The first file token's figures are as every view ranks the "
-        "file's parts; the sink token itself is not in the file and the views say what it holds.",
+        "benchmarks/first_position.py below). The first file token's figures are ranked among the file's tokens "
+        "(the views' `granularity: token`); the sink token itself is not in the file and the views say what it "
+        "holds.",
         "",
         "| input | first token in top 3 | first token share (median) | answer-bearing rank (median) | "
         "answer-bearing token in top 5 |",
