@@ -25,6 +25,8 @@ class Job:
     by_user: bool = False
     progress_shown: bool = False
     last_report: float = 0.0
+    fraction: float = 0.0
+    """The run's progress so far (0..1), as the engine last reported it."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds before the engine's own parts: the debounce after the edit, the wait for the worker, a model load."""
     message: str = "starting"

@@ -40,6 +40,7 @@ def progress_hook(output: Output, job: Job) -> Progress:
 def report(output: Output, job: Job, fraction: float, message: str) -> None:
     """Pass a report on, at most every REPORT_INTERVAL_S, once the progress is shown."""
     now = time.monotonic()
+    job.fraction = fraction
     if job.progress_shown and now - job.last_report >= REPORT_INTERVAL_S:
         job.last_report = now
         output.report_progress(job, fraction, message)

@@ -31,6 +31,8 @@ from salience.server.settings import ModelPolicy, Settings
 from salience.server.worker import ModelWorker
 from salience.views.spans import assign_levels, shift_spans, view_spans
 
+ROWS_MESSAGE = "heatmap shown; computing each completion token's row for the hover"
+"""What a two-stage run's progress says once its heatmap is shown (it said "generating" until the end)."""
 log = logging.getLogger(__name__)
 
 
@@ -364,6 +366,8 @@ class Scheduler:
         doc.timings = {**job.timings, **result.timings, "render": time.perf_counter() - start}
         self._last_error = None
         self.output.published(doc.uri, new_result=True)
+        if result.rows_pending and preview_of is None and job.progress_shown:  # the progress says what is left
+            self.output.report_progress(job, job.fraction, ROWS_MESSAGE)
 
     def _fail(self, doc: Document, job: Job, message: str) -> None:
         if job.cancel.is_set() or job.version != doc.version:

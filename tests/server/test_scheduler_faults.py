@@ -13,7 +13,7 @@ from salience.attribution import methods as registry
 from salience.attribution.methods.saliency import Saliency
 from salience.server import render
 from salience.server.documents import Job
-from salience.server.scheduler import Scheduler
+from salience.server.scheduler import ROWS_MESSAGE, Scheduler
 from salience.server.settings import Settings
 
 TEXT = "The vault code is 7733. Repeat the vault code:"
@@ -27,6 +27,7 @@ class Recorder:
     shown: list[tuple[str, int | None, str | None, str | None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     progress: list[Job] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
 
     def published(self, uri: str, new_result: bool) -> None:
         view = self.scheduler.view(uri)
@@ -36,7 +37,9 @@ class Recorder:
     def begin_progress(self, job: Job) -> None:
         self.progress.append(job)
 
-    def report_progress(self, job: Job, fraction: float, message: str) -> None: ...
+    def report_progress(self, job: Job, fraction: float, message: str) -> None:
+        self.messages.append(message)
+
     def end_progress(self, job: Job) -> None: ...
 
     def show_error(self, message: str) -> None:
@@ -122,3 +125,14 @@ async def test_stopping_the_server_cancels_the_run_in_progress(scheduler):
     assert job.cancel.is_set()
     await asyncio.get_running_loop().run_in_executor(None, scheduler.worker.executor.shutdown, True)
     assert not any(method for _, _, method, _ in scheduler.output.shown)
+
+
+async def test_a_two_stage_runs_progress_says_what_is_left_once_the_heatmap_is_shown(scheduler, monkeypatch):
+    from salience.server import progress
+
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)  # the tiny model is quick: show progress at once
+    out: Recorder = scheduler.output
+    scheduler.open("file:///rows.prompt", TEXT, 1)  # the default method: the heatmap first, then the rows
+    await settled(scheduler, "file:///rows.prompt")
+    assert out.progress and ROWS_MESSAGE in out.messages
+    assert scheduler.view("file:///rows.prompt").result.matrix  # the rows did follow
