@@ -84,6 +84,7 @@ function writeSettings(file) {
     'telemetry.telemetryLevel': 'off', 'update.mode': 'none', 'extensions.autoCheckUpdates': false,
     'workbench.tips.enabled': false, 'chat.disableAIFeatures': true, 'editor.minimap.enabled': false,
     'window.commandCenter': false, 'editor.hover.delay': 200, 'editor.fontSize': 15,
+    'editor.occurrencesHighlight': 'off',  // VS Code's grey boxes on the word under the cursor are not the heatmap
   }, null, 2));
 }
 
