@@ -103,17 +103,36 @@ def prompt_files(root: Path) -> list[Path]:
 _loaded: dict[tuple[str | None, str, str], engine.LoadedModel] = {}
 
 
+def _model(spec: str | None, options: RunOptions, notify: Notify | None) -> engine.LoadedModel:
+    """The model of `spec`, loaded once per process (one at a time)."""
+    key = (spec, options.device, options.dtype)
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = engine.load_model(
+            spec, options.device, options.dtype, notify=notify, placement=options.placement()
+        )
+    return _loaded[key]
+
+
+def explain_text(
+    text: str, options: RunOptions, store: ResultStore | None, notify: Notify | None = None, progress=None
+) -> tuple[PromptDocument, AttributionResult, bool]:
+    """Explain a prompt's text, or take its stored result: (document, result, whether it was stored)."""
+    doc, request, spec = checked(text, options)
+    key = result_key(text.encode("utf-8"), **{**asdict(options), "model": model_stamp(spec)})
+    if store is not None and (stored := store.get(key)) is not None:
+        return doc, stored, True
+    result = engine.explain(_model(spec, options, notify), doc, request, progress=progress or (lambda f, m="": None))
+    if store is not None:
+        store.put(key, result)
+    return doc, result, False
+
+
 def attribute_file(path: str, options: RunOptions, notify: Notify | None = None) -> tuple[str | None, str | None]:
     """Explain one file (in a worker process): (result JSON, None), or (None, the error in one line)."""
     try:
         doc, request, spec = checked(read_prompt_file(path), options)
-        key = (spec, options.device, options.dtype)
-        if key not in _loaded:
-            _loaded.clear()  # one model per process
-            _loaded[key] = engine.load_model(
-                spec, options.device, options.dtype, notify=notify, placement=options.placement()
-            )
-        return engine.explain(_loaded[key], doc, request).to_json(), None
+        return engine.explain(_model(spec, options, notify), doc, request).to_json(), None
     except SalienceError as err:
         return None, str(err)
     except Exception as err:  # a bug on one file must not stop the batch
@@ -139,10 +158,12 @@ def run_batch(
     store: ResultStore | None = None,
     report: Report | None = None,
     notify: Notify | None = None,
+    files: list[Path] | None = None,
 ) -> list[Outcome]:
-    """Explain every prompt file under `root` with `jobs` processes; stored results are reused."""
-    files = prompt_files(root)
-    outcomes = {p: Outcome(str(p.relative_to(root))) for p in files}
+    """Explain every prompt file under `root` (or `files`, named relative to `root`) with `jobs` processes;
+    stored results are reused."""
+    files = prompt_files(root) if files is None else files
+    outcomes = {p: Outcome(Path(os.path.relpath(p, root)).as_posix()) for p in files}
     report = report or (lambda outcome, done, total: None)
     todo: dict[Path, str] = {}
     specs: set[str | None] = set()

@@ -20,6 +20,7 @@ from rich.table import Table
 import salience.attribution as engine  # heavy names (torch) load on first use: --help stays instant
 from salience.attribution import (
     PROMPT_SUFFIXES,
+    PromptDocument,
     ResultStore,
     SalienceError,
     go_offline,
@@ -27,8 +28,9 @@ from salience.attribution import (
     read_prompt_file,
 )
 from salience.batch import RunOptions, checked, prompt_files, run_batch, write_report
+from salience.views.by_section import section_view, sections_of
 from salience.views.html import html_page
-from salience.views.presentation import word_view
+from salience.views.presentation import Reading, word_view
 from salience.views.terminal import batch_table, terminal_report
 
 DEMO_PROMPT = "door-codes.prompt"
@@ -93,6 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     faith.add_argument("--points", type=int, default=10, help="removal steps of the MoRF/LeRF curves")
     faith.add_argument("--seed", type=int, default=0)
     faith.add_argument("--json", action="store_true", help="print the figures as JSON")
+    check = sub.add_parser("check", help="check the expect: block of prompt files (exit 1 when one fails)")
+    check.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="prompt files, or folders of them")
+    _add_run_options(check)
+    check.add_argument("--junit", type=Path, metavar="OUT.xml", help="also write the verdicts as JUnit XML")
+    diff = sub.add_parser("diff", help="what an edit changed: relevance before and after, word by word")
+    diff.add_argument(
+        "versions",
+        nargs="+",
+        metavar="VERSION",
+        help="OLD NEW (each a file or REV:path, read with git), or one PATH: HEAD:PATH against the working file",
+    )
+    _add_run_options(diff)
+    diff.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the comparison as JSON")
+    diff.add_argument("--html", metavar="OUT", type=Path, help="write the comparison as a page")
     sub.add_parser("methods", help="list the attribution methods")
     serve = sub.add_parser("serve", help="run the language server (stdio unless --tcp or --ws)")
     transport = serve.add_mutually_exclusive_group()
@@ -115,6 +131,12 @@ def _add_granularity(parser: argparse.ArgumentParser) -> None:
         choices=("word", "token"),
         default="word",
         help="score the file's words (the sum of their tokens', the default) or model tokens",
+    )
+    parser.add_argument(
+        "--by",
+        choices=("word", "section"),
+        default="word",
+        help="below the heatmap, a table of the top words (the default) or of the prompt's sections",
     )
 
 
@@ -208,14 +230,20 @@ def cmd_attribute(args: argparse.Namespace, out: Console, err: Console) -> int:
         args.html.write_text(html_page(text, result, args.file.name, body_start, granularity), encoding="utf-8")
         err.print(f"salience: wrote {args.html}", highlight=False)
     if args.json:
-        document = json.dumps({**result.to_dict(), "words": word_view(result, text)}, indent=2, ensure_ascii=False)
+        document = json.dumps(json_view(text, doc, result), indent=2, ensure_ascii=False)
         if args.json == "-":
             sys.stdout.write(document + "\n")
             return 0
         Path(args.json).write_text(document, encoding="utf-8")
         err.print(f"salience: wrote {args.json}", highlight=False)
-    out.print(terminal_report(text, result, body_start, granularity))
+    out.print(terminal_report(text, result, body_start, granularity, args.by))
     return 0
+
+
+def json_view(text: str, doc: PromptDocument, result: engine.AttributionResult) -> dict[str, Any]:
+    """What `--json` writes: the result (the token matrix), the file's words and its sections."""
+    sections = section_view(sections_of(Reading.of(result, text), doc), text)
+    return {**result.to_dict(), "words": word_view(result, text), "sections": sections}
 
 
 def cmd_batch(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -334,7 +362,7 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     text = importlib.resources.files("salience.examples").joinpath(DEMO_PROMPT).read_text(encoding="utf-8")
     out.print(f"[bold]salience demo[/]: {DEMO_PROMPT}, explained with the embedded SmolLM2-135M-Instruct\n")
     doc, result = run_attribution(text, args, err)
-    out.print(terminal_report(text, result, doc.body_start, args.granularity))
+    out.print(terminal_report(text, result, doc.body_start, args.granularity, args.by))
     return 0
 
 
@@ -351,6 +379,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_serve(args, err)
         if args.command == "faithfulness":
             return cmd_faithfulness(args, out, err)
+        if args.command == "diff":
+            from salience.diff import cmd_diff
+
+            return cmd_diff(args, run_options(args), out, err, notifier(err))
+        if args.command == "check":
+            from salience.check import cmd_check
+
+            return cmd_check(args, run_options(args), out, err, notifier(err))
         return cmd_demo(args, out, err)
     except SalienceError as error:
         err.print(f"salience: error: {error}", highlight=False, markup=False, soft_wrap=True)

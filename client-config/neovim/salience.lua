@@ -114,9 +114,11 @@ function M.command(name, extra, bufnr)
   end, bufnr)
 end
 
--- :Salience run | method [NAME] | target [TEXT] | clear | faithfulness
+-- :Salience run | method [NAME] | target [TEXT] | clear | faithfulness | pin | compare [HEAD|saved|pinned|off]
 M.subcommands = {
   run = function() M.command('salience.run') end,
+  pin = function() M.command('salience.pin') end,
+  compare = function(rest) M.command('salience.compare', { rest ~= '' and rest or 'HEAD' }) end,
   clear = function() M.command('salience.clear') end,
   faithfulness = function() M.command('salience.faithfulness') end,
   target = function(rest) M.command('salience.setTarget', rest ~= '' and { rest } or {}) end,

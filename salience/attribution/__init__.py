@@ -28,6 +28,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "method_classes",
         "method_names",
     ),
+    "expect": ("Expect", "SectionSpec", "ShareBound"),
     "model": ("LoadedModel", "load_model"),
     "placement": ("Placement", "parse_max_memory"),
     "progress": ("CancelCheck", "Progress"),
@@ -39,6 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "PromptDocument",
         "is_prompt_path",
         "parse_prompt",
+        "prompt_text",
         "read_prompt_file",
     ),
     "result": ("COMPLETENESS_WARNING", "AttributionResult", "SourceToken"),
@@ -87,6 +89,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
         SalienceError,
         UnknownMethodError,
     )
+    from salience.attribution.expect import Expect, SectionSpec, ShareBound
     from salience.attribution.methods import (
         DEFAULT_ALIAS,
         DEFAULT_METHOD,
@@ -109,6 +112,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
         PromptDocument,
         is_prompt_path,
         parse_prompt,
+        prompt_text,
         read_prompt_file,
     )
     from salience.attribution.request import Request

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from salience.attribution.errors import PromptError
+from salience.attribution.expect import Expect, SectionSpec
 
 ROLES = ("system", "user", "assistant")
 PROMPT_SUFFIXES = (".prompt", ".prompt.md", ".prompt.txt", ".prompty")
@@ -43,6 +44,15 @@ class FrontMatter(BaseModel):
     sample: dict[str, str] | None = None
     name: str | None = Field(default=None, description="informational (prompty)")
     description: str | None = Field(default=None, description="informational (prompty)")
+    sections: dict[str, SectionSpec] | None = Field(default=None, description="sections named by hand")
+    expect: Expect | None = Field(default=None, description="what `salience check` asserts")
+
+    @field_validator("sections", mode="before")
+    @classmethod
+    def _section_short_forms(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {str(name): SectionSpec.of(spec) for name, spec in value.items()}
 
     @field_validator("sample", mode="before")
     @classmethod
@@ -168,7 +178,11 @@ def read_prompt_file(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise PromptError(f"{path}: no such file")
-    data = path.read_bytes()
+    return prompt_text(path.read_bytes(), str(path))
+
+
+def prompt_text(data: bytes, path: str) -> str:
+    """A prompt file's bytes as text (CRLF kept), refusing binary, non-UTF-8 and huge files."""
     if len(data) > MAX_PROMPT_BYTES:
         raise PromptError(f"{path}: {len(data)} bytes is too large for a prompt (limit {MAX_PROMPT_BYTES})")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):

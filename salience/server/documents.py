@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from salience.attribution import MAX_PROMPT_BYTES, AttributionResult, PromptDocument
+from salience.views.sections import Sections, find_sections
 from salience.views.spans import ScoredSpan
 
 
@@ -57,6 +58,16 @@ def unreadable(text: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """Another version of a document and its result: what compare mode measures the current one against."""
+
+    label: str
+    """'HEAD', 'saved' or 'pinned'."""
+    text: str
+    result: AttributionResult
+
+
 @dataclass
 class Document:
     """An open prompt file: its text, the parse, what is shown and what is running."""
@@ -79,3 +90,15 @@ class Document:
     """When the current version arrived (the start of its debounce)."""
     timings: dict[str, float] = field(default_factory=dict)
     """Where the shown result's time went, from the edit to its levels (`salience/scores` carries it)."""
+    pinned: Baseline | None = None
+    """The result kept by `salience.pin`, to compare later versions with."""
+    baseline: Baseline | None = None
+    """The version the heatmap is compared with (compare mode), or None for the plain heatmap."""
+    _sections: tuple[PromptDocument, Sections] | None = None
+
+    @property
+    def sections(self) -> Sections:
+        """The sections of the current text (found again only when the text was parsed again)."""
+        if self._sections is None or self._sections[0] is not self.parsed:
+            self._sections = (self.parsed, find_sections(self.parsed))
+        return self._sections[1]

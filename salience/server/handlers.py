@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.protocol import LanguageServerProtocol
 
 from salience.attribution import Cancelled, SalienceError, method_classes, method_names
-from salience.server import render
+from salience.server import compare, render
 from salience.server.positions import apply_changes
 from salience.server.server import SalienceServer
 from salience.server.settings import SECTION, USER_ONLY, ModelPolicy, merge_settings, section_of
@@ -244,6 +244,26 @@ def _commands(server: SalienceServer) -> None:
         """The registered methods, for a client's method picker: [{name, description, cost}]."""
         return [{"name": cls.name, "description": cls.description, "cost": cls.cost} for cls in method_classes()]
 
+    @server.command("salience.pin")
+    def pin(ls: SalienceServer, *args: Any) -> None:
+        """Keep the current result, to compare later versions with: salience.pin(uri)."""
+        _tell(ls, compare.pin(ls.scheduler, _document(ls, args)))
+
+    @server.command("salience.compare")
+    async def compare_with(ls: SalienceServer, *args: Any) -> None:
+        """Show the change of relevance since another version: salience.compare(uri, "HEAD" | "saved" | "pinned");
+        "off" goes back to the heatmap; without a version, ask the user."""
+        uri = _document(ls, args)
+        against = args[1] if len(args) > 1 else await _choose(ls, "salience: compare with", compare.AGAINST)
+        if against is None:
+            return
+        try:
+            _tell(ls, await compare.start(ls.scheduler, uri, against))
+        except Cancelled:
+            return
+        except SalienceError as err:
+            ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"salience: {err}"))
+
     @server.command("salience.clear")
     def clear(ls: SalienceServer, *args: Any) -> None:
         """Remove the heatmap from a document: salience.clear(uri)."""
@@ -264,15 +284,22 @@ def _document(ls: SalienceServer, args: tuple[Any, ...]) -> str:
     return uri
 
 
+def _tell(ls: SalienceServer, message: str) -> None:
+    ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, f"salience: {message}"))
+
+
 async def _choose_method(ls: SalienceServer) -> str | None:
+    return await _choose(ls, "salience: attribution method", method_names())
+
+
+async def _choose(ls: SalienceServer, question: str, choices) -> str | None:
+    """Ask the user to pick one of `choices` (None when the client cannot ask or the user dismissed it)."""
     if not ls.supports("window", "show_message"):
         return None
     try:
         picked = await ls.window_show_message_request_async(
             types.ShowMessageRequestParams(
-                types.MessageType.Info,
-                "salience: attribution method",
-                actions=[types.MessageActionItem(name) for name in method_names()],
+                types.MessageType.Info, question, actions=[types.MessageActionItem(name) for name in choices]
             )
         )
     except Exception as err:  # a client without message requests: keep the method

@@ -6,14 +6,15 @@ diagnostics, code lens and the `salience/scores` payload.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from lsprotocol import types
 
-from salience.attribution import AttributionResult, Problem
-from salience.server.positions import LineIndex
-from salience.server.settings import Settings
+from salience.attribution import AttributionResult
+from salience.server import compare_view
+from salience.server.sections import expectation_diagnostics, section_lenses, section_payload
+from salience.server.view import SOURCE, View
+from salience.views.by_section import section_lines
 from salience.views.presentation import (
     Reading,
     lens_title,
@@ -25,51 +26,20 @@ from salience.views.presentation import (
     signed,
     truncation_note,
 )
-from salience.views.spans import ScoredSpan, assign_levels, span_at, view_spans
+from salience.views.spans import span_at
 
 TOKEN_TYPES = [f"salience{level}" for level in range(1, 6)]
 TOKEN_MODIFIERS = ["negative"]
 LEGEND = types.SemanticTokensLegend(token_types=TOKEN_TYPES, token_modifiers=TOKEN_MODIFIERS)
-SOURCE = "salience"
-COMMANDS = ("salience.run", "salience.setMethod", "salience.setTarget", "salience.clear", "salience.faithfulness")
-
-
-@dataclass
-class View:
-    """What one document shows now: its text, the result (ranges already in this text) and problems."""
-
-    text: str
-    settings: Settings
-    encoding: str = types.PositionEncodingKind.Utf16
-    result: AttributionResult | None = None
-    spans: list[ScoredSpan] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    error: str | None = None
-    body_start: int = 0
-    """Where the front matter ends; hovering above it shows the run summary."""
-    pending: bool = False
-    preview_of: str | None = None
-    """Set while a fast method's result stands in for the slow method named here."""
-    computed_version: int | None = None
-    """The document version the result was computed from (its spans may since have been shifted)."""
-    timings: dict[str, float] = field(default_factory=dict)
-    """Where the result's time went, from the edit on (debounce, queue, the engine's parts, render)."""
-
-    def __post_init__(self) -> None:
-        self.lines = LineIndex(self.text, self.encoding)
-
-    @classmethod
-    def of(cls, text: str, settings: Settings, encoding: str, result: AttributionResult | None, **kwargs: Any) -> View:
-        """A view whose spans come straight from `result` (whose ranges index `text`)."""
-        spans = view_spans(result, text, settings.granularity) if result else []
-        spans = assign_levels(spans, settings.bins, settings.thresholds)
-        return cls(text, settings, encoding, result, spans, **kwargs)
-
-    @property
-    def reading(self) -> Reading:
-        """The result as every view words it, over this text and these (possibly shifted) spans."""
-        assert self.result is not None
-        return Reading(self.result, self.text, self.spans, self.settings.granularity)
+COMMANDS = (
+    "salience.run",
+    "salience.setMethod",
+    "salience.setTarget",
+    "salience.clear",
+    "salience.faithfulness",
+    "salience.compare",
+    "salience.pin",
+)
 
 
 def semantic_tokens(view: View, start: int = 0, end: int | None = None) -> list[int]:
@@ -77,10 +47,11 @@ def semantic_tokens(view: View, start: int = 0, end: int | None = None) -> list[
     end = len(view.text) if end is None else end
     data: list[int] = []
     prev_line = prev_char = 0
-    for span in view.spans:
+    for span in view.shown:
         if span.level == 0 or span.end <= start or span.start >= end:
             continue
-        modifiers = 1 if span.negative and view.result and _signed(view.result) else 0
+        signed = view.comparison is not None or (view.result is not None and _signed(view.result))
+        modifiers = 1 if span.negative and signed else 0
         for a, b in view.lines.line_pieces(span.start, span.end):
             first, last = view.lines.position(a), view.lines.position(b)
             delta_char = first.character - prev_char if first.line == prev_line else first.character
@@ -100,6 +71,8 @@ def hover(view: View, offset: int) -> types.Hover | None:
         return None
     if offset < view.body_start:
         return types.Hover(_markup(summary_markdown(view)))
+    if view.comparison is not None:
+        return compare_view.hover(view, offset)
     span = span_at(view.spans, offset)
     if span is None:
         return None
@@ -134,6 +107,11 @@ def summary_markdown(view: View) -> str:
         f"`{_inline(reading.span_text(s))}` {signed(s.score)} ({percent(reading.share(s))})" for s in reading.top(5)
     )
     parts = [f"**salience** {_inline(reading.summary_line())}", f"top {reading.granularity}s: {top or 'none'}"]
+    sections = view.section_reading
+    if len(sections.top) > 1:
+        parts.append(
+            "sections (share of |relevance|): " + " · ".join(_inline(line) for line in section_lines(sections))
+        )
     coarsest = [p for p in reading.result.extras.get("players", []) if p.get("parent") is None]
     parts += [_player_line(reading, p) for p in coarsest[:12]]
     if view.preview_of:
@@ -161,7 +139,7 @@ def inlay_hints(view: View, start: int = 0, end: int | None = None) -> list[type
     """A short score label after each of the top-k words (or tokens) inside [start, end)."""
     end = len(view.text) if end is None else end
     k = view.settings.inlay_top_k
-    if not k or view.result is None:
+    if not k or view.result is None or view.comparison is not None:  # compare mode: the hover says was/now
         return []
     reading = view.reading
     top = [s for s in reading.top(k) if start <= s.end <= end]
@@ -191,6 +169,7 @@ def diagnostics(view: View) -> list[types.Diagnostic]:
         for p in view.problems
     ]
     first_line = view.lines.range(0, view.lines.ends[0])
+    found += expectation_diagnostics(view) + compare_view.diagnostics(view)
     if view.error:
         found.append(types.Diagnostic(first_line, view.error, severity=types.DiagnosticSeverity.Error, source=SOURCE))
     if view.result is None:
@@ -247,15 +226,16 @@ def code_lenses(view: View, uri: str) -> list[types.CodeLens]:
     ]
     if view.result is not None:
         lenses.append(("faithfulness", "salience.faithfulness", [uri]))
-    return [types.CodeLens(where, types.Command(t, c, arguments=args)) for t, c, args in lenses]
+    drawn = [types.CodeLens(where, types.Command(t, c, arguments=args)) for t, c, args in lenses]
+    return drawn + compare_view.lenses(view, uri) + section_lenses(view)
 
 
 def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
     """The `salience/scores` notification: ranges, each one's colour strength in [-1, 1] on the document's
     scale (`ScoredSpan.strength`: 0 for a word drawn plain), its level, and its relevance over the largest
     |relevance| (for clients that draw on a scale of their own)."""
-    top = max((abs(s.score) for s in view.spans), default=0.0) or 1.0
-    visible = [s for s in view.spans if view.lines.line_pieces(s.start, s.end)]  # not bare line breaks
+    top = max((abs(s.score) for s in view.shown), default=0.0) or 1.0
+    visible = [s for s in view.shown if view.lines.line_pieces(s.start, s.end)]  # not bare line breaks
     ranges = [
         [p.line, p.character, q.line, q.character]
         for s in visible
@@ -278,4 +258,6 @@ def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
         "cached": bool(result.timings.get("cached")) if result else False,
         "target": result.extras.get("target") if result else None,
         "timings": {k.rpartition("/")[2]: round(v, 4) for k, v in view.timings.items()} if result else {},
+        "sections": section_payload(view) if result else [],
+        "compare": view.baseline.label if view.comparison is not None and view.baseline else None,
     }

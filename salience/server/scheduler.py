@@ -24,10 +24,11 @@ from salience.attribution import (
     parse_prompt,
 )
 from salience.evaluation.faithfulness import Faithfulness, faithfulness
+from salience.server.compare_view import compared
 from salience.server.documents import Document, Job, Output, unreadable
 from salience.server.progress import progress_hook, progress_shown, report
-from salience.server.render import View
 from salience.server.settings import ModelPolicy, Settings
+from salience.server.view import View
 from salience.server.worker import ModelWorker
 from salience.views.spans import assign_levels, shift_spans, view_spans
 
@@ -186,25 +187,59 @@ class Scheduler:
         for uri in list(self.documents):
             self.schedule(uri, delay=0.0)
 
+    async def explain_version(self, uri: str, text: str, title: str) -> AttributionResult:
+        """Explain another version of an open document (a comparison's baseline) with its method and target, on
+        the worker, with progress; raises SalienceError (or Cancelled) rather than showing anything."""
+        doc = self.documents[uri]
+        parsed = parse_prompt(text)
+        if parsed.errors or parsed.is_blank:
+            raise SalienceError(f"{title}: {parsed.errors[0].message if parsed.errors else 'the prompt is empty'}")
+        method = doc.method or parsed.front_matter.method or self.settings.method
+        request = Request(method=method, params=self.settings.method_params.get(method), target=doc.target)
+        spec = self.settings.model_spec(parsed.front_matter.model)
+        self.policy.check(spec)
+        job = Job(uri, doc.version, title)
+        self._side_jobs.add(job)
+        loop = asyncio.get_running_loop()
+        try:
+            with progress_shown(self.output, job):
+                return await self.worker.explain(
+                    self._model_key(spec),
+                    parsed,
+                    request,
+                    f"{uri}#{title}",
+                    progress_hook(self.output, job),
+                    job.cancel.is_set,
+                    lambda message: loop.call_soon_threadsafe(self.output.notify, message),
+                    self.client,
+                )
+        finally:
+            self._side_jobs.discard(job)
+
     # --- views -----------------------------------------------------------------------------------
 
     def view(self, uri: str) -> View | None:
         doc = self.documents.get(uri)
         if doc is None:
             return None
-        return View(
-            doc.text,
-            self.settings,
-            self.encoding,
-            doc.result,
-            doc.spans,
-            doc.parsed.problems,
-            doc.error,
-            doc.parsed.body_start,
-            pending=doc.job is not None or doc.debounce is not None,
-            preview_of=doc.preview_of,
-            computed_version=doc.result_version,
-            timings=doc.timings,
+        return compared(
+            View(
+                doc.text,
+                self.settings,
+                self.encoding,
+                doc.result,
+                doc.spans,
+                doc.parsed.problems,
+                doc.error,
+                doc.parsed.body_start,
+                pending=doc.job is not None or doc.debounce is not None,
+                preview_of=doc.preview_of,
+                computed_version=doc.result_version,
+                timings=doc.timings,
+                sections=doc.sections,
+                expect=doc.parsed.front_matter.expect,
+                baseline=doc.baseline,
+            )
         )
 
     # --- running ---------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ import json
 from itertools import islice
 
 from salience.attribution import AttributionResult, parse_prompt
-from salience.views.presentation import Reading, run_time, shorten
+from salience.views.by_section import SectionReading, sections_of
+from salience.views.diff import Comparison, share_text
+from salience.views.presentation import Reading, percent, run_time, shorten, signed
 from salience.views.runs import BatchEntry, colour
 from salience.views.spans import LEVELS, Granularity, Scale
 
@@ -45,6 +47,7 @@ def html_page(
         back=f'<p><a href="{html.escape(back, quote=True)}">← all prompts</a></p>' if back else "",
         summary=html.escape(reading.summary_line()),
         legend=legend(reading.granularity),
+        sections=section_bar(sections_of(reading)),
         body=heatmap_body(reading, body_start),
         completion=html.escape(result.explained_text),
         buttons="".join(buttons),
@@ -52,6 +55,57 @@ def html_page(
         top=top_rows(reading),
         matrix=matrix_table(reading, values[1:]),
         data=json.dumps(data).replace("</", "<\\/"),
+    )
+
+
+def section_bar(sections: SectionReading) -> str:
+    """The top-level sections as one bar above the text, each as wide as its share of |relevance| and coloured
+    by its net sign (deeper for a larger share); nothing for a prompt of one section."""
+    if len(sections.top) < 2:
+        return ""
+    largest = max(s.share for s in sections.top) or 1.0
+    cells = []
+    for row in sections.top:
+        strength = (1 if row.score >= 0 else -1) * max(0.2, row.share / largest)
+        tip = html.escape(f"{row.name} (line {row.line}): {percent(row.share)} · net {signed(row.score)}", quote=True)
+        cells.append(
+            f'<div style="flex:{row.share:.4f};background:{colour(strength)}" title="{tip}">'
+            f"{html.escape(shorten(row.name, 24))} {percent(row.share)}</div>"
+        )
+    if sections.hidden:
+        cells.append(f'<div class="hidden" style="flex:{sections.hidden:.4f}" title="not in the file">…</div>')
+    caption = '<p class="legend">share of |relevance| by section (hover for the net score):</p>'
+    return f'{caption}<div id="sections" aria-label="share of |relevance| per section">{"".join(cells)}</div>'
+
+
+def diff_page(comparison: Comparison, new: Reading, body_start: int, title: str) -> str:
+    """The new text coloured by the change of each word's relevance (blue lost, red gained), deleted words
+    struck out where they were, each word's "was, now" on hover; the sections before and after."""
+    changes, deleted, pieces = comparison.on_new(), comparison.deleted_before(), []
+    scale = Scale.of([w.change for w in comparison.words])
+    for start, stop, span in new.segments(body_start):
+        if span is not None:
+            pieces += [f"<del>{html.escape(w.text)}</del> " for w in deleted.pop(span.start, [])]
+        shown = html.escape(new.text[start:stop])
+        word = changes.get(id(span)) if span is not None else None
+        if word is None:
+            pieces.append(shown)
+            continue
+        strength = scale.strength(word.change)
+        style = f' style="background:{colour(strength)}"' if strength else ""
+        pieces.append(f'<span title="{html.escape(word.describe(), quote=True)}"{style}>{shown}</span>')
+    pieces += [f" <del>{html.escape(w.text)}</del>" for words in deleted.values() for w in words]
+    rows = "\n".join(
+        f"<tr><td>{html.escape(s.name)}</td><td>{share_text(s.old)}</td><td>{share_text(s.new)}</td>"
+        f"<td>{100 * s.change:+.1f} pt</td></tr>"
+        for s in comparison.sections
+    )
+    return _DIFF.format(
+        title=html.escape(title),
+        answer=html.escape(comparison.answer_line()),
+        changed=" changed" if comparison.answer_changed else "",
+        body="".join(pieces),
+        rows=rows,
     )
 
 
@@ -194,10 +248,14 @@ pre{{white-space:pre-wrap;overflow-wrap:anywhere;font:15px/1.6 ui-monospace,mono
 button{{font-family:monospace}} button.on{{background:#333;color:#fff}}
 #top,#matrix table{{font:12px ui-monospace,monospace}}
 .scroll{{max-height:30em;overflow:auto;border:1px solid #ddd;max-width:100%}}
+#sections{{display:flex;font:12px ui-monospace,monospace;margin:.5em 0;border:1px solid #ddd}}
+#sections div{{overflow:hidden;white-space:nowrap;text-overflow:ellipsis;padding:3px 4px;color:#000;min-width:0}}
+#sections div.hidden{{background:repeating-linear-gradient(45deg,#ccc 0 4px,#eee 4px 8px)}}
 #matrix th{{position:sticky;left:0;background:inherit}} #matrix tr:first-child th{{position:sticky;top:0}}
 </style></head><body>
 {back}<h1>{title}</h1><p>{summary}</p>
 {legend}
+{sections}
 <div id="targets">target: {buttons}</div>
 <pre id="heatmap">{body}<span class="completion">{completion}</span></pre>
 <h2>top {part}s</h2>
@@ -222,5 +280,27 @@ function show(row) {{
 }}
 document.querySelectorAll("#targets button").forEach(b => b.onclick = () => show(+b.dataset.row));
 </script></body></html>
+"""
+)
+
+_DIFF = (
+    """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>salience diff: {title}</title>
+<style>"""
+    + _STYLE
+    + """
+pre{{white-space:pre-wrap;overflow-wrap:anywhere;font:15px/1.6 ui-monospace,monospace;border:1px solid #ddd;
+ padding:1em}}
+pre span[style]{{color:#000;border-radius:2px}} del{{color:#888}} .changed{{color:#c33;font-weight:bold}}
+</style></head><body>
+<h1>{title}</h1><p class="answer{changed}">{answer}</p>
+<p class="legend">blue: the word lost relevance · red: it gained · <del>struck out</del>: deleted ·
+hover a word for its relevance before and after</p>
+<pre>{body}</pre>
+<h2>sections: share of |relevance|</h2>
+<table><tr><th>section</th><th>was</th><th>now</th><th>change</th></tr>
+{rows}
+</table></body></html>
 """
 )

@@ -7,9 +7,11 @@ from rich.table import Table
 from rich.text import Text
 
 from salience.attribution import AttributionResult
-from salience.views.presentation import Reading, player_error, player_value
+from salience.views.by_section import SectionReading, sections_of
+from salience.views.diff import Comparison, share_text
+from salience.views.presentation import Reading, percent, player_error, player_value, shorten, signed
 from salience.views.runs import BatchEntry, colour
-from salience.views.spans import Granularity
+from salience.views.spans import LEVELS, Granularity, Scale
 
 RAMPS: dict[str, dict[int, tuple[str, ...]]] = {
     "256": {1: ("224", "217", "210", "203", "196"), -1: ("189", "153", "117", "75", "33")},
@@ -84,16 +86,39 @@ def players_table(reading: Reading, k: int = 16) -> Table | None:
     return table
 
 
+BAR = 20
+"""The width of a section's share bar, in characters."""
+
+
+def sections_table(sections: SectionReading) -> Table:
+    """Each section (children indented under their parent) with its lines, share of |relevance| and net score."""
+    title = "sections: share of |relevance|" + ("" if sections.source == "tokens" else f" ({sections.source})")
+    table = Table(title=title, show_edge=False)
+    table.add_column("section", overflow="fold")
+    for column in ("line", "share", "net"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for depth, row in sections.rows():
+        bar = "█" * round(BAR * row.share)
+        style = "red" if row.score >= 0 else "blue"
+        name = "  " * depth + shorten(row.name, 48)
+        table.add_row(name, str(row.line), percent(row.share), signed(row.score), Text(bar, style=style))
+    if sections.hidden:
+        table.add_row("(not in the file)", "", percent(sections.hidden), "", "")
+    return table
+
+
 def terminal_report(
-    text: str, result: AttributionResult, body_start: int = 0, granularity: Granularity = "word"
+    text: str, result: AttributionResult, body_start: int = 0, granularity: Granularity = "word", by: str = "word"
 ) -> Group:
-    """The heatmap, the summary line, the top parts and (for a perturbation method) its players."""
+    """The heatmap, the summary line, the top parts (or, `by` section, the sections) and (for a perturbation
+    method) its players."""
     reading = Reading.of(result, text, granularity)
     parts = [
         TerminalHeatmap(reading, body_start),
         Text(""),
         Text(reading.summary_line(), style="dim"),
-        top_table(reading),
+        sections_table(sections_of(reading)) if by == "section" else top_table(reading),
     ]
     players = players_table(reading)
     return Group(*parts, *([players] if players else []))
@@ -117,3 +142,57 @@ def batch_table(entries: list[BatchEntry]) -> Table:
                 Reading.of(result, entry.text).top_words(),
             )
     return table
+
+
+def change_strengths(comparison: Comparison) -> dict[int, float]:
+    """Each new word's colour strength on a diverging scale of relevance change: + gained, - lost."""
+    scale = Scale.of([w.change for w in comparison.words])
+    return {key: scale.strength(w.change) for key, w in comparison.on_new().items()}
+
+
+def diff_heatmap(comparison: Comparison, new: Reading, body_start: int, system: str | None) -> Text:
+    """The new text coloured by how much each word's relevance changed, deleted words struck out where they were."""
+    strengths, deleted, out = change_strengths(comparison), comparison.deleted_before(), Text()
+    for start, end, span in new.segments(body_start):
+        for word in deleted.pop(span.start, []) if span is not None else []:
+            out.append(_struck(word.text, system))
+            out.append(" ")
+        strength = strengths.get(id(span), 0.0) if span is not None else 0.0
+        level = round(abs(strength) * LEVELS)
+        out.append(new.text[start:end], style=part_style(strength, level, system))
+    for words in deleted.values():
+        out.append(" ")
+        out.append(_struck(" ".join(w.text for w in words), system))
+    return out
+
+
+def _struck(text: str, system: str | None) -> Text:
+    """Deleted text: struck out, or [-marked-] where the terminal shows no styles."""
+    return Text(text, style="strike dim") if system else Text(f"[-{text}-]")
+
+
+class DiffHeatmap:
+    def __init__(self, comparison: Comparison, new: Reading, body_start: int) -> None:
+        self.args = (comparison, new, body_start)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield diff_heatmap(*self.args, console.color_system)
+
+
+def diff_report(comparison: Comparison, new: Reading, body_start: int, k: int = 10) -> Group:
+    """The completion before and after, the new text coloured by change, the sections and the words that moved."""
+    sections = Table(title="sections: share of |relevance|", show_edge=False)
+    for column in ("section", "was", "now", "change"):
+        sections.add_column(column, justify="left" if column == "section" else "right")
+    for s in comparison.sections:
+        sections.add_row(s.name, share_text(s.old), share_text(s.new), f"{100 * s.change:+.1f} pt")
+    words = Table(title=f"the {k} words whose relevance changed most", show_edge=False)
+    for column in ("word", "line", "change", "relevance"):
+        words.add_column(column, justify="right" if column in ("line", "change") else "left")
+    for w in comparison.largest(k):
+        span = w.new_span or w.old_span
+        line = str(new.line(w.new_span)) if w.new_span else "(old)"
+        words.add_row(repr(shorten(w.text, 30)), line if span else "", f"{w.change:+.1%}", w.describe())
+    legend = Text("blue: lost relevance · red: gained · ", style="dim") + Text("struck out", style="strike dim")
+    answer = Text(comparison.answer_line(), style="bold red" if comparison.answer_changed else "bold")
+    return Group(answer, Text(""), DiffHeatmap(comparison, new, body_start), Text(""), legend, sections, words)

@@ -101,8 +101,22 @@ record_hints = function(done)
         local position = item.inlay_hint.position
         table.insert(out.hints, { line = position.line, character = position.character })
       end
+      out.lenses = {}
+      for _, lens in ipairs(lenses) do
+        table.insert(out.lenses, { line = lens.range.start.line, title = lens.command and lens.command.title or '' })
+      end
       -- Fetched is not drawn: count the virtual texts Neovim put on the screen for them.
       vim.cmd('redraw')
+      out.lenses_drawn = {}
+      for name, ns in pairs(vim.api.nvim_get_namespaces()) do
+        if name:lower():find('codelens') then
+          for _, mark in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true })) do
+            for _, chunk in ipairs(mark[4].virt_text or {}) do
+              table.insert(out.lenses_drawn, { line = mark[2], text = chunk[1] })
+            end
+          end
+        end
+      end
       out.hints_drawn = 0
       for name, ns in pairs(vim.api.nvim_get_namespaces()) do
         if name:lower():find('inlay') then

@@ -61,6 +61,12 @@ def run_neovim(prompt: Path, home: Path) -> dict:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
+SECTION_LENSES = {
+    "examples/door-codes.prompt": [(0, "§ text"), (1, "§ question")],
+    "examples/whole-prompt/sections.prompt.md": [(3, "§ Instructions"), (6, "§ Documents"), (11, "§ Examples")],
+}
+
+
 def expected_cells(text: str, embedded) -> dict[tuple[int, int], list[str]]:
     """The expected highlights as Neovim cells: (row, byte column) -> highlight groups."""
     view = expected_view(text, embedded)
@@ -75,7 +81,13 @@ def expected_cells(text: str, embedded) -> dict[tuple[int, int], list[str]]:
 
 
 @pytest.mark.parametrize(
-    "source", ["examples/door-codes.prompt", "examples/unicode.prompt", "tests/data/umlaut.prompt"]
+    "source",
+    [
+        "examples/door-codes.prompt",
+        "examples/unicode.prompt",
+        "tests/data/umlaut.prompt",
+        "examples/whole-prompt/sections.prompt.md",
+    ],
 )
 def test_neovim_shows_the_heatmap_hints_and_hover(embedded, tmp_path, source):
     prompt = tmp_path / Path(source).name
@@ -88,6 +100,10 @@ def test_neovim_shows_the_heatmap_hints_and_hover(embedded, tmp_path, source):
     assert "relevance to " in shown["hover"] and "rank " in shown["hover"] and "SmolLM2" in shown["hover"]
     assert shown["cleared"], ":Salience clear left the heatmap on"
     assert shown["lens"].startswith("salience: '"), shown["lens"]  # the code lens follows the result
+    sections = [(lens["line"], lens["title"].split(" · ")[0]) for lens in shown["lenses"] if lens["title"][:1] == "§"]
+    drawn = {(mark["line"], mark["text"].split(" · ")[0]) for mark in shown["lenses_drawn"]}
+    assert sections == SECTION_LENSES.get(source, []), shown["lenses"]  # a prompt of one section gets none
+    assert set(sections) <= drawn, shown["lenses_drawn"]  # each drawn on its section's first line
     text = prompt.read_text(encoding="utf-8")
     lines = LineIndex(text, shown["encoding"])
     hints = [lines.offset(types.Position(h["line"], h["character"])) for h in shown["hints"]]

@@ -91,6 +91,8 @@ async def test_code_lens_and_commands(session):
         "salience.setTarget",
         "salience.clear",
         "salience.faithfulness",
+        "salience.compare",
+        "salience.pin",
     }
     figures = await session.client.workspace_execute_command_async(
         types.ExecuteCommandParams("salience.faithfulness", [uri])

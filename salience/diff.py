@@ -1,0 +1,53 @@
+"""`salience diff OLD NEW` (or `salience diff PATH`: HEAD:PATH against the working file): what an edit changed
+in what the answer relies on. Both versions are explained with one model (stored results reused)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from salience.attribution import ResultStore
+from salience.batch import RunOptions, explain_text
+from salience.revisions import read_version, sides
+from salience.views.by_section import sections_of
+from salience.views.diff import compare, comparison_view
+from salience.views.html import diff_page
+from salience.views.presentation import Reading
+from salience.views.terminal import diff_report
+
+
+def cmd_diff(args: argparse.Namespace, options: RunOptions, out: Console, err: Console, notify) -> int:
+    old_spec, new_spec = sides(args.versions)
+    old, new = read_version(old_spec), read_version(new_spec)  # both read before any model loads
+    store = ResultStore()
+    readings = []
+    for version in (old, new):
+        doc, result, stored = explain_text(version.text, options, store, notify)
+        reading = Reading.of(result, version.text)
+        readings.append((doc, reading))
+        err.print(f"salience: {version.label}: {'stored result' if stored else 'explained'}", highlight=False)
+    (old_doc, old_reading), (new_doc, new_reading) = readings
+    comparison = compare(old_reading, new_reading, sections_of(old_reading, old_doc), sections_of(new_reading, new_doc))
+    title = f"{old.label} → {new.label}"
+    if args.html:
+        args.html.write_text(diff_page(comparison, new_reading, new_doc.body_start, title), encoding="utf-8")
+        err.print(f"salience: wrote {args.html}", highlight=False)
+    if args.json:
+        return _write_json(args.json, {"old": old.label, "new": new.label, **comparison_view(comparison)}, err)
+    out.print(f"[bold]{title}[/] · {new_reading.result.method}", highlight=False)
+    out.print(diff_report(comparison, new_reading, new_doc.body_start))
+    return 0
+
+
+def _write_json(where: str, data: dict, err: Console) -> int:
+    document = json.dumps(data, indent=2, ensure_ascii=False)
+    if where == "-":
+        sys.stdout.write(document + "\n")
+    else:
+        Path(where).write_text(document, encoding="utf-8")
+        err.print(f"salience: wrote {where}", highlight=False)
+    return 0
