@@ -16,6 +16,8 @@ done
 shot() { chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,760 "$@" 2>/dev/null; }
 shot --screenshot=docs/html-page.png "file://$PWD/$out/door-codes.html"
 shot --blink-settings=preferredColorScheme=0 --screenshot=docs/html-page-dark.png "file://$PWD/$out/door-codes.html"
+.venv/bin/salience attribute examples/whole-prompt/sections.prompt.md --html "$out/sections.html" >/dev/null
+shot --window-size=1100,640 --screenshot=docs/html-sections.png "file://$PWD/$out/sections.html"
 
 # Neovim: our config in a 100 x 9 terminal; wait for the heatmap, the inlay hints and the code lens naming the result.
 home=$(mktemp -d)
@@ -44,4 +46,4 @@ open(sys.argv[2], "w", encoding="utf-8").write(console.export_svg(title="Neovim,
 PY
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,330 \
   --screenshot=docs/neovim.png "file://$PWD/$out/neovim.svg" 2>/dev/null
-echo "docs/: vscode-*.png, html-page.png, html-page-dark.png, neovim.png"
+echo "docs/: vscode-*.png, html-page.png, html-page-dark.png, html-sections.png, neovim.png"

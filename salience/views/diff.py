@@ -66,6 +66,7 @@ class Comparison:
     new_answer: str
     words: list[WordChange]
     sections: list[SectionChange]
+    old_text: str = ""
 
     @property
     def answer_changed(self) -> bool:
@@ -84,18 +85,20 @@ class Comparison:
         """The new version's words by id of their span: what the new text's heatmap draws."""
         return {id(w.new_span): w for w in self.words if w.new_span is not None}
 
-    def deleted_before(self) -> dict[int, list[WordChange]]:
-        """Deleted words by the new text offset of the word that follows them (where a view shows them struck
-        out); those after the last word under -1."""
-        anchors: dict[int, list[WordChange]] = {}
-        pending: list[WordChange] = []
-        for word in self.words:
-            if word.status == "deleted":
-                pending.append(word)
-            elif word.new_span is not None and pending:
-                anchors[word.new_span.start], pending = pending, []
-        if pending:
-            anchors[-1] = pending
+    def deleted_before(self) -> dict[int, list[str]]:
+        """Deleted text by the new text offset of the word that follows it (where a view shows it struck out;
+        after the last word: under -1): each run of deleted words as the old text wrote it, on one line."""
+        anchors: dict[int, list[str]] = {}
+        run: list[WordChange] = []
+        for word in [*self.words, None]:
+            if word is not None and word.status == "deleted":
+                run.append(word)
+                continue
+            if run and (word is None or word.new_span is not None):
+                start, end = run[0].old_span, run[-1].old_span
+                text = " ".join(self.old_text[start.start : end.end].split()) if start and end else ""
+                anchors.setdefault(word.new_span.start if word is not None else -1, []).append(text)
+                run = []
         return anchors
 
 
@@ -111,9 +114,8 @@ def compare(old: Reading, new: Reading, old_sections: SectionReading, new_sectio
             continue
         words += [WordChange(old.span_text(x), "deleted", _signed(old, x), None, old_span=x) for x in a[i1:i2]]
         words += [WordChange(new.span_text(y), "inserted", None, _signed(new, y), new_span=y) for y in b[j1:j2]]
-    return Comparison(
-        old.result.explained_text, new.result.explained_text, words, _sections(old_sections, new_sections)
-    )
+    answers = old.result.explained_text, new.result.explained_text
+    return Comparison(*answers, words, _sections(old_sections, new_sections), old.text)
 
 
 def _signed(reading: Reading, span: ScoredSpan) -> float:

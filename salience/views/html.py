@@ -73,7 +73,11 @@ def section_bar(sections: SectionReading) -> str:
             f"{html.escape(shorten(row.name, 24))} {percent(row.share)}</div>"
         )
     if sections.hidden:
-        cells.append(f'<div class="hidden" style="flex:{sections.hidden:.4f}" title="not in the file">…</div>')
+        hidden = percent(sections.hidden)
+        cells.append(
+            f'<div class="hidden" style="flex:{sections.hidden:.4f}" title="not in the file: {hidden}">'
+            f"not in the file {hidden}</div>"
+        )
     caption = '<p class="legend">share of |relevance| by section (hover for the net score):</p>'
     return f'{caption}<div id="sections" aria-label="share of |relevance| per section">{"".join(cells)}</div>'
 
@@ -85,7 +89,7 @@ def diff_page(comparison: Comparison, new: Reading, body_start: int, title: str)
     scale = Scale.of([w.change for w in comparison.words])
     for start, stop, span in new.segments(body_start):
         if span is not None:
-            pieces += [f"<del>{html.escape(w.text)}</del> " for w in deleted.pop(span.start, [])]
+            pieces += [f"<del>{html.escape(gone)}</del> " for gone in deleted.pop(span.start, [])]
         shown = html.escape(new.text[start:stop])
         word = changes.get(id(span)) if span is not None else None
         if word is None:
@@ -94,7 +98,7 @@ def diff_page(comparison: Comparison, new: Reading, body_start: int, title: str)
         strength = scale.strength(word.change)
         style = f' style="background:{colour(strength)}"' if strength else ""
         pieces.append(f'<span title="{html.escape(word.describe(), quote=True)}"{style}>{shown}</span>')
-    pieces += [f" <del>{html.escape(w.text)}</del>" for words in deleted.values() for w in words]
+    pieces += [f" <del>{html.escape(gone)}</del>" for texts in deleted.values() for gone in texts]
     rows = "\n".join(
         f"<tr><td>{html.escape(s.name)}</td><td>{share_text(s.old)}</td><td>{share_text(s.new)}</td>"
         f"<td>{100 * s.change:+.1f} pt</td></tr>"

@@ -154,15 +154,17 @@ def diff_heatmap(comparison: Comparison, new: Reading, body_start: int, system: 
     """The new text coloured by how much each word's relevance changed, deleted words struck out where they were."""
     strengths, deleted, out = change_strengths(comparison), comparison.deleted_before(), Text()
     for start, end, span in new.segments(body_start):
-        for word in deleted.pop(span.start, []) if span is not None else []:
-            out.append(_struck(word.text, system))
+        for gone in deleted.pop(span.start, []) if span is not None else []:
+            if start and not new.text[start - 1].isspace():
+                out.append(" ")
+            out.append(_struck(gone, system))
             out.append(" ")
         strength = strengths.get(id(span), 0.0) if span is not None else 0.0
         level = round(abs(strength) * LEVELS)
         out.append(new.text[start:end], style=part_style(strength, level, system))
-    for words in deleted.values():
+    for gone in (text for texts in deleted.values() for text in texts):
         out.append(" ")
-        out.append(_struck(" ".join(w.text for w in words), system))
+        out.append(_struck(gone, system))
     return out
 
 
