@@ -323,8 +323,10 @@ def _table_row(name: str, s: dict) -> str:
 
 
 def _long(args) -> str:
-    long = getattr(args, "long_params", None)
-    return f"; on prompts over {LONG_TOKENS} tokens, {_parameters(long)}" if long else ""
+    long, skipped = getattr(args, "long_params", None), getattr(args, "long_skipped", None) or {}
+    said = f"; on prompts over {LONG_TOKENS} tokens, {_parameters(long)}" if long else ""
+    left_out = (f"; `{name}` is not run on prompts over {LONG_TOKENS} tokens: {why}" for name, why in skipped.items())
+    return said + "".join(left_out)
 
 
 def _parameters(params: dict[str, dict]) -> str:

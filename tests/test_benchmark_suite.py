@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -87,11 +88,25 @@ def test_the_report_is_written_from_stored_rows(loaded, cases, tmp_path):
     rows = run.run_rows(loaded, cases[:1], lambda case: methods, store, SETTINGS)
     assert rows[0]["first_rank"] >= 1 and 0 <= rows[0]["first_share"] <= 1 and rows[0]["hidden_share"] > 0
     assert rows[2]["hidden_share"] == 0  # without the sink token every token is the file's
-    args = argparse.Namespace(quick=False, settings=SETTINGS, params={}, seed=0, out=tmp_path / "docs")
+    args = argparse.Namespace(
+        quick=False, settings=SETTINGS, params={}, seed=0, out=tmp_path / "docs",
+        long_params=run.LONG_PARAMS, long_skipped=run.LONG_SKIPPED,
+    )  # fmt: skip
     run.write_report(args, rows, {}, cases, 0, expected=len(cases) * len(methods))
     text = (tmp_path / "docs" / "BENCHMARKS.md").read_text(encoding="utf-8")
     assert f"Partial: 3 of {2 * len(methods)} rows" in text and "| `saliency` |" in text
+    assert f"`{run.SIG}` is not run on prompts over {run.LONG_TOKENS} tokens: one forward-mode pass" in text
     assert "fixed-rate NC" in text and (tmp_path / "docs" / "needle.png").exists()
+
+
+def test_a_long_prompt_runs_the_batch_methods_at_their_long_settings_or_not_at_all(cases):
+    short = cases[0]
+    long = replace(short, ids=short.ids * (run.LONG_TOKENS // len(short.ids) + 1))
+    assert run.SIG in run.case_variants(short, run.BATCH_PARAMS, run.LONG_PARAMS)
+    found = run.case_variants(long, run.BATCH_PARAMS, run.LONG_PARAMS)
+    assert run.SIG not in found and found["reagent"].params == run.LONG_PARAMS["reagent"]
+    assert "attnlrp" + run.NO_SINK in found and "attnlrp" + run.NO_SINK in run.case_variants(long, {}, None)
+    assert run.SIG in run.case_variants(long, {}, None)  # --quick: no long settings, nothing left out
 
 
 def test_needle_prompts_mark_the_value_the_answer_copies():
