@@ -18,7 +18,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -101,13 +101,15 @@ class Variant:
     sink: bool = True
 
 
-def case_variants(case: Case, params: dict[str, dict], long_params: dict[str, dict] | None) -> dict[str, Variant]:
+def case_variants(
+    case: Case, params: dict[str, dict], long_params: dict[str, dict] | None, skipped: Iterable[str] = ()
+) -> dict[str, Variant]:
     """The rows of one case: on a prompt over LONG_TOKENS tokens, `long_params` override `params` and the
-    methods in LONG_SKIPPED are left out."""
-    if len(case.ids) <= LONG_TOKENS or long_params is None:
+    methods named in `skipped` are left out."""
+    if len(case.ids) <= LONG_TOKENS:
         return variants(params)
-    found = variants({**params, **long_params})
-    return {name: variant for name, variant in found.items() if name not in LONG_SKIPPED}
+    found = variants({**params, **(long_params or {})})
+    return {name: variant for name, variant in found.items() if name not in skipped}
 
 
 def variants(params: dict[str, dict]) -> dict[str, Variant]:
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(cases)} prompts ({len(cases) - len(examples)} needle prompts kept of {tried} tried)", flush=True)
     args.long_params = None if args.quick else LONG_PARAMS
     args.long_skipped = {} if args.quick else LONG_SKIPPED
-    methods = partial(case_variants, params=args.params, long_params=args.long_params)
+    methods = partial(case_variants, params=args.params, long_params=args.long_params, skipped=args.long_skipped)
     references = reference_rows(loaded, variants(args.params), store, stored_only=args.report_only)
     if args.report_only:
         keys = ((c, m, case_key(loaded, c, v, args.settings)) for c in cases for m, v in methods(c).items())

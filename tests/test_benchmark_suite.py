@@ -102,8 +102,8 @@ def test_the_report_is_written_from_stored_rows(loaded, cases, tmp_path):
 def test_a_long_prompt_runs_the_batch_methods_at_their_long_settings_or_not_at_all(cases):
     short = cases[0]
     long = replace(short, ids=short.ids * (run.LONG_TOKENS // len(short.ids) + 1))
-    assert run.SIG in run.case_variants(short, run.BATCH_PARAMS, run.LONG_PARAMS)
-    found = run.case_variants(long, run.BATCH_PARAMS, run.LONG_PARAMS)
+    assert run.SIG in run.case_variants(short, run.BATCH_PARAMS, run.LONG_PARAMS, run.LONG_SKIPPED)
+    found = run.case_variants(long, run.BATCH_PARAMS, run.LONG_PARAMS, run.LONG_SKIPPED)
     assert run.SIG not in found and found["reagent"].params == run.LONG_PARAMS["reagent"]
     assert "attnlrp" + run.NO_SINK in found and "attnlrp" + run.NO_SINK in run.case_variants(long, {}, None)
     assert run.SIG in run.case_variants(long, {}, None)  # --quick: no long settings, nothing left out
