@@ -26,6 +26,42 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+@pytest.fixture
+def margin(record_property):
+    """Assert a measured value against its limit, and report both (and their ratio) after the run.
+
+    For every test whose value comes from training, sampling or the CPU's rounding: the summary shows
+    how far each sits from its edge, on this machine.
+    """
+
+    def check(what: str, value: float, *, below: float | None = None, above: float | None = None) -> None:
+        limit = below if below is not None else above
+        small, large = (value, limit) if below is not None else (limit, value)
+        room = f"x{large / small:.1f}" if small > 0 and large > 0 else f"by {abs(limit - value):.3g}"
+        line = f"{what}: {value:.4g}, needs {'<' if below is not None else '>'} {limit:.4g} (margin {room})"
+        record_property("margin", line)
+        assert (value < below) if below is not None else (value > above), line
+
+    return check
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The margins recorded by `margin` (also from xdist workers: they travel as user properties)."""
+    lines = sorted(
+        {
+            value
+            for reports in terminalreporter.stats.values()
+            for report in reports
+            for name, value in getattr(report, "user_properties", ())
+            if name == "margin" and getattr(report, "when", "call") == "call"
+        }
+    )
+    if lines:
+        terminalreporter.section("margins")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def tiny() -> LoadedModel:
     return tiny_llama()

@@ -41,9 +41,10 @@ def kept_after_free(mode: str) -> int:
 
 
 @pytest.mark.skipif(not glibc(), reason="the dynamic mmap threshold is glibc's")
-def test_a_freed_block_leaves_resident_memory_only_with_the_dynamic_threshold() -> None:
-    assert kept_after_free("outside") > 12 << 20  # what made long backward passes peak twice as high
-    assert kept_after_free("inside") < 4 << 20
+def test_a_freed_block_leaves_resident_memory_only_with_the_dynamic_threshold(margin) -> None:
+    # what made long backward passes peak twice as high
+    margin("resident MiB after a free, dynamic threshold", kept_after_free("outside") / 2**20, above=12)
+    margin("resident MiB after a free, low threshold", kept_after_free("inside") / 2**20, below=4)
 
 
 def test_the_threshold_is_low_inside_only_and_left_to_the_user(monkeypatch: pytest.MonkeyPatch) -> None:

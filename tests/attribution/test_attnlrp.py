@@ -112,7 +112,7 @@ def test_unsupported_architecture_names_the_supported_ones():
 
 
 @pytest.mark.embedded
-def test_on_the_embedded_model_attnlrp_is_not_input_x_gradient(embedded):
+def test_on_the_embedded_model_attnlrp_is_not_input_x_gradient(embedded, margin):
     ids = embedded.tokenizer(
         "The code for the red door is 7733. The code for the blue door is 4812. The code for the red door is"
     )["input_ids"]
@@ -121,7 +121,7 @@ def test_on_the_embedded_model_attnlrp_is_not_input_x_gradient(embedded):
     lrp = torch.tensor(get_method("attnlrp").attribute(inputs).aggregate)
     ixg = torch.tensor(get_method("input_x_gradient").attribute(inputs).aggregate)
     assert torch.isfinite(lrp).all()
-    assert torch.corrcoef(torch.stack([lrp, ixg]))[0, 1] < 0.99
+    margin("AttnLRP vs input x gradient, Pearson", float(torch.corrcoef(torch.stack([lrp, ixg]))[0, 1]), below=0.99)
 
 
 def test_attention_splits_the_gradient_over_query_key_and_value():

@@ -48,22 +48,22 @@ def oracle(tiny) -> list[float]:
     return hellinger(alone, full).mean(dim=-1).tolist()
 
 
-def test_an_oracle_beats_random(tiny, oracle):
+def test_an_oracle_beats_random(tiny, oracle, margin):
     scores = faithfulness(tiny, result_with(oracle), samples=32, points=10)
     assert scores.nc_log_ratio > 0.0 and scores.ns_log_ratio < 0.0
-    assert scores.area > scores.random_area
+    margin("an oracle's area over random's", scores.area - scores.random_area, above=0.0)
     assert scores.fixed_nc_log_ratio > 0.0 and scores.fixed_ns_log_ratio < 0.0
     inverted = faithfulness(tiny, result_with([1.0 / (1e-3 + v) for v in oracle]), samples=32, points=10)
     assert inverted.area < scores.area and inverted.nc_log_ratio < scores.nc_log_ratio
 
 
-def test_random_scores_land_near_zero_log_ratio(tiny):
+def test_random_scores_land_near_zero_log_ratio(tiny, margin):
     ratios = []
     for seed in range(6):
         scores = torch.rand(len(SOURCE), generator=torch.Generator().manual_seed(100 + seed)).tolist()
         f = faithfulness(tiny, result_with(scores), samples=16, points=5, seed=seed)
         ratios += [f.nc_log_ratio, f.ns_log_ratio]
-    assert abs(statistics.mean(ratios)) < 0.25
+    margin("random scores, |mean log ratio|", abs(statistics.mean(ratios)), below=0.25)
 
 
 def test_masks_are_reproducible_by_seed(tiny, oracle):

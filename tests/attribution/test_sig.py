@@ -37,14 +37,14 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
         {"steps": 8, "rule": "riemann_middle", "baseline": "zero"},
     ],
 )
-def test_matches_inseq(tiny, tiny_case, params, contrast):
+def test_matches_inseq(tiny, tiny_case, params, contrast, margin):
     source, target = tiny_case
     if contrast:
         target = Target(target.ids, [9, None, 50], target.generated)
     ours = torch.tensor(run(tiny, source, target, granularity="token", **RAW, **params).matrix)
     expected = inseq_sig_rows(tiny, source, target, params["steps"], params["rule"], params["baseline"])
     assert ours.shape == expected.shape == (3, len(source))
-    assert (ours - expected).abs().max() <= 1e-4
+    margin("SIG vs Inseq on the tiny model, largest difference", float((ours - expected).abs().max()), below=1e-4)
     assert pearson(ours, expected) >= 0.999
     assert expected.abs().max() > 1e-3
 
@@ -169,17 +169,18 @@ def test_word_starts(pieces, ranges, starts):
 
 @pytest.mark.embedded
 @pytest.mark.slow
-def test_matches_inseq_on_the_embedded_model(embedded):
+def test_matches_inseq_on_the_embedded_model(embedded, margin):
     """Against Inseq's own SIG rows, stored by tests/data/reference/make.py."""
     from salience.attribution import parse_prompt
-    from salience.attribution.targets import resolve_target
     from salience.attribution.tokens import encode_prompt
 
     oracle = json.loads((Path(__file__).parents[1] / "data/reference/sig_inseq.json").read_text(encoding="utf-8"))
     encoded = encode_prompt(parse_prompt(oracle["text"]), embedded.tokenizer, chat=False, sink=False)
-    target = resolve_target(embedded, encoded.input_ids, None, None, max_new_tokens=oracle["max_new_tokens"])
-    assert (encoded.input_ids, target.ids) == (oracle["source_ids"], oracle["target_ids"])
+    assert encoded.input_ids == oracle["source_ids"]
+    # Inseq's greedy answer, forced: greedy decoding here could differ where two logits nearly tie
+    target = Target(oracle["target_ids"], [None] * len(oracle["target_ids"]), generated=True)
     params = {"steps": oracle["steps"], "baseline": oracle["baseline"]}
     ours = run(embedded, encoded.input_ids, target, encoded.ranges, granularity="token", **params, **RAW)
     assert oracle["rule"] == "gausslegendre"  # our default quadrature
-    assert pearson(torch.tensor(ours.matrix), torch.tensor(oracle["rows"])) >= 0.99
+    agreement = pearson(torch.tensor(ours.matrix), torch.tensor(oracle["rows"]))
+    margin("SIG vs Inseq on the embedded model, 1 - Pearson", 1 - agreement, below=0.01)

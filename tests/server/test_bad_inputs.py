@@ -45,7 +45,7 @@ def met(session: Session, uri: str, expected: dict) -> bool:
     )
 
 
-async def test_the_server_survives_the_corpus(server, tmp_path):
+async def test_the_server_survives_the_corpus(server, tmp_path, margin):
     session: Session = server.session
     answered: list[float] = []
     for case in bad_inputs():
@@ -68,4 +68,4 @@ async def test_the_server_survives_the_corpus(server, tmp_path):
         session.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
     messages = [m.message for m in session.client.messages]
     assert not any("internal error" in m for m in messages), messages
-    assert max(answered) < 5.0, max(answered)
+    margin("bad inputs, slowest hover + semantic tokens (s)", max(answered), below=5.0)

@@ -47,7 +47,7 @@ async def running(session: Session) -> str:
 
 
 @pytest.mark.parametrize("leaving", ["pipe closed", "exit without shutdown"])
-async def test_the_server_exits_when_the_client_leaves_mid_run(busy, leaving):
+async def test_the_server_exits_when_the_client_leaves_mid_run(busy, leaving, margin):
     session: Session = busy.session
     session.open("long.prompt", LONG)
     await running(session)
@@ -58,7 +58,8 @@ async def test_the_server_exits_when_the_client_leaves_mid_run(busy, leaving):
     else:
         busy.exit(None)
     await asyncio.wait_for(process.wait(), timeout=30)
-    assert time.perf_counter() - start < 10  # the run (minutes) was cancelled at its next batch, not awaited
+    # the run (minutes) was cancelled at its next batch, not awaited
+    margin(f"server exit after the client left ({leaving}), s", time.perf_counter() - start, below=10)
     assert not any(p["ranges"] for p in session.scores)
 
 

@@ -55,7 +55,7 @@ def rss_kb(pid: int) -> tuple[int, int]:
     return tuple(int(re.search(rf"{key}:\s+(\d+)", status).group(1)) for key in ("VmRSS", "VmHWM"))
 
 
-async def test_a_thousand_edits_in_ten_seconds(loaded, tmp_path, capsys):
+async def test_a_thousand_edits_in_ten_seconds(loaded, tmp_path, capsys, margin):
     session: Session = loaded.session
     rng = random.Random(11)
     texts = {}
@@ -124,6 +124,6 @@ async def test_a_thousand_edits_in_ten_seconds(loaded, tmp_path, capsys):
             f"p50 {1000 * hover_times[len(hover_times) // 2]:.1f} ms, p99 {1000 * p99:.1f} ms; server RSS "
             f"{rss_before // 1024} MiB before, {rss_after // 1024} MiB after, peak {peak // 1024} MiB"
         )
-    assert sent_in < SECONDS * 1.5
-    assert p99 < 0.050
-    assert rss_after - rss_before < 100 * 1024  # bounded: no growth with the number of edits
+    margin(f"load: {EDITS} edits sent (s)", sent_in, below=SECONDS * 1.5)
+    margin("load: hover p99 (ms)", 1000 * p99, below=50)
+    margin("load: server RSS growth (MiB)", (rss_after - rss_before) / 1024, below=100)  # no growth with edits

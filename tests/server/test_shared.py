@@ -57,7 +57,7 @@ async def progress_token(session: Session) -> str:
     return running()[0]
 
 
-async def test_a_slow_run_does_not_starve_other_editors(host, tiny_model_dir, tmp_path):
+async def test_a_slow_run_does_not_starve_other_editors(host, tiny_model_dir, tmp_path, margin):
     slow = await editor(host, tmp_path / "a", settings_for(tiny_model_dir, debounceMs=0, **ENDLESS))
     slow_uri = slow.open("long.prompt", LONG)
     await progress_token(slow)  # the slow run holds the model
@@ -70,7 +70,7 @@ async def test_a_slow_run_does_not_starve_other_editors(host, tiny_model_dir, tm
     results = [await session.result_for(uri) for session, uri in zip(quick, uris)]
     waited = time.perf_counter() - start
     assert all(r["method"] == "saliency" and r["model"] == tiny_model_dir.name for r in results)
-    assert waited < 20, waited  # not minutes: the slow run gave way between its batches
+    margin("two quick editors' results beside a slow run (s)", waited, below=20)  # not minutes: it gave way
     assert not any(p["ranges"] for p in slow.scores if p["uri"] == slow_uri)  # and it is still running
 
     # Per-client cancellation: the slow editor cancels its own run; the others are untouched.
