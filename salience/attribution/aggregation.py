@@ -17,7 +17,7 @@ def mean_of_normalised(matrix: torch.Tensor) -> torch.Tensor:
 
 
 def heatmap_of(matrix: torch.Tensor) -> torch.Tensor:
-    """The per-token heatmap every view shows (CLI, HTML, editor): the rows' sum (README, docs/AGGREGATE.md)."""
+    """The per-token heatmap every view shows (CLI, HTML, editor): the rows' sum (docs/AGGREGATE.md)."""
     return sum_of_rows(matrix)
 
 

@@ -18,7 +18,7 @@ from salience.attribution.methods.sig.sequential_integrated_gradients import Seq
 from salience.attribution.model import LoadedModel
 
 DEFAULT_METHOD = "attnlrp"
-"""The interactive default, chosen by benchmarks/run.py (README, docs/BENCHMARKS.md)."""
+"""The interactive default, chosen by benchmarks/run.py (docs/methods.md, docs/BENCHMARKS.md)."""
 DEFAULT_ALIAS = "default"
 """A method name (in a request, front matter or settings) meaning: the default this model supports."""
 FALLBACK_METHOD = "input_x_gradient"
