@@ -19,9 +19,11 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
+UV = Path(sys.executable).with_name("uv")
+"""uv from the environment `make lock` runs in (the lock installs it)."""
 TARGET = ["--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
 LOCKS = {
-    "dev.txt": (["--extra", "dev"], ["torch.in", "dev.in"], ["model.in", "reference.in"]),
+    "dev.txt": (["dev"], ["torch.in", "dev.in"], ["model.in", "reference.in"]),
     "user.txt": ([], ["torch.in"], ["model.in"]),
 }
 """lock file: (pyproject extras, .in files resolved with it, .in files appended without requirements)."""
@@ -54,9 +56,11 @@ def pip_find_links() -> list[str]:
 
 
 def uv(*args: str) -> str:
-    uv_path = Path(sys.executable).with_name("uv")
-    command = [str(uv_path), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", *TARGET, *args]
-    return subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    return subprocess.run([str(UV), *args], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+
+
+def compile_lock(*args: str) -> str:
+    return uv("pip", "compile", "--quiet", "--no-header", "--generate-hashes", *TARGET, *args)
 
 
 def pins(locked: str) -> str:
@@ -64,35 +68,33 @@ def pins(locked: str) -> str:
     return "\n".join(re.findall(r"^([A-Za-z0-9_.\-]+==[^ \\\n]+)", locked, flags=re.M)) + "\n"
 
 
-def header(name: str) -> str:
-    version = subprocess.run(
-        [str(Path(sys.executable).with_name("uv")), "--version"], capture_output=True, text=True, check=True
-    ).stdout.split()[1]
-    return (
-        f"# requirements/{name}: exact versions with hashes. Do not edit: `make lock` remakes it\n"
-        f"# (requirements/lock.py, uv {version}) for Linux x86-64, Python 3.11.\n"
-        f"# inputs: sha256:{inputs_digest()}\n"
-    )
-
-
-def make(name: str, extras: list[str], resolved: list[str], unresolved: list[str], constraints: Path | None) -> str:
-    links = [arg for link in pip_find_links() for arg in ("--find-links", link)]
-    limit = ["--constraint", str(constraints)] if constraints else []
-    body = uv("pyproject.toml", *extras, *(f"requirements/{f}" for f in resolved), *links, *limit,
-              "--no-emit-package", "torch")  # fmt: skip
+def make(name: str, common: list[str], header: str) -> str:
+    """One lock file: its header, what uv resolves, then the .in files installed without requirements."""
+    extras, resolved, unresolved = LOCKS[name]
+    flags = [arg for extra in extras for arg in ("--extra", extra)]
+    body = compile_lock("pyproject.toml", *flags, *(f"requirements/{f}" for f in resolved), *common,
+                        "--no-emit-package", "torch")  # fmt: skip
     if re.search(r"^(nvidia-|triton==|cuda-)", body, flags=re.M):
         sys.exit(f"{name}: torch resolved to a CUDA build; give pip a CPU wheel (find-links) and run again")
-    alone = uv("--no-deps", *(f"requirements/{f}" for f in unresolved))
-    return header(name) + body + "\n# Installed without their requirements (pip --no-deps):\n" + alone
+    alone = compile_lock("--no-deps", *(f"requirements/{f}" for f in unresolved))
+    unresolved_note = "\n# Installed without their requirements (pip --no-deps):\n"
+    return f"# requirements/{name}: {header}{body}{unresolved_note}{alone}"
 
 
 def main() -> None:
-    dev = make("dev.txt", *LOCKS["dev.txt"], constraints=None)
+    links = [arg for link in pip_find_links() for arg in ("--find-links", link)]
+    header = (
+        "exact versions with hashes. Do not edit: `make lock` remakes it\n"
+        f"# (requirements/lock.py, uv {uv('--version').split()[1]}) for Linux x86-64, Python 3.11.\n"
+        f"# inputs: sha256:{inputs_digest()}\n"
+    )
+    dev = make("dev.txt", links, header)
     (HERE / "dev.txt").write_text(dev, encoding="utf-8")
     constraints = Path("build/dev-versions.txt")  # relative: the lock's annotations name it, the same each time
     (ROOT / constraints).parent.mkdir(exist_ok=True)
     (ROOT / constraints).write_text(pins(dev), encoding="utf-8")
-    (HERE / "user.txt").write_text(make("user.txt", *LOCKS["user.txt"], constraints=constraints), encoding="utf-8")
+    user = make("user.txt", [*links, "--constraint", str(constraints)], header)
+    (HERE / "user.txt").write_text(user, encoding="utf-8")
     sys.stdout.write("requirements/dev.txt and requirements/user.txt written\n")
 
 

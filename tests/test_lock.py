@@ -37,7 +37,7 @@ def wanted(name: str) -> list[Requirement]:
     extras, resolved, unresolved = script.LOCKS[name]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     lines = list(project["dependencies"])
-    lines += [line for extra in extras[1::2] for line in project["optional-dependencies"][extra]]
+    lines += [line for extra in extras for line in project["optional-dependencies"][extra]]
     for path in resolved + unresolved:
         lines += script.requirement_lines(ROOT / "requirements" / path)
     return [Requirement(line) for line in lines]
