@@ -13,6 +13,8 @@
    (building and sending the notification, reading it).
 3. `--sweep`: a typing burst (a character every 150 ms) at several debounce values: last key -> heatmap.
 4. hover and semantic tokens p50/p99 on one document while a slow method runs on another (goal 20 ms).
+5. `--compare N`: hover and semantic tokens p50/p99 on one idle document, first showing its heatmap, then in
+   compare mode (against the pinned result of the version before an edit), N requests each.
 """
 
 from __future__ import annotations
@@ -207,6 +209,36 @@ async def request_latency(requests: int) -> dict[str, list[float]]:
     return timings
 
 
+async def compare_latency(requests: int) -> dict[str, dict[str, list[float]]]:
+    """Hover and semantic tokens on an idle document: showing its heatmap, then comparing with a pinned result."""
+    client, _, _ = await start({})
+    text = PROMPT.read_text("utf-8")
+    uri = open_doc(client, "compare.prompt", text)
+    await client.result(uri, 1, time.perf_counter())
+    await client.workspace_execute_command_async(types.ExecuteCommandParams("salience.pin", [uri]))
+    change(client, uri, 2, text.replace(DISTRACTOR, f"{DISTRACTOR} and more"))
+    await client.result(uri, 2, time.perf_counter())
+    await asyncio.sleep(1.0)  # the rows stage ends
+    found = {"heatmap": await _requests(client, uri, requests)}
+    await client.workspace_execute_command_async(types.ExecuteCommandParams("salience.compare", [uri, "pinned"]))
+    found["compare mode"] = await _requests(client, uri, requests)
+    await stop(client)
+    return found
+
+
+async def _requests(client: Client, uri: str, requests: int) -> dict[str, list[float]]:
+    doc = types.TextDocumentIdentifier(uri)
+    timings: dict[str, list[float]] = {"hover": [], "semanticTokens/full": []}
+    for i in range(requests):
+        start_at = time.perf_counter()
+        await client.text_document_hover_async(types.HoverParams(doc, types.Position(i % 5, 3)))
+        timings["hover"].append(time.perf_counter() - start_at)
+        start_at = time.perf_counter()
+        await client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(doc))
+        timings["semanticTokens/full"].append(time.perf_counter() - start_at)
+    return timings
+
+
 async def stop(client: Client) -> None:
     await client.shutdown_async(None)
     client.exit(None)
@@ -234,6 +266,7 @@ async def main() -> None:
     parser.add_argument("--edits", type=int, default=8, help="edits of each kind")
     parser.add_argument("--cold", type=int, default=3, help="fresh servers for the cold start")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--compare", type=int, default=0, help="requests for the compare-mode latency")
     parser.add_argument("--sweep", default="", help="debounce values (ms) for typing bursts, e.g. 0,100,200,400")
     parser.add_argument("--debounce", type=int, default=None, help="debounceMs for the edits (default: the setting's)")
     parser.add_argument("--dtype", default="auto", help="the server's dtype setting (auto: fp32 on CPU)")
@@ -271,6 +304,14 @@ async def main() -> None:
                 f"  {name:20s} p50 {1000 * percentile(values, 0.5):6.2f} ms  p99 "
                 f"{1000 * percentile(values, 0.99):6.2f} ms  (goal p99 <= 20 ms)"
             )
+    if args.compare:
+        print("requests on an idle document: its heatmap, then compare mode (pinned result, one edit since)")
+        for mode, timings in (await compare_latency(args.compare)).items():
+            for name, values in timings.items():
+                print(
+                    f"  {mode:12s} {name:20s} p50 {1000 * percentile(values, 0.5):6.2f} ms  p99 "
+                    f"{1000 * percentile(values, 0.99):6.2f} ms"
+                )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from store import RESULTS, RowStore, row_key
 import salience.attribution as engine
 from salience.evaluation.faithfulness import faithfulness
 from salience.evaluation.reference import CAPTUM_METHODS, captum_rows, inseq_sig_rows
-from salience.views.presentation import Reading
+from salience.views.reading import Reading
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"

@@ -19,10 +19,10 @@ from rich.text import Text
 
 from salience.attribution import PromptDocument, ResultStore, SalienceError, parse_prompt, read_prompt_file
 from salience.batch import Outcome, RunOptions, prompt_files, run_batch
-from salience.views.by_section import section_reading
-from salience.views.expectations import Verdict, missing_sections, verdicts
-from salience.views.presentation import Reading
-from salience.views.sections import find_sections
+from salience.prompt.sections import find_sections
+from salience.views.reading import Reading
+from salience.views.section_shares import section_reading
+from salience.views.verdicts import Verdict, missing_sections, verdicts
 
 
 @dataclass
@@ -99,7 +99,7 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def report(checks: list[FileCheck]) -> Table:
+def check_table(checks: list[FileCheck]) -> Table:
     """Each file, then a row per expectation (pass or FAIL, with what was found), or why it was not checked."""
     table = Table(show_edge=False, show_header=False, box=None, padding=(0, 1))
     for column in ("mark", "expectation", "found"):
@@ -156,7 +156,7 @@ def cmd_check(args: argparse.Namespace, options: RunOptions, out: Console, err: 
     checks = check_files(args.paths, options, ResultStore(), notify)
     if not checks:
         raise SalienceError("no prompt files to check")
-    out.print(report(checks))
+    out.print(check_table(checks))
     out.print(summary(checks), highlight=False)
     if args.junit:
         args.junit.parent.mkdir(parents=True, exist_ok=True)

@@ -28,9 +28,9 @@ from salience.attribution import (
     read_prompt_file,
 )
 from salience.batch import RunOptions, checked, prompt_files, run_batch, write_report
-from salience.views.by_section import section_view, sections_of
 from salience.views.html import html_page
-from salience.views.presentation import Reading, word_view
+from salience.views.reading import Reading, word_view
+from salience.views.section_shares import section_view, sections_of
 from salience.views.terminal import batch_table, terminal_report
 
 DEMO_PROMPT = "door-codes.prompt"

@@ -13,10 +13,10 @@ from rich.console import Console
 from salience.attribution import ResultStore
 from salience.batch import RunOptions, explain_text
 from salience.revisions import read_version, sides
-from salience.views.by_section import sections_of
-from salience.views.diff import compare, comparison_view
+from salience.views.comparison import compare, comparison_view
 from salience.views.html import diff_page
-from salience.views.presentation import Reading
+from salience.views.reading import Reading
+from salience.views.section_shares import sections_of
 from salience.views.terminal import diff_report
 
 

@@ -49,6 +49,18 @@ def test_users_of_the_engine_import_its_public_interface_only():
     assert not private
 
 
+def test_what_a_prompt_file_says_sits_below_the_engine():
+    """`salience.prompt` is read by the engine and the views alike: it imports none of their modules (only
+    the engine's typed errors, which import nothing)."""
+    reached = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in python_files("salience/prompt")
+        for module in imported_modules(path)
+        if module.startswith("salience") and not module.startswith("salience.prompt")
+    }
+    assert reached <= {f"salience/prompt/document.py: {m}" for m in ("salience.attribution.errors",)}
+
+
 def test_every_public_name_loads_and_the_type_checking_imports_agree():
     for name in engine.__all__:
         assert getattr(engine, name) is not None

@@ -28,12 +28,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "method_classes",
         "method_names",
     ),
-    "expect": ("Expect", "SectionSpec", "ShareBound"),
+    "salience.prompt.expect": ("Expect", "SectionSpec", "ShareBound"),
     "model": ("LoadedModel", "load_model"),
     "placement": ("Placement", "parse_max_memory"),
     "progress": ("CancelCheck", "Progress"),
     "request": ("Request",),
-    "prompt": (
+    "salience.prompt.document": (
         "MAX_PROMPT_BYTES",
         "PROMPT_SUFFIXES",
         "Problem",
@@ -58,6 +58,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "targets": ("Target", "resolve_target"),
     "tokens": ("encode_prompt", "use_chat"),
 }
+"""Names by the module that defines them: an engine module, or one of `salience.prompt` (what a prompt file
+says, torch-free), which the engine's users reach through here."""
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_HOME)
 
@@ -67,7 +69,7 @@ def __getattr__(name: str) -> Any:
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(importlib.import_module(module if module.startswith("salience.") else f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 
@@ -89,7 +91,6 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
         SalienceError,
         UnknownMethodError,
     )
-    from salience.attribution.expect import Expect, SectionSpec, ShareBound
     from salience.attribution.methods import (
         DEFAULT_ALIAS,
         DEFAULT_METHOD,
@@ -105,16 +106,6 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
     from salience.attribution.model import LoadedModel, load_model
     from salience.attribution.placement import Placement, parse_max_memory
     from salience.attribution.progress import CancelCheck, Progress
-    from salience.attribution.prompt import (
-        MAX_PROMPT_BYTES,
-        PROMPT_SUFFIXES,
-        Problem,
-        PromptDocument,
-        is_prompt_path,
-        parse_prompt,
-        prompt_text,
-        read_prompt_file,
-    )
     from salience.attribution.request import Request
     from salience.attribution.result import COMPLETENESS_WARNING, AttributionResult, SourceToken
     from salience.attribution.sources import (
@@ -130,3 +121,14 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
     from salience.attribution.store import ResultStore, model_stamp, result_key
     from salience.attribution.targets import Target, resolve_target
     from salience.attribution.tokens import encode_prompt, use_chat
+    from salience.prompt.document import (
+        MAX_PROMPT_BYTES,
+        PROMPT_SUFFIXES,
+        Problem,
+        PromptDocument,
+        is_prompt_path,
+        parse_prompt,
+        prompt_text,
+        read_prompt_file,
+    )
+    from salience.prompt.expect import Expect, SectionSpec, ShareBound

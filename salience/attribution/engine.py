@@ -22,7 +22,6 @@ from salience.attribution.methods import (
 )
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, no_cancel, no_progress
-from salience.attribution.prompt import PromptDocument
 from salience.attribution.request import Request
 from salience.attribution.result import AttributionResult, SourceToken
 from salience.attribution.targets import (
@@ -35,6 +34,7 @@ from salience.attribution.targets import (
     with_foil,
 )
 from salience.attribution.tokens import encode_prompt, use_chat
+from salience.prompt.document import PromptDocument
 
 MAX_SOURCE_TOKENS = 8192
 

@@ -114,7 +114,7 @@ def decision_margin(dtype: torch.dtype) -> float:
 
 
 @dataclass
-class Verdict:
+class DraftVerdict:
     """What the logits over prompt ++ draft establish about the greedy continuation."""
 
     ids: list[int]
@@ -132,7 +132,9 @@ class Verdict:
         return f"draft rejected at token {self.step + 1}"
 
 
-def judge_draft(logits: torch.Tensor, draft: list[int], stops: set[int], max_new_tokens: int, margin: float) -> Verdict:
+def judge_draft(
+    logits: torch.Tensor, draft: list[int], stops: set[int], max_new_tokens: int, margin: float
+) -> DraftVerdict:
     """Check a draft against the logits [len(draft) + 1, V] predicting each draft token and the one after.
 
     The draft is the greedy continuation when each of its tokens is the argmax at its step and the step
@@ -143,12 +145,12 @@ def judge_draft(logits: torch.Tensor, draft: list[int], stops: set[int], max_new
         if step == max_new_tokens:
             break
         if gap < margin:
-            return Verdict(draft[:step], False, step, tie=True)
+            return DraftVerdict(draft[:step], False, step, tie=True)
         if token in stops:
-            return Verdict(draft[:step], True, step)
+            return DraftVerdict(draft[:step], True, step)
         if step == len(draft) or token != draft[step]:
-            return Verdict(draft[:step] + [token], step + 1 == max_new_tokens, step)
-    return Verdict(draft[:max_new_tokens], True, min(len(draft), max_new_tokens))
+            return DraftVerdict(draft[:step] + [token], step + 1 == max_new_tokens, step)
+    return DraftVerdict(draft[:max_new_tokens], True, min(len(draft), max_new_tokens))
 
 
 @torch.inference_mode()
@@ -177,7 +179,7 @@ def verify_draft(
 def continue_verdict(
     loaded: LoadedModel,
     input_ids: list[int],
-    verdict: Verdict,
+    verdict: DraftVerdict,
     max_new_tokens: int,
     progress: Progress = no_progress,
     cancelled: CancelCheck = no_cancel,
@@ -269,7 +271,7 @@ class DraftRejected(Exception):
     """A method's first forward showed that the draft target is not the greedy continuation; decoding can
     resume from its KV cache over prompt ++ draft (`cache`, detached; None if it had none)."""
 
-    def __init__(self, verdict: Verdict, cache: Any | None = None) -> None:
+    def __init__(self, verdict: DraftVerdict, cache: Any | None = None) -> None:
         super().__init__("the draft continuation is not the greedy one")
         self.verdict, self.cache = verdict, cache
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from salience.attribution.errors import PromptError
-from salience.attribution.prompt import PromptDocument, Segment
+from salience.prompt.document import PromptDocument, Segment
 
 ENCODING = 2
 """How a prompt becomes model input; stored results made another way are not reused (2: the sink token)."""

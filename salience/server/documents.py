@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from salience.attribution import MAX_PROMPT_BYTES, AttributionResult, PromptDocument
-from salience.views.sections import Sections, find_sections
+from salience.prompt.sections import Sections, find_sections
 from salience.views.spans import ScoredSpan
 
 

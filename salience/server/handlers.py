@@ -14,7 +14,8 @@ from lsprotocol import types
 from pygls.protocol import LanguageServerProtocol
 
 from salience.attribution import Cancelled, SalienceError, method_classes, method_names
-from salience.server import compare, render
+from salience.server import compare_mode
+from salience.server.layers import heatmap
 from salience.server.positions import apply_changes
 from salience.server.server import SalienceServer
 from salience.server.settings import SECTION, USER_ONLY, ModelPolicy, merge_settings, section_of
@@ -42,11 +43,11 @@ def create_server(
 ) -> SalienceServer:
     """A server with every feature; on a shared host, many of them over one `worker`."""
     server = SalienceServer(worker, client, protocol_cls)
-    register(server)
+    register_features(server)
     return server
 
 
-def register(server: SalienceServer) -> None:
+def register_features(server: SalienceServer) -> None:
     """Register every feature of the server."""
     _lifecycle(server)
     _sync(server)
@@ -165,26 +166,26 @@ def _sync(server: SalienceServer) -> None:
 
 
 def _layers(server: SalienceServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, render.LEGEND)
+    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, heatmap.LEGEND)
     def text_document_semantic_tokens_full(ls: SalienceServer, params: types.SemanticTokensParams):
         """The heatmap as semantic tokens for the whole document."""
         view = ls.scheduler.view(params.text_document.uri)
-        return types.SemanticTokens(data=render.semantic_tokens(view) if view else [])
+        return types.SemanticTokens(data=heatmap.semantic_tokens(view) if view else [])
 
-    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, render.LEGEND)
+    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, heatmap.LEGEND)
     def text_document_semantic_tokens_range(ls: SalienceServer, params: types.SemanticTokensRangeParams):
         """The heatmap as semantic tokens inside a range."""
         view = ls.scheduler.view(params.text_document.uri)
         if view is None:
             return types.SemanticTokens(data=[])
         start, end = view.lines.offset(params.range.start), view.lines.offset(params.range.end)
-        return types.SemanticTokens(data=render.semantic_tokens(view, start, end))
+        return types.SemanticTokens(data=heatmap.semantic_tokens(view, start, end))
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     def text_document_hover(ls: SalienceServer, params: types.HoverParams) -> types.Hover | None:
         """Score, share and rank of the token under the cursor."""
         view = ls.scheduler.view(params.text_document.uri)
-        return render.hover(view, view.lines.offset(params.position)) if view else None
+        return heatmap.hover(view, view.lines.offset(params.position)) if view else None
 
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
     def text_document_inlay_hint(ls: SalienceServer, params: types.InlayHintParams):
@@ -192,13 +193,13 @@ def _layers(server: SalienceServer) -> None:
         view = ls.scheduler.view(params.text_document.uri)
         if view is None:
             return []
-        return render.inlay_hints(view, view.lines.offset(params.range.start), view.lines.offset(params.range.end))
+        return heatmap.inlay_hints(view, view.lines.offset(params.range.start), view.lines.offset(params.range.end))
 
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def text_document_code_lens(ls: SalienceServer, params: types.CodeLensParams):
         """What is explained and the commands, on line 0."""
         view = ls.scheduler.view(params.text_document.uri)
-        return render.code_lenses(view, params.text_document.uri) if view else []
+        return heatmap.code_lenses(view, params.text_document.uri) if view else []
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def window_work_done_progress_cancel(ls: SalienceServer, params: types.WorkDoneProgressCancelParams) -> None:
@@ -247,18 +248,18 @@ def _commands(server: SalienceServer) -> None:
     @server.command("salience.pin")
     def pin(ls: SalienceServer, *args: Any) -> None:
         """Keep the current result, to compare later versions with: salience.pin(uri)."""
-        _tell(ls, compare.pin(ls.scheduler, _document(ls, args)))
+        _tell(ls, compare_mode.pin(ls.scheduler, _document(ls, args)))
 
     @server.command("salience.compare")
     async def compare_with(ls: SalienceServer, *args: Any) -> None:
         """Show the change of relevance since another version: salience.compare(uri, "HEAD" | "saved" | "pinned");
         "off" goes back to the heatmap; without a version, ask the user."""
         uri = _document(ls, args)
-        against = args[1] if len(args) > 1 else await _choose(ls, "salience: compare with", compare.AGAINST)
+        against = args[1] if len(args) > 1 else await _choose(ls, "salience: compare with", compare_mode.AGAINST)
         if against is None:
             return
         try:
-            _tell(ls, await compare.start(ls.scheduler, uri, against))
+            _tell(ls, await compare_mode.start(ls.scheduler, uri, against))
         except Cancelled:
             return
         except SalienceError as err:

@@ -24,11 +24,11 @@ from salience.attribution import (
     parse_prompt,
 )
 from salience.evaluation.faithfulness import Faithfulness, faithfulness
-from salience.server.compare_view import compared
 from salience.server.documents import Document, Job, Output, unreadable
-from salience.server.progress import progress_hook, progress_shown, report
+from salience.server.layers.compare import compared
+from salience.server.layers.view import View
 from salience.server.settings import ModelPolicy, Settings
-from salience.server.view import View
+from salience.server.work_done import progress_hook, progress_shown, report
 from salience.server.worker import ModelWorker
 from salience.views.spans import assign_levels, shift_spans, view_spans
 

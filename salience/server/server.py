@@ -10,8 +10,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from salience import __version__
-from salience.server import render
 from salience.server.documents import Job
+from salience.server.layers import heatmap
 from salience.server.scheduler import Scheduler
 from salience.server.settings import Settings
 from salience.server.worker import ModelWorker
@@ -22,7 +22,7 @@ SCORES_NOTIFICATION = "salience/scores"
 
 
 class SalienceServer(LanguageServer):
-    """A language server with one scheduler; features are registered by `handlers.register`."""
+    """A language server with one scheduler; features are registered by `handlers.register_features`."""
 
     def __init__(
         self,
@@ -72,9 +72,9 @@ class LspOutput:
             return
         version = self.server.scheduler.documents[uri].version
         self.server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri, render.diagnostics(view), version=version)
+            types.PublishDiagnosticsParams(uri, heatmap.diagnostics(view), version=version)
         )
-        self.server.protocol.notify(SCORES_NOTIFICATION, render.scores_payload(view, uri, version))
+        self.server.protocol.notify(SCORES_NOTIFICATION, heatmap.scores_payload(view, uri, version))
         if new_result:
             self._refresh()
 

@@ -12,10 +12,10 @@ import json
 from itertools import islice
 
 from salience.attribution import AttributionResult, parse_prompt
-from salience.views.by_section import SectionReading, sections_of
-from salience.views.diff import Comparison, share_text
-from salience.views.presentation import Reading, percent, run_time, shorten, signed
-from salience.views.runs import BatchEntry, colour
+from salience.views.colours import BatchEntry, colour
+from salience.views.comparison import Comparison, share_text
+from salience.views.reading import Reading, percent, run_time, shorten, signed
+from salience.views.section_shares import SectionReading, sections_of
 from salience.views.spans import LEVELS, Granularity, Scale
 
 PREVIEW = 240

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from salience.attribution import AttributionResult
-from salience.views.words import is_break
+from salience.prompt.words import is_break
 
 Granularity = Literal["word", "token"]
 

@@ -7,10 +7,10 @@ from rich.table import Table
 from rich.text import Text
 
 from salience.attribution import AttributionResult
-from salience.views.by_section import SectionReading, sections_of
-from salience.views.diff import Comparison, share_text
-from salience.views.presentation import Reading, percent, player_error, player_value, shorten, signed
-from salience.views.runs import BatchEntry, colour
+from salience.views.colours import BatchEntry, colour
+from salience.views.comparison import Comparison, share_text
+from salience.views.reading import Reading, percent, player_error, player_value, shorten, signed
+from salience.views.section_shares import SectionReading, sections_of
 from salience.views.spans import LEVELS, Granularity, Scale
 
 RAMPS: dict[str, dict[int, tuple[str, ...]]] = {

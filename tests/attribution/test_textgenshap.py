@@ -224,7 +224,7 @@ def test_a_prompt_without_file_tokens_gets_zero_scores(tiny, name):
 @pytest.mark.embedded
 def test_rag_example_the_relevant_document_ranks_first(embedded, example):
     from salience.attribution.engine import Request, explain
-    from salience.attribution.prompt import parse_prompt
+    from salience.prompt.document import parse_prompt
 
     doc = parse_prompt(example("rag.prompt.md"))
     result = explain(embedded, doc, Request(method="textgenshap", params={"level": "segment"}))

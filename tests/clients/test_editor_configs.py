@@ -16,9 +16,9 @@ import yaml
 from contrast import APART, delta_e, ladder_problems, rgb
 
 from salience.attribution import method_names
-from salience.attribution.prompt import PROMPT_SUFFIXES
-from salience.server import render
+from salience.prompt.document import PROMPT_SUFFIXES
 from salience.server.handlers import create_server
+from salience.server.layers import heatmap
 from salience.server.settings import Settings, merge_settings
 
 CONFIG = Path(__file__).parents[2] / "client-config"
@@ -121,7 +121,7 @@ def test_zed_extension_and_settings():
     settings = json.loads((CONFIG / "zed/settings.json").read_text(encoding="utf-8"))
     assert settings["languages"][language["name"]]["semantic_tokens"] in ("combined", "full")
     rules = settings["global_lsp_settings"]["semantic_token_rules"]
-    assert {r["token_type"] for r in rules if "background_color" in r} == set(render.TOKEN_TYPES)
+    assert {r["token_type"] for r in rules if "background_color" in r} == set(heatmap.TOKEN_TYPES)
     assert_valid_settings(settings["lsp"]["salience"]["settings"])
     assert '"salience"' in (CONFIG / "zed/src/lib.rs").read_text(encoding="utf-8")
 
@@ -132,7 +132,7 @@ def test_sublime_settings_syntax_and_colour_scheme():
     syntax = yaml.safe_load((CONFIG / "sublime/Prompt.sublime-syntax").read_text(encoding="utf-8"))
     assert client["selector"] == syntax["scope"] and set(syntax["file_extensions"]) == SUFFIXES
     assert settings["semantic_highlighting"] and client["command"] == ["salience", "serve"]
-    assert {key.split(".")[0] for key in client["semantic_tokens"]} == set(render.TOKEN_TYPES)
+    assert {key.split(".")[0] for key in client["semantic_tokens"]} == set(heatmap.TOKEN_TYPES)
     scheme = json.loads((CONFIG / "sublime/salience.sublime-color-scheme").read_text(encoding="utf-8"))
     styled = {scope.strip() for rule in scheme["rules"] for scope in rule["scope"].split(",")}
     assert set(client["semantic_tokens"].values()) <= styled

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from salience.attribution import method_names
-from salience.attribution.prompt import PROMPT_SUFFIXES
-from salience.server import render
+from salience.prompt.document import PROMPT_SUFFIXES
 from salience.server.handlers import create_server
+from salience.server.layers import heatmap
 from salience.server.settings import Settings
 
 MANIFEST = json.loads((Path(__file__).parents[2] / "client-config/vscode/package.json").read_text(encoding="utf-8"))
@@ -47,7 +47,7 @@ def test_every_server_command_is_contributed():
     registered = set(create_server().protocol.fm.commands) - INTERNAL_COMMANDS
     contributed = {c["command"] for c in CONTRIBUTES["commands"]}
     assert registered <= contributed
-    assert set(render.COMMANDS) <= contributed
+    assert set(heatmap.COMMANDS) <= contributed
 
 
 def test_languages_cover_every_prompt_suffix():
@@ -57,5 +57,5 @@ def test_languages_cover_every_prompt_suffix():
 
 
 def test_semantic_token_legend_is_contributed():
-    assert [t["id"] for t in CONTRIBUTES["semanticTokenTypes"]] == render.TOKEN_TYPES
-    assert [m["id"] for m in CONTRIBUTES["semanticTokenModifiers"]] == render.TOKEN_MODIFIERS
+    assert [t["id"] for t in CONTRIBUTES["semanticTokenTypes"]] == heatmap.TOKEN_TYPES
+    assert [m["id"] for m in CONTRIBUTES["semanticTokenModifiers"]] == heatmap.TOKEN_MODIFIERS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from salience.attribution import Request, explain, parse_prompt
-from salience.server.render import View
+from salience.server.layers.heatmap import View
 from salience.server.settings import Settings
 
 

@@ -239,9 +239,9 @@ def test_the_attention_sink_is_treated_and_said_alike_in_the_cli_the_page_and_th
     loudest mark without it) drops out of the top 3, and the terminal, the HTML page and the editor's hover
     and run summary all say what the sink token holds, with the same ranks; --json keeps its column."""
     from salience.attribution import AttributionResult
-    from salience.server import render
+    from salience.server.layers import heatmap
     from salience.server.settings import Settings
-    from salience.views.presentation import Reading
+    from salience.views.reading import Reading
 
     prompt, page, raw = EXAMPLES / "door-codes.prompt", tmp_path / "page.html", tmp_path / "result.json"
     done = salience("attribute", str(prompt), "--json", str(raw), "--html", str(page), "--method", DEFAULT_METHOD)
@@ -257,13 +257,13 @@ def test_the_attention_sink_is_treated_and_said_alike_in_the_cli_the_page_and_th
     note = reading.hidden_note()
     assert note.startswith("the start token the model reads first holds") and "attention sink" in note
 
-    view = render.View.of(text, Settings(), "utf-16", result)
-    hover = render.hover(view, first.start).contents.value
+    view = heatmap.View.of(text, Settings(), "utf-16", result)
+    hover = heatmap.hover(view, first.start).contents.value
     shown = {
         "terminal": " ".join(done.stdout.split()),
         "page": " ".join(html.unescape(page.read_text(encoding="utf-8")).split()),
         "hover": hover,
-        "summary": render.summary_markdown(view),
+        "summary": heatmap.summary_markdown(view),
     }
     for where, words in shown.items():
         assert note in words, where

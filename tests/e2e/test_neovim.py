@@ -13,9 +13,9 @@ import pytest
 from e2e_expected import expected_levels, expected_view
 from lsprotocol import types
 
+from salience.prompt.words import is_break
 from salience.server.positions import LineIndex
 from salience.server.settings import Settings
-from salience.views.words import is_break
 
 pytestmark = pytest.mark.embedded
 ROOT = Path(__file__).parents[2]

@@ -7,7 +7,7 @@ from lsp_decode import decode_semantic_tokens
 from lsprotocol import types
 
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.server import render
+from salience.server.layers import heatmap
 from salience.server.positions import LineIndex, apply_changes
 from salience.server.settings import Settings
 from salience.views.spans import ScoredSpan, assign_levels, scored_spans, shift_spans
@@ -43,14 +43,14 @@ def result_for(text: str, words: list[str], scores: list[float], extra_template:
 @pytest.fixture
 def view():
     scores = [0.05, -0.30, 0.01, 0.20, 0.10, 0.15, 0.02, 0.08]
-    return lambda encoding="utf-16", **kw: render.View.of(
+    return lambda encoding="utf-16", **kw: heatmap.View.of(
         TEXT, Settings(**kw), encoding, result_for(TEXT, WORDS, scores, 0.5)
     )
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_semantic_tokens_land_on_the_words(view, encoding):
-    decoded = decode_semantic_tokens(TEXT, render.semantic_tokens(view(encoding)), encoding)
+    decoded = decode_semantic_tokens(TEXT, heatmap.semantic_tokens(view(encoding)), encoding)
     highlighted = {token: (kind, modifiers) for _, _, token, kind, modifiers in decoded}
     assert set(highlighted) <= set(WORDS)
     assert highlighted["👩‍💻"] == (4, 1)  # largest |score|: level 5, negative
@@ -89,12 +89,12 @@ def test_levels_quantile_and_fixed():
 
 def test_hover_shows_score_share_rank_and_footer(view):
     v = view()
-    hover = render.hover(v, TEXT.index("日本") + 1)
+    hover = heatmap.hover(v, TEXT.index("日本") + 1)
     assert "日本語" in hover.contents.value and "+0.2000" in hover.contents.value
     assert "rank 2 of 8" in hover.contents.value and "input_x_gradient" in hover.contents.value
-    just_after = render.hover(v, TEXT.index(" and"))  # a cursor right after a word hovers that word
+    just_after = heatmap.hover(v, TEXT.index(" and"))  # a cursor right after a word hovers that word
     assert "rank 1 of 8" in just_after.contents.value
-    assert render.hover(render.View.of(TEXT, Settings(), "utf-16", None), 0) is None
+    assert heatmap.hover(heatmap.View.of(TEXT, Settings(), "utf-16", None), 0) is None
 
 
 def test_the_hover_says_what_its_numbers_are(view):
@@ -102,27 +102,27 @@ def test_the_hover_says_what_its_numbers_are(view):
     v.result.target_tokens, v.result.target_ids = [" 7", "3", "3"], [5, 6, 6]
     rows = [[0.01 * (i + 1) for i in range(9)], [-0.2] * 9, [0.05] * 9]
     v.result.matrix = rows
-    value = render.hover(v, TEXT.index("日本") + 1).contents.value
+    value = heatmap.hover(v, TEXT.index("日本") + 1).contents.value
     assert "relevance to 'x': +0.2000 · " in value and "of the total · rank 2 of 8 words" in value
     total = sum(abs(x) for x in v.result.aggregate)
     assert f"moved most: `3` (2 of 3) {-0.2 / total:+.1%}, `3` (3 of 3) {0.05 / total:+.1%}, ` 7` (1 of 3)" in value
-    assert render.hover(v, TEXT.index(" and")) is not None  # right after a word: that word
+    assert heatmap.hover(v, TEXT.index(" and")) is not None  # right after a word: that word
     blank = result_for("a  \nb", ["a", "  ", "\n", "b"], [0.1, 0.2, 0.3, 0.1])
-    spaced = render.View.of("a  \nb", Settings(), "utf-16", blank)
-    assert render.hover(spaced, 0) is not None and render.hover(spaced, 2) is None  # blanks get no hover
-    assert "` b`" not in value and render.hover(spaced, 5) is not None
+    spaced = heatmap.View.of("a  \nb", Settings(), "utf-16", blank)
+    assert heatmap.hover(spaced, 0) is not None and heatmap.hover(spaced, 2) is None  # blanks get no hover
+    assert "` b`" not in value and heatmap.hover(spaced, 5) is not None
 
 
 def test_hover_on_front_matter_is_the_run_summary(view):
     v = view()
     v.body_start = 3
-    summary = render.hover(v, 0).contents.value
+    summary = heatmap.hover(v, 0).contents.value
     assert "explains" in summary and "chat-template tokens hold" in summary
 
 
 def warnings_of(result: AttributionResult) -> list[str]:
-    view = render.View.of(TEXT, Settings(), "utf-16", result)
-    return [d.message for d in render.diagnostics(view) if d.severity == types.DiagnosticSeverity.Warning]
+    view = heatmap.View.of(TEXT, Settings(), "utf-16", result)
+    return [d.message for d in heatmap.diagnostics(view) if d.severity == types.DiagnosticSeverity.Warning]
 
 
 @pytest.mark.parametrize("gap,warned", [(9.1, True), (0.01, False), (None, False)])
@@ -168,12 +168,12 @@ def test_hover_lists_the_segment_and_word_values_with_their_errors():
         },
         {"level": "word", "tokens": [3], "label": "日本語", "value": 1.25, "stderr": 0.125, "parent": 0},
     ]
-    v = render.View.of(TEXT, Settings(), "utf-16", result)
-    hover = render.hover(v, TEXT.index("日本")).contents.value
+    v = heatmap.View.of(TEXT, Settings(), "utf-16", result)
+    hover = heatmap.hover(v, TEXT.index("日本")).contents.value
     assert "segment `Hi 👩‍💻 and 日本語`: value **+2.500** (exact)" in hover  # the file's text, not decoded pieces
     assert "word `日本語`: value **+1.250** ± 0.125" in hover and "café" not in hover
     v.body_start = 3
-    summary = render.hover(v, 0).contents.value
+    summary = heatmap.hover(v, 0).contents.value
     assert "value **-0.750**" in summary and "日本語`: value **+1.250**" not in summary  # top level only
 
 
@@ -190,26 +190,26 @@ def test_an_unmet_sampling_tolerance_is_a_warning(met, spent, warned):
 
 @pytest.mark.parametrize("k", [0, 2, 5])
 def test_inlay_hints_mark_the_top_k(view, k):
-    hints = render.inlay_hints(view(inlay_top_k=k))
+    hints = heatmap.inlay_hints(view(inlay_top_k=k))
     assert len(hints) == k
     labels = sorted(float(h.label) for h in hints)
     assert labels == sorted(sorted([0.05, -0.30, 0.01, 0.20, 0.10, 0.15, 0.02, 0.08], key=abs)[-k:]) if k else True
 
 
 def test_diagnostics_fade_and_completion(view):
-    found = render.diagnostics(view(fade_threshold=0.1))
+    found = heatmap.diagnostics(view(fade_threshold=0.1))
     assert any(d.severity == types.DiagnosticSeverity.Hint and not d.tags and "explains" in d.message for d in found)
     faded = [d for d in found if d.tags]
     assert len(faded) == 2 and all(d.severity == types.DiagnosticSeverity.Hint for d in faded)
 
 
 def test_code_lens_offers_the_commands(view):
-    lenses = render.code_lenses(view(), "file:///a.prompt")
-    assert [lens.command.command for lens in lenses if lens.command.command] == list(render.COMMANDS)
+    lenses = heatmap.code_lenses(view(), "file:///a.prompt")
+    assert [lens.command.command for lens in lenses if lens.command.command] == list(heatmap.COMMANDS)
 
 
 def test_scores_payload_is_normalised(view):
-    payload = render.scores_payload(view(), "file:///a.prompt", 3)
+    payload = heatmap.scores_payload(view(), "file:///a.prompt", 3)
     assert max(abs(s) for s in payload["scores"]) == 1.0 and len(payload["ranges"]) == len(WORDS)
     assert payload["method"] and payload["model"] and payload["seconds"] == 0.5 and payload["cached"] is False
 
@@ -230,7 +230,7 @@ def test_edits_shift_spans_and_drop_edited_ones():
 def test_truncated_prompts_get_a_warning(view):
     v = view()
     v.result.extras["truncated_tokens"] = 12
-    warnings = [d for d in render.diagnostics(v) if d.severity == types.DiagnosticSeverity.Warning]
+    warnings = [d for d in heatmap.diagnostics(v) if d.severity == types.DiagnosticSeverity.Warning]
     assert len(warnings) == 1 and "first 12 tokens" in warnings[0].message
 
 

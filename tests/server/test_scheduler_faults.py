@@ -11,8 +11,8 @@ import torch
 
 from salience.attribution import methods as registry
 from salience.attribution.methods.saliency import Saliency
-from salience.server import render
 from salience.server.documents import Job
+from salience.server.layers import heatmap
 from salience.server.scheduler import ROWS_MESSAGE, Scheduler
 from salience.server.settings import Settings
 
@@ -111,7 +111,7 @@ async def test_out_of_memory_falls_back_to_a_cheaper_method_with_a_warning(sched
     await settled(scheduler, "file:///hungry.prompt")
     view = scheduler.view("file:///hungry.prompt")
     assert view.result.method == "saliency" and not scheduler.output.errors
-    warnings = [d.message for d in render.diagnostics(view) if d.severity == 2]
+    warnings = [d.message for d in heatmap.diagnostics(view) if d.severity == 2]
     assert any("hungry ran out of memory" in w and "showing saliency" in w for w in warnings)
 
 
@@ -128,9 +128,9 @@ async def test_stopping_the_server_cancels_the_run_in_progress(scheduler):
 
 
 async def test_a_two_stage_runs_progress_says_what_is_left_once_the_heatmap_is_shown(scheduler, monkeypatch):
-    from salience.server import progress
+    from salience.server import work_done
 
-    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)  # the tiny model is quick: show progress at once
+    monkeypatch.setattr(work_done, "PROGRESS_DELAY_S", 0.0)  # the tiny model is quick: show progress at once
     out: Recorder = scheduler.output
     scheduler.open("file:///rows.prompt", TEXT, 1)  # the default method: the heatmap first, then the rows
     await settled(scheduler, "file:///rows.prompt")

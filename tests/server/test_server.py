@@ -10,7 +10,7 @@ from lsp_decode import decode_semantic_tokens, split_lines, text_of_range
 from lsprotocol import types
 
 from salience.attribution import DEFAULT_METHOD
-from salience.server import render
+from salience.server.layers import heatmap
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # the module's servers (conftest)
 
@@ -86,7 +86,7 @@ async def test_code_lens_and_commands(session):
     uri = session.open("lens.prompt", UNICODE)
     await session.result_for(uri)
     lenses = await session.client.text_document_code_lens_async(types.CodeLensParams(doc_id(uri)))
-    assert {lens.command.command for lens in lenses} == set(render.COMMANDS)
+    assert {lens.command.command for lens in lenses} == set(heatmap.COMMANDS)
     figures = await session.client.workspace_execute_command_async(
         types.ExecuteCommandParams("salience.faithfulness", [uri])
     )

@@ -10,13 +10,13 @@ from lsp_decode import decode_semantic_tokens
 from rich.console import Console
 
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.server import render
+from salience.prompt.words import is_break
+from salience.server.layers import heatmap
 from salience.server.settings import Settings
 from salience.views.html import html_page
-from salience.views.presentation import Reading, word_view
+from salience.views.reading import Reading, word_view
 from salience.views.spans import shift_spans, view_spans
 from salience.views.terminal import terminal_report
-from salience.views.words import is_break
 
 # How a byte-level BPE cuts it: numbers digit by digit, rare words and emoji in pieces.
 PIECES = [
@@ -98,29 +98,29 @@ def test_every_view_ranks_and_shows_words(result):
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
 def test_the_editor_draws_hints_and_levels_on_whole_words(result, encoding):
-    view = render.View.of(TEXT, Settings(inlay_top_k=24), encoding, result)
-    hints = render.inlay_hints(view)
+    view = heatmap.View.of(TEXT, Settings(inlay_top_k=24), encoding, result)
+    hints = heatmap.inlay_hints(view)
     offsets = [view.lines.offset(h.position) for h in hints]
     assert len(hints) == len(WORDS) and all(is_break(TEXT, p) for p in offsets)
-    highlighted = {text for *_, text, _, _ in decode_semantic_tokens(TEXT, render.semantic_tokens(view), encoding)}
+    highlighted = {text for *_, text, _, _ in decode_semantic_tokens(TEXT, heatmap.semantic_tokens(view), encoding)}
     assert highlighted <= {w.replace("\r\n", "") for w in WORDS} and "7733" in highlighted
-    payload = render.scores_payload(view, "file:///p", 1)
+    payload = heatmap.scores_payload(view, "file:///p", 1)
     assert len(payload["ranges"]) == len(WORDS) - 1  # the bare line break is not drawn
     assert max(payload["scores"]) == payload["scores"][WORDS.index("7733")] == 1.0
 
 
 def test_the_hover_on_a_word_lists_its_tokens(result):
-    view = render.View.of(TEXT, Settings(), "utf-16", result)
-    hover = render.hover(view, TEXT.index("7733") + 2)
+    view = heatmap.View.of(TEXT, Settings(), "utf-16", result)
+    hover = heatmap.hover(view, TEXT.index("7733") + 2)
     assert hover is not None
     value = hover.contents.value
     assert "`7733`" in value
     assert "tokens: `␣7` +0.2000, `7` +0.2000, `3` +0.2000, `3` +0.2000" in value  # a space shown as ␣
     assert view.lines.offset(hover.range.start) == TEXT.index("7733")
-    single = render.hover(view, TEXT.index("door"))
+    single = heatmap.hover(view, TEXT.index("door"))
     assert single is not None and "tokens:" not in single.contents.value
-    tokens = render.View.of(TEXT, Settings(granularity="token"), "utf-16", result)
-    assert "tokens:" not in render.hover(tokens, TEXT.index("7733") + 2).contents.value
+    tokens = heatmap.View.of(TEXT, Settings(granularity="token"), "utf-16", result)
+    assert "tokens:" not in heatmap.hover(tokens, TEXT.index("7733") + 2).contents.value
 
 
 def test_an_edit_moves_a_word_with_its_tokens(result):

@@ -12,10 +12,10 @@ from test_sections import word_result
 
 from salience.attribution import SalienceError
 from salience.revisions import is_revision, read_version, sides
-from salience.views.by_section import sections_of
-from salience.views.diff import compare, comparison_view
+from salience.views.comparison import compare, comparison_view
 from salience.views.html import diff_page
-from salience.views.presentation import Reading
+from salience.views.reading import Reading
+from salience.views.section_shares import sections_of
 from salience.views.terminal import diff_heatmap, diff_report
 
 OLD = "## Facts\nThe red door is 7733. The 🚪 blue door is 4812.\n\n## Ask\nRed door?"

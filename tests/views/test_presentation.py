@@ -12,10 +12,10 @@ import sys
 from rich.console import Console
 
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.server import render
+from salience.server.layers import heatmap
 from salience.server.settings import Settings
 from salience.views.html import html_page
-from salience.views.presentation import Reading, lens_title, percent, run_time, signed
+from salience.views.reading import Reading, lens_title, percent, run_time, signed
 from salience.views.terminal import terminal_report
 
 TEXT = "Door 👩‍💻 code 日本語\r\nis 7733.\nend"
@@ -56,7 +56,7 @@ def terminal_text(res: AttributionResult) -> str:
 def test_every_view_reads_the_same_numbers():
     res = result()
     reading = Reading.of(res, TEXT)
-    view = render.View.of(TEXT, Settings(), "utf-16", res)
+    view = heatmap.View.of(TEXT, Settings(), "utf-16", res)
     top = reading.top(3)
     assert [reading.span_text(s) for s in top] == ["7733", "👩‍💻", "日本語"]
     share = percent(reading.share(top[0]))
@@ -67,9 +67,9 @@ def test_every_view_reads_the_same_numbers():
     terminal = terminal_text(res)
     page = html.unescape(html_page(TEXT, res, "door"))
     offset = TEXT.index("7733") + 1
-    hover = render.hover(view, offset).contents.value
-    summary = render.summary_markdown(view)
-    lens = render.code_lenses(view, "file:///door.prompt")[0].command.title
+    hover = heatmap.hover(view, offset).contents.value
+    summary = heatmap.summary_markdown(view)
+    lens = heatmap.code_lenses(view, "file:///door.prompt")[0].command.title
 
     for span in top:  # rank, text, score and share of the top parts: the terminal table and the HTML table
         cells = [
@@ -118,7 +118,7 @@ def test_the_note_names_what_holds_the_share_outside_the_file():
 
 def test_the_views_rank_a_shifted_span_as_the_editor_shows_it():
     res = result()
-    view = render.View.of(TEXT, Settings(), "utf-16", res)
+    view = heatmap.View.of(TEXT, Settings(), "utf-16", res)
     view.spans = view.spans[1:]  # an edit removed the first word's span: the rest keep their rank and share
     reading = view.reading
     assert [reading.rank(s) for s in reading.top(2)] == [1, 2]
@@ -127,8 +127,9 @@ def test_the_views_rank_a_shifted_span_as_the_editor_shows_it():
 
 def test_the_renderer_and_the_settings_import_without_torch():
     code = (
-        "import sys; import salience.server.render, salience.server.settings, salience.views.terminal, "
-        "salience.views.html, salience.attribution; "
+        "import sys; import salience.server.layers.heatmap, salience.server.settings, salience.views.terminal, "
+        "salience.views.html, salience.attribution, salience.prompt.document, salience.prompt.sections, "
+        "salience.prompt.words; "
         "assert not {'torch', 'transformers'} & set(sys.modules), sorted(m for m in sys.modules if 'torch' in m)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,10 +8,10 @@ import pytest
 
 from salience.attribution import parse_prompt
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.views.by_section import lens_title, section_reading, sections_of
-from salience.views.expectations import missing_sections, verdicts
-from salience.views.presentation import Reading
-from salience.views.sections import find_sections
+from salience.prompt.sections import find_sections
+from salience.views.reading import Reading
+from salience.views.section_shares import section_lens_title, section_reading, sections_of
+from salience.views.verdicts import missing_sections, verdicts
 
 
 def names(text: str) -> list[tuple[int, str, str]]:
@@ -151,7 +151,8 @@ def test_shares_add_up_with_the_hidden_tokens_and_name_the_child_that_holds_most
     assert sum(s.share for s in reading.top) + reading.hidden == pytest.approx(1.0)
     documents = reading.named("Documents")
     assert documents.share > 0.7 and documents.mostly().name == "document 1"
-    assert lens_title(documents).startswith("§ Documents · ") and lens_title(documents).endswith("mostly document 1")
+    title = section_lens_title(documents)
+    assert title.startswith("§ Documents · ") and title.endswith("mostly document 1")
     assert reading.named("Instructions").score < 0
 
 

@@ -11,7 +11,7 @@ from rich import _palettes
 from rich.console import Console
 
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.views.runs import colour
+from salience.views.colours import colour
 from salience.views.terminal import RAMPS, part_style, terminal_report
 
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)

@@ -7,7 +7,7 @@
 
 import { step, STEPS } from './colors';
 
-/** The `salience/scores` notification's parameters (see salience/server/render.py). */
+/** The `salience/scores` notification's parameters (see salience/server/layers/heatmap.py). */
 export interface ScoresPayload {
   uri: string;
   version: number | null;

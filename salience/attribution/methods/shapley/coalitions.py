@@ -42,7 +42,7 @@ MIN_SPLIT_BLOCK = 8
 
 
 @dataclass
-class Outcome:
+class CoalitionOutcome:
     """Per coalition: f_t for every target step [M, T], and whether y_t is still the greedy choice [M, T]."""
 
     values: torch.Tensor
@@ -84,11 +84,11 @@ class Coalitions:
         out = self.loaded.model.base_model(input_ids=self.ids[None].to(self.loaded.device), use_cache=True)
         self.cache, self.hidden = out.cache, out.last_hidden_state[0]
         values, kept = self._read(self.hidden[None, self.n_source - 1 :])
-        self.full = Outcome(values, kept)
+        self.full = CoalitionOutcome(values, kept)
         self._memo[self._key(torch.zeros(self.n_source, dtype=torch.bool))] = (values[0], kept[0])
         self.forwards, self.calls, self.token_forwards = 1, 1, len(self.ids)
 
-    def evaluate(self, absent: torch.Tensor, on_batch: OnBatch | None = None) -> Outcome:
+    def evaluate(self, absent: torch.Tensor, on_batch: OnBatch | None = None) -> CoalitionOutcome:
         """Outcomes of coalitions given as absent source positions [M, L] (bool)."""
         keys = [self._key(row) for row in absent]
         todo = sorted(
@@ -100,7 +100,7 @@ class Coalitions:
                 self._run(absent[todo], [keys[i] for i in todo])
         values = torch.stack([self._memo[k][0] for k in keys])
         kept = torch.stack([self._memo[k][1] for k in keys])
-        return Outcome(values, kept)
+        return CoalitionOutcome(values, kept)
 
     def _run(self, absent: torch.Tensor, keys: list[bytes]) -> None:
         """Walk the prefix trie depth first: each group shares what it agrees on, splits, or runs what is left."""

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any, Literal
 
-from salience.views.by_section import SectionReading
-from salience.views.presentation import Reading, percent
+from salience.views.reading import Reading, percent
+from salience.views.section_shares import SectionReading
 from salience.views.spans import ScoredSpan
 
 Status = Literal["kept", "inserted", "deleted"]

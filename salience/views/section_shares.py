@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from salience.attribution import PromptDocument, parse_prompt
-from salience.views.presentation import Reading, percent, shorten, signed
-from salience.views.sections import Section, Sections, find_sections
+from salience.prompt.sections import Section, Sections, find_sections
+from salience.views.reading import Reading, percent, shorten, signed
 
 MOSTLY = 0.5
 """A child holding at least this much of its parent's share is what the parent's code lens names."""
@@ -119,7 +119,7 @@ def _token_values(reading: Reading) -> tuple[list[float], list[float], float, st
     return values, masses, sum(masses) or 1.0, f"{result.method} segment values"
 
 
-def lens_title(share: SectionShare) -> str:
+def section_lens_title(share: SectionShare) -> str:
     """A section's code lens: `§ Documents · 61.0% · net +0.42 · mostly document 3`."""
     title = f"§ {shorten(share.name, 40)} · {percent(share.share)} · net {signed(share.score)}"
     if (child := share.mostly()) is not None:

@@ -1,4 +1,4 @@
-"""Pure rendering: (document text, result, settings) -> LSP structures. No server, no torch.
+"""Pure rendering: a `View` (document text, result, settings) -> LSP structures. No server, no torch.
 
 Every layer of ../specs/rendering.md comes from one `View`: semantic tokens, hover, inlay hints,
 diagnostics, code lens and the `salience/scores` payload.
@@ -11,11 +11,10 @@ from typing import Any
 from lsprotocol import types
 
 from salience.attribution import AttributionResult
-from salience.server import compare_view
-from salience.server.sections import expectation_diagnostics, section_lenses, section_payload
-from salience.server.view import SOURCE, View
-from salience.views.by_section import section_lines
-from salience.views.presentation import (
+from salience.server.layers import compare
+from salience.server.layers.section_lenses import expectation_diagnostics, section_lenses, section_payload
+from salience.server.layers.view import SOURCE, View
+from salience.views.reading import (
     Reading,
     lens_title,
     one_line,
@@ -26,6 +25,7 @@ from salience.views.presentation import (
     signed,
     truncation_note,
 )
+from salience.views.section_shares import section_lines
 from salience.views.spans import span_at
 
 TOKEN_TYPES = [f"salience{level}" for level in range(1, 6)]
@@ -72,7 +72,7 @@ def hover(view: View, offset: int) -> types.Hover | None:
     if offset < view.body_start:
         return types.Hover(_markup(summary_markdown(view)))
     if view.comparison is not None:
-        return compare_view.hover(view, offset)
+        return compare.hover(view, offset)
     span = span_at(view.spans, offset)
     if span is None:
         return None
@@ -169,7 +169,7 @@ def diagnostics(view: View) -> list[types.Diagnostic]:
         for p in view.problems
     ]
     first_line = view.lines.range(0, view.lines.ends[0])
-    found += expectation_diagnostics(view) + compare_view.diagnostics(view)
+    found += expectation_diagnostics(view) + compare.diagnostics(view)
     if view.error:
         found.append(types.Diagnostic(first_line, view.error, severity=types.DiagnosticSeverity.Error, source=SOURCE))
     if view.result is None:
@@ -227,7 +227,7 @@ def code_lenses(view: View, uri: str) -> list[types.CodeLens]:
     if view.result is not None:
         lenses.append(("faithfulness", "salience.faithfulness", [uri]))
     drawn = [types.CodeLens(where, types.Command(t, c, arguments=args)) for t, c, args in lenses]
-    return drawn + compare_view.lenses(view, uri) + section_lenses(view)
+    return drawn + compare.lenses(view, uri) + section_lenses(view)
 
 
 def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:

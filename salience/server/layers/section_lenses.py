@@ -8,11 +8,11 @@ from typing import Any
 
 from lsprotocol import types
 
-from salience.server.compare_view import section_title
-from salience.server.view import SOURCE, View
-from salience.views.by_section import lens_title
-from salience.views.expectations import missing_sections, verdicts
-from salience.views.sections import key_span
+from salience.prompt.sections import key_span
+from salience.server.layers.compare import section_title
+from salience.server.layers.view import SOURCE, View
+from salience.views.section_shares import section_lens_title
+from salience.views.verdicts import missing_sections, verdicts
 
 
 def section_lenses(view: View) -> list[types.CodeLens]:
@@ -25,7 +25,7 @@ def section_lenses(view: View) -> list[types.CodeLens]:
     return [
         types.CodeLens(
             types.Range(view.lines.position(s.section.start), view.lines.position(s.section.start)),
-            types.Command(section_title(view, s.name, lens_title(s)), ""),  # no command: the lens is a label
+            types.Command(section_title(view, s.name, section_lens_title(s)), ""),  # no command: the lens is a label
         )
         for s in sections.top
     ]

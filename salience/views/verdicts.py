@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from salience.attribution import AttributionResult, Expect, ShareBound
-from salience.views.by_section import SectionReading
-from salience.views.presentation import percent
-from salience.views.sections import Section, Sections
+from salience.prompt.sections import Section, Sections
+from salience.views.reading import percent
+from salience.views.section_shares import SectionReading
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from typing import Any
 from lsprotocol import types
 
 from salience.attribution import AttributionResult, Expect, Problem, parse_prompt
+from salience.prompt.sections import Sections, find_sections
 from salience.server.documents import Baseline
 from salience.server.positions import LineIndex
 from salience.server.settings import Settings
-from salience.views.by_section import SectionReading, section_reading
-from salience.views.diff import Comparison
-from salience.views.presentation import Reading
-from salience.views.sections import Sections, find_sections
+from salience.views.comparison import Comparison
+from salience.views.reading import Reading
+from salience.views.section_shares import SectionReading, section_reading
 from salience.views.spans import ScoredSpan, assign_levels, view_spans
 
 SOURCE = "salience"

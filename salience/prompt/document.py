@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from salience.attribution.errors import PromptError
-from salience.attribution.expect import Expect, SectionSpec
+from salience.prompt.expect import Expect, SectionSpec
 
 ROLES = ("system", "user", "assistant")
 PROMPT_SUFFIXES = (".prompt", ".prompt.md", ".prompt.txt", ".prompty")

@@ -1,5 +1,6 @@
 """The front matter's `expect:` and `sections:` blocks: what `salience check` asserts, and sections named
-by hand. Schemas only: `salience.check` evaluates them, `salience.views.sections` places the sections.
+by hand. Schemas only: `salience.views.verdicts` evaluates them (for `salience check` and the editor), and
+`salience.prompt.sections` places the sections.
 
     expect:
       answer: {contains: "7733"}

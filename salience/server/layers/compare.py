@@ -9,11 +9,11 @@ import dataclasses
 from lsprotocol import types
 
 from salience.attribution import parse_prompt
-from salience.server.view import SOURCE, View
-from salience.views.by_section import section_reading
-from salience.views.diff import compare, share_text
-from salience.views.presentation import Reading
-from salience.views.sections import find_sections
+from salience.prompt.sections import find_sections
+from salience.server.layers.view import SOURCE, View
+from salience.views.comparison import compare, share_text
+from salience.views.reading import Reading
+from salience.views.section_shares import section_reading
 from salience.views.spans import LEVELS, Scale, ScoredSpan, span_at
 
 
