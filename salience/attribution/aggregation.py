@@ -35,28 +35,3 @@ def l2_over_hidden(granular: torch.Tensor) -> torch.Tensor:
 def sum_over_hidden(granular: torch.Tensor) -> torch.Tensor:
     """Collapse the embedding dimension with a signed sum (input x gradient, IG)."""
     return granular.sum(dim=-1)
-
-
-def word_starts(pieces: list[str], ranges: list[tuple[int, int] | None]) -> list[int]:
-    """Indices of the tokens that begin a word: subword pieces that touch in the file and join letters
-    or digits (or split one character, such as an emoji's bytes) belong to the word before them.
-
-    `pieces` are the decoded tokens, `ranges` their file spans (None for template tokens, which are
-    words of their own).
-    """
-    starts = []
-    for i, (piece, span) in enumerate(zip(pieces, ranges)):
-        previous = ranges[i - 1] if i else None
-        if not (span and previous and span[0] <= previous[1] and _joins(pieces[i - 1], piece, span, previous)):
-            starts.append(i)
-    return starts
-
-
-def _joins(before: str, piece: str, span: tuple[int, int], previous: tuple[int, int]) -> bool:
-    if span[0] < previous[1]:
-        return True  # one character split over tokens
-    return bool(before) and bool(piece) and _wordish(before[-1]) and _wordish(piece[0])
-
-
-def _wordish(char: str) -> bool:
-    return char.isalnum() or char == "\ufffd"  # U+FFFD: part of a character split over tokens

@@ -35,6 +35,7 @@ from salience.attribution.targets import (
 )
 from salience.attribution.tokens import encode_prompt, use_chat
 from salience.prompt.document import PromptDocument
+from salience.prompt.words import word_starts
 
 MAX_SOURCE_TOKENS = 8192
 
@@ -133,6 +134,7 @@ def explain(
         method.name,
         json.dumps(request.params or {}, sort_keys=True, default=str),
         tuple(input_ids),
+        tuple(word_starts(doc.text, ranges)),  # the words players are made of
         target_text,
         contrast,
         max_new_tokens,
@@ -156,6 +158,7 @@ def explain(
         ranges,
         chat=chat,
         contrast=contrast,
+        text=doc.text,
         progress=_scaled(progress, 0.1, 1.0),
         cancelled=cancelled,
         timings=timings,

@@ -18,6 +18,7 @@ from salience import __version__
 from salience.attribution.result import AttributionResult
 from salience.attribution.sources import cache_root
 from salience.attribution.tokens import ENCODING
+from salience.prompt.words import WORD_RULE
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def result_key(content: bytes, **settings: Any) -> str:
     """A hash of a prompt file's bytes and the settings of its run (method, model, parameters …)."""
     digest = hashlib.sha256(content)
-    stamp = {**settings, "salience": __version__, "encoding": ENCODING}
+    stamp = {**settings, "salience": __version__, "encoding": ENCODING, "words": WORD_RULE}
     digest.update(json.dumps(stamp, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 

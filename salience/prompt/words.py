@@ -6,13 +6,21 @@ belong to one word unless the file has a word break between them. The rules are 
 Unicode's word boundaries (UAX #29): letters, digits and combining marks join; `1,889`, `12:30` and
 `3.5` are one number and `don't` one word; an emoji with its modifiers, joiners and the emoji next to
 it is one sequence; each Han or kana character stands alone (those scripts put no spaces between
-words, and a run of them is a phrase). Pure functions on a str.
+words, and a run of them is a phrase); blanks on one line lead into the word after them. Pure functions
+on a str.
+
+This is the one word rule: the views group a result's spans by it (`views.spans.word_spans`) and the
+engine its players by it (`word_starts`: SIG's words, the word players of LIME, KernelSHAP and
+TextGenSHAP), so the word a method scores is the word the hover shows. `WORD_RULE` names its version:
+stored results whose players it decides are keyed on it.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+WORD_RULE = 2
+"""Version of the rule; 1 was the engine's own (letters and digits only), which split don't and 1,889."""
 ZWJ = "\u200d"
 NUMBER_JOINERS = frozenset(".,:")
 """Between two digits, these keep a number whole: 1,889 · 3.5 · 12:30."""
@@ -85,3 +93,37 @@ def _solo(char: str) -> bool:
         or 0xF900 <= code <= 0xFAFF
         or 0x3040 <= code <= 0x30FF
     )
+
+
+BLANKS = " \t\u00a0\u3000"
+"""Blanks on one line: a token of these leads into the word after it (' ' + '7733' is one word)."""
+
+
+def continues_word(text: str, word: tuple[int, int], span: tuple[int, int]) -> bool:
+    """Whether a token on `span` belongs to the word on `word` (the characters of that word so far): it lies
+    on the word's characters (one character split over tokens, a placeholder's sample value), or it touches
+    them with no word break between, or the word so far is blanks on one line leading into it."""
+    start, end = span
+    if word[0] <= start < word[1]:
+        return True
+    if start != word[1]:
+        return False
+    return not is_break(text, start) or (_blanks(text[word[0] : word[1]]) and not text[start : start + 1].isspace())
+
+
+def word_starts(text: str, ranges: list[tuple[int, int] | None]) -> list[int]:
+    """Indices of the tokens that begin a word, for tokens on `ranges` of `text` in file order; a token with
+    no range (a template token) is a word of its own. The views group spans by the same rule."""
+    starts: list[int] = []
+    word: tuple[int, int] | None = None
+    for i, span in enumerate(ranges):
+        if span is not None and word is not None and continues_word(text, word, span):
+            word = (word[0], max(word[1], span[1]))
+        else:
+            starts.append(i)
+            word = span
+    return starts
+
+
+def _blanks(chars: str) -> bool:
+    return chars != "" and chars.strip(BLANKS) == ""

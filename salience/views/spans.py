@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from salience.attribution import AttributionResult
-from salience.prompt.words import is_break
+from salience.prompt.words import continues_word
 
 Granularity = Literal["word", "token"]
 
@@ -57,13 +57,14 @@ def scored_spans(result: AttributionResult) -> list[ScoredSpan]:
 
 
 def word_spans(spans: list[ScoredSpan], text: str) -> list[ScoredSpan]:
-    """Token spans grouped into the file's words: touching spans with no word break between them add up, and
-    a token of spaces joins the word it precedes (as ' is' holds its space, ' ' + '7733' is one word). A
-    word's range starts at its first visible character; its parts keep their tokens' ranges."""
+    """Token spans grouped into the file's words by the one word rule (`prompt.words.continues_word`):
+    touching spans with no word break between them add up, and a token of spaces joins the word it precedes
+    (as ' is' holds its space, ' ' + '7733' is one word). A word's range starts at its first visible
+    character; its parts keep their tokens' ranges."""
     words: list[ScoredSpan] = []
     for span in spans:
         last = words[-1] if words else None
-        if last and last.end == span.start and (not is_break(text, span.start) or _leads(text, last, span)):
+        if last and continues_word(text, (last.start, last.end), (span.start, span.end)):
             last.end, last.score = span.end, last.score + span.score
             last.tokens += span.tokens
             last.parts.append(span)
@@ -74,12 +75,6 @@ def word_spans(spans: list[ScoredSpan], text: str) -> list[ScoredSpan]:
         if word.start + blanks < word.end:
             word.start += blanks
     return words
-
-
-def _leads(text: str, spaces: ScoredSpan, word: ScoredSpan) -> bool:
-    """Whether `spaces` is blanks on one line right before a word that starts with something visible."""
-    blank = text[spaces.start : spaces.end]
-    return blank.strip(" \t\u00a0\u3000") == "" and not text[word.start].isspace()
 
 
 def view_spans(result: AttributionResult, text: str, granularity: Granularity = "word") -> list[ScoredSpan]:

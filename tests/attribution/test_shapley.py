@@ -13,6 +13,7 @@ from salience.attribution.methods.shapley.estimators import (
 )
 from salience.attribution.methods.shapley.players import Boundaries, file_tokens
 from salience.attribution.methods.shapley.surrogate import fit_linear, kernel_masks, kernel_weights
+from salience.prompt.words import word_starts
 
 WEIGHTS = torch.tensor([0.5, -1.0, 2.0, 0.0, 0.25, -0.75, 1.5, 0.1])
 PAIR, TRIPLE = 3.0, -1.2
@@ -112,6 +113,11 @@ def test_kernel_fit_of_an_additive_game_recovers_its_weights():
     assert coef[:, 0].sum() == pytest.approx(float(values[0, 0] - values[1, 0]), abs=1e-3)  # efficiency
 
 
+def boundaries_of(pieces: list[str], ranges: list[tuple[int, int] | None]) -> Boundaries:
+    """The boundaries of pieces laid out contiguously (their text is the file)."""
+    return Boundaries.of(pieces, ranges, word_starts("".join(pieces), ranges))
+
+
 def _pieces(text_units: list[str]) -> tuple[list[str], list[tuple[int, int] | None]]:
     """Pieces with contiguous file ranges; None marks a template token."""
     ranges, at = [], 0
@@ -151,7 +157,7 @@ def test_segments_sentences_and_words_of_a_rag_prompt():
             "?",
         ]
     )
-    boundaries = Boundaries.of(pieces, ranges)
+    boundaries = boundaries_of(pieces, ranges)
     tokens = file_tokens(ranges)
     segments = boundaries.split(tokens, "segment")
     assert [len(s) for s in segments] == [8, 10, 4]
@@ -165,7 +171,7 @@ def test_segments_sentences_and_words_of_a_rag_prompt():
 
 def test_chat_messages_are_segments_and_template_tokens_are_never_players():
     pieces, ranges = _pieces([None, "You", " are", " terse", ".", None, None, "Where", "?", None])
-    boundaries = Boundaries.of(pieces, ranges)
+    boundaries = boundaries_of(pieces, ranges)
     tokens = file_tokens(ranges)
     assert boundaries.split(tokens, "segment") == [[1, 2, 3, 4], [7, 8]]
 
@@ -173,9 +179,9 @@ def test_chat_messages_are_segments_and_template_tokens_are_never_players():
 @pytest.mark.parametrize("units", [["第一句。", "第二句。"], ["Hi", " 👋🏽", ".", " Ok", "."]])
 def test_sentences_of_cjk_and_emoji_text(units):
     pieces, ranges = _pieces(units)
-    assert len(Boundaries.of(pieces, ranges).split(file_tokens(ranges), "sentence")) == 2
+    assert len(boundaries_of(pieces, ranges).split(file_tokens(ranges), "sentence")) == 2
 
 
 def test_crlf_blank_lines_split_segments():
     pieces, ranges = _pieces(["One", ".", "\r\n", "\r\n", "Two", "."])
-    assert len(Boundaries.of(pieces, ranges).split(file_tokens(ranges), "segment")) == 2
+    assert len(boundaries_of(pieces, ranges).split(file_tokens(ranges), "segment")) == 2

@@ -9,7 +9,6 @@ import pytest
 import torch
 from tiny_models import FAMILY_CONFIGS, tiny_family
 
-from salience.attribution.aggregation import word_starts
 from salience.attribution.errors import Cancelled
 from salience.attribution.methods import AttributionInput, get_method
 from salience.attribution.methods.sig import sequential_integrated_gradients as sig
@@ -147,24 +146,6 @@ def test_forward_mode_is_exact_on_every_family(family, tiny_case):
         AttributionInput(loaded, source, [None] * len(source), target), {"baseline": "unk"}
     )
     assert torch.allclose(torch.tensor(result.matrix), torch.tensor(occlusion.matrix), atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "pieces,ranges,starts",
-    [
-        (["Hello", " wor", "ld", "!"], [(0, 5), (5, 9), (9, 11), (11, 12)], [0, 1, 3]),
-        (["77", "33", "."], [(0, 2), (2, 4), (4, 5)], [0, 2]),
-        (["<s>", "code", "\ufffd", "\ufffd", " x"], [None, (0, 4), (4, 5), (4, 5), (5, 7)], [0, 1, 4]),
-        (["a", "b"], [(0, 1), (2, 3)], [0, 1]),  # not touching in the file
-        (
-            ["x", "\ufffd", "\ufffd", "!", "\ufffd", "\ufffd", "本"],
-            [(0, 1), (1, 2), (1, 2), (2, 3), (3, 4), (3, 4), (4, 5)],
-            [0, 3, 4],
-        ),
-    ],
-)
-def test_word_starts(pieces, ranges, starts):
-    assert word_starts(pieces, ranges) == starts
 
 
 @pytest.mark.embedded

@@ -9,8 +9,12 @@ import pytest
 from lsp_decode import decode_semantic_tokens
 from rich.console import Console
 
+from salience.attribution.methods import AttributionInput
+from salience.attribution.methods.shapley.players import Boundaries, file_tokens
+from salience.attribution.methods.sig.sequential_integrated_gradients import SIGParams, path_items
 from salience.attribution.result import AttributionResult, SourceToken
-from salience.prompt.words import is_break
+from salience.attribution.targets import Target
+from salience.prompt.words import is_break, word_starts
 from salience.server.layers import heatmap
 from salience.server.settings import Settings
 from salience.views.html import html_page
@@ -21,12 +25,12 @@ from salience.views.terminal import terminal_report
 # How a byte-level BPE cuts it: numbers digit by digit, rare words and emoji in pieces.
 PIECES = [
     "Ü", "ber", " the", " door", " code", " is", " 7", "7", "3", "3", ".", " Call", " 1", ",", "8", "8", "9",
-    " times", " at", " ", "1", "2", ":", "3", "0", ",", " don", "'t", " 👍", "🏽", " 👩", "\u200d", "💻", " 🇫", "🇷",
-    "🎉", " 日", "本", "語", "\r\n", "nai", "\u0301", "ve", " E", "iffel", ".",
+    " 3", ".", "5", " times", " at", " ", "1", "2", ":", "3", "0", ",", " don", "'t", " 👍", "🏽", " 👩", "\u200d",
+    "💻", " 🇫", "🇷", "🎉", " 日", "本", "語", "\r\n", "nai", "\u0301", "ve", " E", "iffel", ".",
 ]  # fmt: skip
 TEXT = "".join(PIECES)
 WORDS = [
-    "Über", "the", "door", "code", "is", "7733", ".", "Call", "1,889", "times", "at", "12:30", ",",
+    "Über", "the", "door", "code", "is", "7733", ".", "Call", "1,889", "3.5", "times", "at", "12:30", ",",
     "don't", "👍🏽", "👩\u200d💻", "🇫🇷🎉", "日", "本", "語", "\r\n", "nai\u0301ve", "Eiffel", ".",
 ]  # fmt: skip
 
@@ -76,6 +80,26 @@ def test_a_word_is_its_tokens_summed(result):
     assert [TEXT[s.start : s.end] for s in tokens] == PIECES and not tokens[0].parts
 
 
+def test_the_engine_scores_the_words_the_views_show(result):
+    """One word rule: SIG's words and the word players of LIME, KernelSHAP and TextGenSHAP are the words of
+    every view (`don't`, `1,889`, `3.5`, emoji sequences, Han, a combining mark), the sink token alone."""
+    ranges = [t.range for t in result.source]
+    shown = [(s.tokens[0], s.tokens[-1] + 1) for s in view_spans(result, TEXT)]
+    inputs = AttributionInput(None, [t.id for t in result.source], ranges, Target([5], [None], True), text=TEXT)
+    starts = inputs.word_starts()
+    assert starts == word_starts(TEXT, ranges)
+    assert list(zip(starts, starts[1:] + [len(ranges)])) == [(0, 1), *shown]
+    sig = path_items(inputs, SIGParams(granularity="word", steps=2))
+    assert [(w.start, w.stop) for w in sig.words] == shown  # template tokens are no paths
+    pieces = [t.text for t in result.source]
+    players = Boundaries.of(pieces, ranges, starts).split(file_tokens(ranges), "word")
+    visible = [(a, b) for a, b in shown if TEXT[ranges[a][0] : ranges[b - 1][1]].strip()]
+    assert [(p[0], p[-1] + 1) for p in players if TEXT[ranges[p[0]][0] : ranges[p[-1]][1]].strip()] == [
+        (a, b + (pieces[b : b + 1] == ["\r\n"]))
+        for a, b in visible  # a line break belongs to the word before
+    ]
+
+
 def test_every_view_ranks_and_shows_words(result):
     reading = Reading.of(result, TEXT)
     assert reading.span_text(reading.top(1)[0]) == "7733"
@@ -98,7 +122,7 @@ def test_every_view_ranks_and_shows_words(result):
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
 def test_the_editor_draws_hints_and_levels_on_whole_words(result, encoding):
-    view = heatmap.View.of(TEXT, Settings(inlay_top_k=24), encoding, result)
+    view = heatmap.View.of(TEXT, Settings(inlay_top_k=len(WORDS)), encoding, result)
     hints = heatmap.inlay_hints(view)
     offsets = [view.lines.offset(h.position) for h in hints]
     assert len(hints) == len(WORDS) and all(is_break(TEXT, p) for p in offsets)

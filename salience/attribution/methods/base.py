@@ -25,6 +25,7 @@ from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, check_cancel, no_cancel, no_progress
 from salience.attribution.result import AttributionResult, SourceToken
 from salience.attribution.targets import Target
+from salience.prompt.words import word_starts
 
 CostClass = Literal["cheap", "moderate", "expensive"]
 
@@ -47,6 +48,8 @@ class AttributionInput:
     target: Target
     chat: bool = False
     contrast: str | None = None
+    text: str | None = None
+    """The file `ranges` point into (where words break, `file_text`); None: laid out from the tokens."""
     progress: Progress = no_progress
     cancelled: CancelCheck = no_cancel
     timings: dict[str, float] = field(default_factory=dict)
@@ -70,6 +73,22 @@ class AttributionInput:
     @property
     def n_target(self) -> int:
         return len(self.target.ids)
+
+    def file_text(self) -> str:
+        """`text`, or a stand-in: each token's decoded text on its range (cut or repeated to its length), blanks
+        between tokens."""
+        if self.text is not None:
+            return self.text
+        chars = [" "] * max((r[1] for r in self.ranges if r), default=0)
+        for token_id, r in zip(self.source_ids, self.ranges):
+            piece = self.loaded.tokenizer.decode([token_id]) if r else ""
+            if piece:
+                chars[r[0] : r[1]] = (piece * (r[1] - r[0]))[: r[1] - r[0]]
+        return "".join(chars)
+
+    def word_starts(self) -> list[int]:
+        """The source tokens that begin a word (`prompt.words.word_starts`, the rule every view uses)."""
+        return word_starts(self.file_text(), self.ranges)
 
     def sequence_ids(self) -> torch.Tensor:
         """x ++ y[:-1] as a [1, N] tensor: the last T positions predict y_1..y_T.

@@ -57,7 +57,7 @@ def prompt_units(inputs: AttributionInput) -> tuple[list[str], Boundaries]:
     """The source tokens decoded (for labels) and where its segments, sentences and words begin."""
     tokenizer = inputs.loaded.tokenizer
     pieces = [tokenizer.decode([i]) for i in inputs.source_ids]
-    return pieces, Boundaries.of(pieces, inputs.ranges)
+    return pieces, Boundaries.of(pieces, inputs.ranges, inputs.word_starts())
 
 
 def spread(values: torch.Tensor, players: list[list[int]], scores: torch.Tensor) -> torch.Tensor:

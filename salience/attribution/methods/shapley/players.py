@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from salience.attribution.aggregation import word_starts
-
 Level = Literal["segment", "sentence", "word", "token"]
 LEVELS: tuple[Level, ...] = ("segment", "sentence", "word", "token")
 _BLOCK_LABEL = re.compile(
@@ -33,15 +31,17 @@ class Boundaries:
     starts: list[int]
 
     @classmethod
-    def of(cls, pieces: list[str], ranges: list[tuple[int, int] | None]) -> Boundaries:
-        words = set(word_starts(pieces, ranges))
+    def of(cls, pieces: list[str], ranges: list[tuple[int, int] | None], word_starts: list[int]) -> Boundaries:
+        """`pieces` are the decoded tokens, `ranges` their file spans, `word_starts` the tokens that begin a
+        word (`AttributionInput.word_starts`: the rule every view uses)."""
+        words = set(word_starts)
         starts = []
         for i, piece in enumerate(pieces):
             before = "".join(pieces[max(0, i - 8) : i])
             if i == 0 or ranges[i - 1] is None or _BLANK_LINE.search(before) or _labelled_line(pieces, i, before):
                 starts.append(0)
-            elif not piece.strip():
-                starts.append(3)  # whitespace belongs to the unit before it
+            elif not piece.strip() and (i + 1 == len(pieces) or i + 1 in words):
+                starts.append(3)  # whitespace belongs to the unit before it, unless it leads into a word
             elif (
                 before.endswith("\n")
                 or _CJK_SENTENCE_END.search(before)

@@ -23,7 +23,6 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from salience.attribution.aggregation import word_starts
 from salience.attribution.compute.batching import chunks, freed_blocks_returned, items_per_batch
 from salience.attribution.compute.gradients import baseline_embedding, explained_quantity
 from salience.attribution.compute.kv import prefix_cache
@@ -75,9 +74,8 @@ def resolve_baseline(tokenizer: Any, baseline: str | int) -> str | int:
 
 
 def path_items(inputs: AttributionInput, params: SIGParams) -> Items:
-    pieces = [inputs.loaded.tokenizer.decode([i]) for i in inputs.source_ids]
     n = inputs.n_source
-    starts = word_starts(pieces, inputs.ranges) if params.granularity == "word" else list(range(n))
+    starts = inputs.word_starts() if params.granularity == "word" else list(range(n))
     words = [range(s, e) for s, e in zip(starts, starts[1:] + [n])]
     if not params.template_tokens:
         words = [w for w in words if inputs.ranges[w.start] is not None]
