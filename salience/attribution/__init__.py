@@ -14,13 +14,16 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "aggregation": ("heatmap_of", "mean_of_normalised", "sum_of_rows"),
     "compute.batching": ("CHECKPOINT_TOKENS",),
     "compute.patching": ("patched",),
-    "engine": ("ResultCache", "explain", "requested_method"),
+    "cache": ("ResultCache",),
+    "engine": ("explain",),
+    "plan": ("requested_method",),
     "errors": ("Cancelled", "ModelLoadError", "ParameterError", "PromptError", "SalienceError", "UnknownMethodError"),
     "methods": (
         "DEFAULT_ALIAS",
         "DEFAULT_METHOD",
         "FALLBACK_METHOD",
         "AttributionInput",
+        "Hooks",
         "Method",
         "MethodParams",
         "default_method",
@@ -80,9 +83,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time each name loads on first use
     from salience.attribution.aggregation import heatmap_of, mean_of_normalised, sum_of_rows
+    from salience.attribution.cache import ResultCache
     from salience.attribution.compute.batching import CHECKPOINT_TOKENS
     from salience.attribution.compute.patching import patched
-    from salience.attribution.engine import ResultCache, explain, requested_method
+    from salience.attribution.engine import explain
     from salience.attribution.errors import (
         Cancelled,
         ModelLoadError,
@@ -96,6 +100,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
         DEFAULT_METHOD,
         FALLBACK_METHOD,
         AttributionInput,
+        Hooks,
         Method,
         MethodParams,
         default_method,
@@ -105,6 +110,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
     )
     from salience.attribution.model import LoadedModel, load_model
     from salience.attribution.placement import Placement, parse_max_memory
+    from salience.attribution.plan import requested_method
     from salience.attribution.progress import CancelCheck, Progress
     from salience.attribution.request import Request
     from salience.attribution.result import COMPLETENESS_WARNING, AttributionResult, SourceToken

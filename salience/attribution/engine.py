@@ -1,89 +1,46 @@
-"""`explain()`: prompt document + model + method → `AttributionResult`. The CLI and the server call this."""
+"""`explain()`: prompt document + model + method → `AttributionResult`. The CLI and the server call this.
+
+A run is a line: `plan_run` decides everything once; a cached result answers at once; the first target
+is found (forced, generated, or the draft that the method's first forward checks); each rung of the
+memory ladder is attempted until one gives scores (a rejected draft is continued from that forward's
+KV cache and the same rung tried again); `assemble` adds the run's notes to the result.
+"""
 
 from __future__ import annotations
 
-import json
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import replace
-from functools import partial
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from salience.attribution.compute.memory import attribute_within_memory
+from salience.attribution.attempt import DraftCheck, Rejected, Scores, attempt
+from salience.attribution.cache import ResultCache
+from salience.attribution.compute.memory import Rung, ladder, out_of_memory_error
 from salience.attribution.errors import ParameterError
-from salience.attribution.methods import (
-    DEFAULT_METHOD,
-    AttributionInput,
-    Method,
-    default_method,
-    get_method,
-    is_default,
-)
+from salience.attribution.methods import AttributionInput, Hooks
 from salience.attribution.model import LoadedModel
+from salience.attribution.plan import Plan, plan_run
 from salience.attribution.progress import CancelCheck, Progress, no_cancel, no_progress
 from salience.attribution.request import Request
-from salience.attribution.result import AttributionResult, SourceToken
+from salience.attribution.result import AttributionResult, RunNotes, SourceToken
 from salience.attribution.targets import (
-    DraftCheck,
-    DraftRejected,
+    Target,
     continue_verdict,
     decision_margin,
     resolve_target,
     stop_ids,
     with_foil,
 )
-from salience.attribution.tokens import encode_prompt, use_chat
 from salience.prompt.document import PromptDocument
-from salience.prompt.words import word_starts
 
-MAX_SOURCE_TOKENS = 8192
-
-
-class ResultCache:
-    """A small LRU of results keyed by exact token ids and everything else that decides the scores."""
-
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, AttributionResult] = OrderedDict()
-        self._owners: dict[str, set[Hashable]] = {}
-
-    def get(self, key: Hashable) -> AttributionResult | None:
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        return None
-
-    def put(self, key: Hashable, result: AttributionResult, owner: str | None = None) -> None:
-        self._items[key] = result
-        self._items.move_to_end(key)
-        if owner is not None:
-            self._owners.setdefault(owner, set()).add(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def drop_owner(self, owner: str) -> None:
-        """Forget the results stored for one owner (e.g. a file that changed on disk)."""
-        for key in self._owners.pop(owner, set()):
-            self._items.pop(key, None)
-
-    def clear(self) -> None:
-        self._items.clear()
-        self._owners.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
+Listener = Callable[[AttributionResult], None]
 
 
-def requested_method(doc: PromptDocument, request: Request) -> Method:
-    """The method the request names (else the front matter's, else the default), its parameters checked.
+@dataclass(frozen=True)
+class Found:
+    """The target explained, and the seconds it took to find (0 for a draft the method's forward checks)."""
 
-    Callers run this before loading a model, so a bad name or parameter fails in milliseconds.
-    """
-    name = request.method or doc.front_matter.method
-    method = get_method(DEFAULT_METHOD if is_default(name) else name)
-    method.parse_params(request.params)
-    return method
+    target: Target
+    seconds: float
 
 
 def explain(
@@ -94,7 +51,7 @@ def explain(
     cancelled: CancelCheck = no_cancel,
     cache: ResultCache | None = None,
     owner: str | None = None,
-    on_heatmap: Callable[[AttributionResult], None] | None = None,
+    on_heatmap: Listener | None = None,
     stop: CancelCheck | None = None,
 ) -> AttributionResult:
     """Attribute the document's explained target to its tokens with the requested method.
@@ -105,125 +62,82 @@ def explain(
     a cancel between them stops the run after the heatmap). `stop` is checked inside a one-pass method's
     pass (default: `cancelled`, which a shared server also uses to let other runs take turns).
     """
-    request = request or Request()
-    if doc.is_blank:
-        raise ParameterError("the prompt is empty: write some text to explain")
-    front = doc.front_matter
-    method = requested_method(doc, request)
-    if is_default(request.method or front.method):  # the default this model supports
-        method = get_method(default_method(loaded))
-    timings: dict[str, float] = {}
-
-    start = time.perf_counter()
-    chat = use_chat(doc, loaded.has_chat_template)
-    encoded = encode_prompt(doc, loaded.tokenizer, chat)
-    if not encoded.input_ids:
-        raise ParameterError("the prompt is empty: write some text to explain")
-    input_ids, ranges, dropped = _truncated(
-        encoded.input_ids, encoded.ranges, request.max_source_tokens, source_limit(loaded), encoded.sink
-    )
-    timings["tokenize"] = time.perf_counter() - start
-
-    contrast = request.contrast if request.contrast is not None else front.contrast
-    target_text = request.target if request.target is not None else front.target
-    max_new_tokens = request.max_new_tokens or front.max_new_tokens
-    key = (
-        loaded.model_id,
-        str(loaded.device),
-        str(loaded.dtype),
-        method.name,
-        json.dumps(request.params or {}, sort_keys=True, default=str),
-        tuple(input_ids),
-        tuple(word_starts(doc.text, ranges)),  # the words players are made of
-        target_text,
-        contrast,
-        max_new_tokens,
-        chat,
-    )
-    if cache is not None and (hit := cache.get(key)) is not None:
-        return _with_ranges(hit, ranges)
-
-    def noted(result: AttributionResult) -> AttributionResult:
-        if dropped:
-            result.extras["truncated_tokens"] = dropped
-        if encoded.sink:
-            result.extras["sink_tokens"] = encoded.sink
-        return result
-
-    first_stage = (lambda heatmap: on_heatmap(noted(heatmap))) if on_heatmap is not None else None
-    inputs = partial(
-        AttributionInput,
-        loaded,
-        input_ids,
-        ranges,
-        chat=chat,
-        contrast=contrast,
-        text=doc.text,
-        progress=_scaled(progress, 0.1, 1.0),
-        cancelled=cancelled,
-        timings=timings,
-        on_heatmap=first_stage,
-        stop=stop,
-    )
-    draft = request.draft[:max_new_tokens] if request.draft and target_text is None else None
-    start = time.perf_counter()
-    if draft and method.checks_draft:
-        attempt = inputs(with_foil(loaded, draft, "draft", contrast))
-        result = noted(_attribute_draft(method, attempt, request.params, max_new_tokens, _scaled(progress, 0.0, 0.1)))
+    plan = plan_run(loaded, doc, request or Request())
+    if cache is not None and (hit := cache.get(plan.key)) is not None:
+        return _with_ranges(hit, plan.source.ranges)
+    finding = _scaled(progress, 0.0, 0.1)
+    hooks = Hooks(progress=_scaled(progress, 0.1, 1.0), cancelled=cancelled, stop=stop)
+    found = first_target(plan, loaded, finding, cancelled)
+    for rung in ladder(plan.method, plan.params):
+        rung.announce(hooks.progress)
+        started = time.perf_counter()
+        outcome = attempt(rung, _inputs(plan, loaded, found, rung, hooks, on_heatmap))
+        if isinstance(outcome, Rejected):  # at most once: the continuation found is no draft
+            found = continued(plan, loaded, outcome, started, finding, cancelled)
+            outcome = attempt(rung, _inputs(plan, loaded, found, rung, hooks, on_heatmap))
+        if isinstance(outcome, Scores):
+            break
     else:
-        target = resolve_target(
-            loaded, input_ids, target_text, contrast, max_new_tokens, _scaled(progress, 0.0, 0.1), cancelled, draft
-        )
-        timings["target"] = time.perf_counter() - start
-        result = noted(attribute_within_memory(method, inputs(target), request.params))
-    if cache is not None and "out_of_memory" not in result.extras:  # a stand-in: try the method again next time
-        cache.put(key, result, owner)
+        raise ParameterError(out_of_memory_error(loaded.device))
+    result = assemble(plan, found, outcome.result, rung, loaded)
+    if cache is not None and rung.fallback_of is None:  # a stand-in: try the method again next time
+        cache.put(plan.key, result, owner)
     return result
 
 
-def _attribute_draft(
-    method: Method, inputs: AttributionInput, params: dict[str, Any] | None, max_new_tokens: int, progress: Progress
-) -> AttributionResult:
-    """Run a method whose first forward checks the draft target; where the draft fails, decode on from
-    there and run the method again on the continuation found."""
-    loaded, timings, start = inputs.loaded, inputs.timings, time.perf_counter()
-    inputs.draft_check = DraftCheck(stop_ids(loaded), max_new_tokens, decision_margin(loaded.dtype))
-    timings["target"] = 0.0  # checked inside the method's forward
-    try:
-        return attribute_within_memory(method, inputs, params)
-    except DraftRejected as rejected:
-        verdict, cache = rejected.verdict, rejected.cache
-    ids = continue_verdict(loaded, inputs.source_ids, verdict, max_new_tokens, progress, inputs.cancelled, cache)
-    target = with_foil(loaded, ids, verdict.origin, inputs.contrast)
-    for name in [k for k in timings if k.startswith("attribute")]:
-        del timings[name]
-    timings["target"] = time.perf_counter() - start  # the rejected forward counts as the target's
-    return attribute_within_memory(method, replace(inputs, target=target, draft_check=None), params)
+def first_target(plan: Plan, loaded: LoadedModel, progress: Progress, cancelled: CancelCheck) -> Found:
+    """Forced text, the greedy continuation, or a draft of it that the method's first forward checks."""
+    spec, start = plan.target, time.perf_counter()
+    if spec.draft and plan.method.checks_draft:
+        return Found(with_foil(loaded, spec.draft, "draft", spec.contrast), 0.0)
+    ids = plan.source.ids
+    target = resolve_target(loaded, ids, spec.text, spec.contrast, spec.max_new_tokens, progress, cancelled, spec.draft)
+    return Found(target, time.perf_counter() - start)
 
 
-def source_limit(loaded: LoadedModel) -> int:
-    """The most prompt tokens explained: MAX_SOURCE_TOKENS, or less where the model's context is shorter."""
-    context = getattr(loaded.model.config, "max_position_embeddings", None) or MAX_SOURCE_TOKENS
-    return max(16, min(MAX_SOURCE_TOKENS, context - 64))  # room for the explained continuation
+def continued(
+    plan: Plan, loaded: LoadedModel, rejected: Rejected, started: float, progress: Progress, cancelled: CancelCheck
+) -> Found:
+    """The greedy continuation after a rejected draft, decoded on from the forward that rejected it (whose
+    seconds count as the target's)."""
+    spec, verdict = plan.target, rejected.verdict
+    ids = continue_verdict(loaded, plan.source.ids, verdict, spec.max_new_tokens, progress, cancelled, rejected.cache)
+    return Found(with_foil(loaded, ids, verdict.origin, spec.contrast), time.perf_counter() - started)
 
 
-def _truncated(
-    ids: list[int],
-    ranges: list[tuple[int, int] | None],
-    limit: int | None,
-    hard_limit: int = MAX_SOURCE_TOKENS,
-    sink: int = 0,
-) -> tuple[list[int], list[tuple[int, int] | None], int]:
-    """Keep the last `limit` tokens (a user setting) after the `sink` leading ones, or refuse prompts above
-    the hard limit."""
-    if limit is None:
-        if len(ids) > hard_limit:
-            raise ParameterError(f"the prompt has {len(ids)} tokens; the limit is {hard_limit} for this model")
-        return ids, ranges, 0
-    limit = max(1, min(limit, hard_limit - sink))
-    dropped = max(0, len(ids) - sink - limit)
-    kept = slice(sink + dropped, None)
-    return ids[:sink] + ids[kept], ranges[:sink] + ranges[kept], dropped
+def assemble(plan: Plan, found: Found, result: AttributionResult, rung: Rung, loaded: LoadedModel) -> AttributionResult:
+    """The method's result with the run's timings and notes (how the target was found, truncation, the sink,
+    memory retries, a stand-in method)."""
+    notes = RunNotes(
+        target="draft verified" if found.target.draft else found.target.origin,
+        memory_retries=rung.retries,
+        out_of_memory=rung.warning(loaded.device),
+        truncated_tokens=plan.source.dropped,
+        sink_tokens=plan.source.sink,
+    )
+    timings = {"tokenize": plan.seconds, "target": found.seconds, **result.timings}
+    return replace(result, timings=timings, extras={**result.extras, **notes.extras()})
+
+
+def _inputs(
+    plan: Plan, loaded: LoadedModel, found: Found, rung: Rung, hooks: Hooks, on_heatmap: Listener | None
+) -> AttributionInput:
+    """What the rung's method explains, with fresh timings, the draft check where the target is a draft, and
+    the first stage's listener receiving assembled results."""
+    draft = found.target.draft
+    check = DraftCheck(stop_ids(loaded), plan.target.max_new_tokens, decision_margin(loaded.dtype)) if draft else None
+    listener = (lambda stage: on_heatmap(assemble(plan, found, stage, rung, loaded))) if on_heatmap else None
+    source = plan.source
+    return AttributionInput(
+        loaded,
+        source.ids,
+        source.ranges,
+        found.target,
+        chat=plan.chat,
+        contrast=plan.target.contrast,
+        text=source.text,
+        hooks=replace(hooks, timings={}, on_heatmap=listener, draft_check=check),
+    )
 
 
 def _with_ranges(result: AttributionResult, ranges: list[tuple[int, int] | None]) -> AttributionResult:

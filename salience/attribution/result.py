@@ -119,3 +119,30 @@ class AttributionResult:
         """The players (segments, sentences, words of a perturbation method) holding any of `tokens`, coarse first."""
         wanted = set(tokens)
         return [p for p in self.extras.get("players", []) if wanted & set(p["tokens"])]
+
+
+@dataclass(frozen=True)
+class RunNotes:
+    """What a run says of itself beside the scores. Stored in `AttributionResult.extras` under the keys results
+    have always had (`--json`, the `salience/scores` payload and stored results keep their shape)."""
+
+    target: str
+    """How the target was found: "forced", "generated", "draft verified", "draft rejected at token k"."""
+    memory_retries: int = 0
+    """Smaller memory budgets tried after running out of memory."""
+    out_of_memory: str | None = None
+    """Set when another method stands in for the one asked for, which did not fit: the warning to show."""
+    truncated_tokens: int = 0
+    """Prompt tokens left out (`maxPromptTokens`)."""
+    sink_tokens: int = 0
+    """Leading tokens added as an attention sink."""
+
+    def extras(self) -> dict[str, Any]:
+        """The notes under their `extras` keys; the ones that did not happen are left out (the target never)."""
+        notes = {
+            "memory_retries": self.memory_retries,
+            "out_of_memory": self.out_of_memory,
+            "truncated_tokens": self.truncated_tokens,
+            "sink_tokens": self.sink_tokens,
+        }
+        return {"target": self.target, **{k: v for k, v in notes.items() if v}}

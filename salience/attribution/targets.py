@@ -265,37 +265,3 @@ def with_foil(loaded: LoadedModel, ids: list[int], origin: str, contrast: str | 
     if foil and all(f == i for f, i in zip(foil_ids, ids) if f is not None):
         raise ParameterError("contrast is the same as the target: nothing to contrast")
     return Target(ids, foil_ids, generated=origin != "forced", origin=origin)
-
-
-class DraftRejected(Exception):
-    """A method's first forward showed that the draft target is not the greedy continuation; decoding can
-    resume from its KV cache over prompt ++ draft (`cache`, detached; None if it had none)."""
-
-    def __init__(self, verdict: DraftVerdict, cache: Any | None = None) -> None:
-        super().__init__("the draft continuation is not the greedy one")
-        self.verdict, self.cache = verdict, cache
-
-
-@dataclass
-class DraftCheck:
-    """Checks a draft target on the logits of a forward over x ++ y (one more step than the target)."""
-
-    stops: set[int]
-    max_new_tokens: int
-    margin: float
-
-    def __call__(self, logits: torch.Tensor, draft: list[int], cache: Any | None = None) -> None:
-        """Return if `draft` is the greedy continuation, else raise `DraftRejected` with the verdict."""
-        verdict = judge_draft(logits, draft, self.stops, self.max_new_tokens, self.margin)
-        if not (verdict.finished and verdict.ids == draft):
-            raise DraftRejected(verdict, _detached(cache))
-
-
-def _detached(cache: Any | None) -> Any | None:
-    """A KV cache from a forward with gradients, cut from its graph (None where its layers are not known)."""
-    try:
-        for layer in cache.layers:
-            layer.keys, layer.values = layer.keys.detach(), layer.values.detach()
-    except AttributeError:
-        return None
-    return cache

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from tiny_models import TinyTokenizer
 
 from salience.attribution import Request, explain, get_method, parse_prompt
-from salience.attribution.methods import AttributionInput
+from salience.attribution.attempt import DraftCheck, Rejected, Scores, attempt
+from salience.attribution.compute.memory import ladder
+from salience.attribution.methods import AttributionInput, Hooks
 from salience.attribution.targets import (
-    DraftCheck,
-    DraftRejected,
     continue_verdict,
     decision_margin,
     greedy_continuation,
@@ -110,17 +110,18 @@ def test_a_draft_checked_inside_the_method_gives_fresh_greedy_decoding(tiny, cas
         prompt,
         [(i, i + 1) for i in range(len(prompt))],
         with_foil(loaded, draft, "draft", None),
-        draft_check=DraftCheck(stop_ids(loaded), max_new, decision_margin(loaded.dtype)),
+        hooks=Hooks(draft_check=DraftCheck(stop_ids(loaded), max_new, decision_margin(loaded.dtype))),
     )
-    try:
-        result = get_method(method).attribute(inputs)
-    except DraftRejected as rejected:
-        assert draft != greedy or rejected.verdict.tie  # a right draft is refused only on a near tie
-        assert rejected.cache is not None  # decoding resumes from the forward that checked the draft
-        assert continue_verdict(loaded, prompt, rejected.verdict, max_new, cache=rejected.cache) == greedy
+    chosen = get_method(method)
+    outcome = attempt(next(ladder(chosen, chosen.parse_params(None))), inputs)
+    if isinstance(outcome, Rejected):
+        assert draft != greedy or outcome.verdict.tie  # a right draft is refused only on a near tie
+        assert outcome.cache is not None  # decoding resumes from the forward that checked the draft
+        assert continue_verdict(loaded, prompt, outcome.verdict, max_new, cache=outcome.cache) == greedy
     else:
-        assert draft == greedy and result.target_ids == greedy
-        assert len(result.matrix) == len(greedy) and all(len(row) == len(prompt) for row in result.matrix)
+        assert isinstance(outcome, Scores) and draft == greedy and outcome.result.target_ids == greedy
+        matrix = outcome.result.matrix
+        assert len(matrix) == len(greedy) and all(len(row) == len(prompt) for row in matrix)
 
 
 def test_the_verdict_names_the_first_failing_step_and_a_near_tie():

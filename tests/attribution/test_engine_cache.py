@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salience.attribution import Request, explain, load_model, parse_prompt
-from salience.attribution.engine import ResultCache
+from salience.attribution import Request, ResultCache, explain, load_model, parse_prompt
 
 
 @pytest.fixture(scope="module")

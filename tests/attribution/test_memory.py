@@ -7,10 +7,9 @@ from typing import ClassVar
 import pytest
 import torch
 
-from salience.attribution import Request, explain, parse_prompt
+from salience.attribution import Request, ResultCache, explain, parse_prompt
 from salience.attribution import methods as registry
 from salience.attribution.compute.memory import is_out_of_memory
-from salience.attribution.engine import ResultCache
 from salience.attribution.errors import ParameterError
 from salience.attribution.methods.saliency import Saliency
 
@@ -32,8 +31,10 @@ class NeedsSmallBatches(Saliency):
 
 class NeverFits(Saliency):
     name = "never_fits"
+    budgets: ClassVar[list[int]] = []
 
     def scores(self, inputs, params):
+        NeverFits.budgets.append(params.memory_budget_mb)
         raise RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)")
 
 
@@ -56,6 +57,7 @@ def registered(monkeypatch):
     for cls in (NeedsSmallBatches, NeverFits, Broken):
         monkeypatch.setitem(registry._REGISTRY, cls.name, cls)
     NeedsSmallBatches.budgets = []
+    NeverFits.budgets = []
 
 
 def test_out_of_memory_retries_with_smaller_batches(loaded):
@@ -71,6 +73,17 @@ def test_then_a_cheaper_method_with_a_warning_that_is_not_cached(loaded):
     assert result.method == "saliency" and any(abs(s) > 0 for s in result.aggregate)
     assert any("never_fits ran out of memory" in w and "showing saliency" in w for w in result.warnings())
     assert len(cache) == 0
+
+
+def test_a_draft_the_stand_in_rejects_is_decoded_on_there_not_run_again_from_the_top(loaded):
+    """The fallback checks an editor's draft in its own forward; where it fails, decoding resumes and the
+    fallback runs again on the continuation: the method that did not fit is not tried all over again."""
+    fresh = explain(loaded, PROMPT, Request(method="saliency", max_new_tokens=3))
+    wrong = [(fresh.target_ids[0] + 1) % 64, *fresh.target_ids[1:]]
+    result = explain(loaded, PROMPT, Request(method="never_fits", max_new_tokens=3, draft=wrong))
+    assert NeverFits.budgets == [2048, 512, 128, 32, 16]  # the ladder once
+    assert result.method == "saliency" and result.target_ids == fresh.target_ids
+    assert result.extras["target"] == "draft rejected at token 1" and result.warnings()
 
 
 def test_out_of_memory_everywhere_is_a_clear_error(loaded, monkeypatch):

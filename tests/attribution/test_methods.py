@@ -8,14 +8,14 @@ import pytest
 
 from salience.attribution import ParameterError, UnknownMethodError, get_method, method_names
 from salience.attribution.errors import Cancelled
-from salience.attribution.methods import AttributionInput, Method, register
+from salience.attribution.methods import AttributionInput, Hooks, Method, register
 from salience.attribution.result import AttributionResult
 from salience.attribution.targets import Target
 
 
 def run(tiny, source, target, name, params=None, **kw) -> AttributionResult:
     ranges = [(i, i + 1) for i in range(len(source))]
-    return get_method(name).attribute(AttributionInput(tiny, source, ranges, target, **kw), params)
+    return get_method(name).attribute(AttributionInput(tiny, source, ranges, target, hooks=Hooks(**kw)), params)
 
 
 @pytest.mark.parametrize("name", method_names())

@@ -13,7 +13,7 @@ from tiny_models import COPY_LOSS_NEEDED, Copying, copy_loss, copying_llama
 
 from salience.attribution import get_method
 from salience.attribution.errors import Cancelled, ParameterError
-from salience.attribution.methods import AttributionInput
+from salience.attribution.methods import AttributionInput, Hooks
 from salience.attribution.methods.reagent.reagent import ReAGentParams, _Run
 from salience.attribution.methods.reagent.replacement import (
     allowed_ids,
@@ -158,7 +158,11 @@ def test_progress_rises_and_cancel_stops(tiny, tiny_case):
     source, target = tiny_case
     seen: list[float] = []
     inputs = AttributionInput(
-        tiny, source, [(i, i + 1) for i in range(len(source))], target, progress=lambda f, m="": seen.append(f)
+        tiny,
+        source,
+        [(i, i + 1) for i in range(len(source))],
+        target,
+        hooks=Hooks(progress=lambda f, m="": seen.append(f)),
     )
     get_method("reagent").attribute(inputs, QUICK)
     assert seen == sorted(seen) and seen[-1] == 1.0
@@ -168,7 +172,7 @@ def test_progress_rises_and_cancel_stops(tiny, tiny_case):
         source,
         [(i, i + 1) for i in range(len(source))],
         target,
-        cancelled=lambda: calls.append(1) or len(calls) > 3,
+        hooks=Hooks(cancelled=lambda: calls.append(1) or len(calls) > 3),
     )
     with pytest.raises(Cancelled):
         get_method("reagent").attribute(stop, QUICK)

@@ -10,7 +10,7 @@ import torch
 from tiny_models import FAMILY_CONFIGS, tiny_family
 
 from salience.attribution.errors import Cancelled
-from salience.attribution.methods import AttributionInput, get_method
+from salience.attribution.methods import AttributionInput, Hooks, get_method
 from salience.attribution.methods.sig import sequential_integrated_gradients as sig
 from salience.attribution.targets import Target
 from salience.evaluation.reference import inseq_sig_rows
@@ -109,7 +109,7 @@ def test_progress_rises_and_cancel_stops_between_batches(tiny, tiny_case, monkey
         source,
         [(i, i + 1) for i in range(len(source))],
         target,
-        progress=lambda fraction, message="": seen.append(fraction),
+        hooks=Hooks(progress=lambda fraction, message="": seen.append(fraction)),
     )
     get_method(SIG).attribute(inputs, {"steps": 4, "granularity": "token"})
     assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0
@@ -119,8 +119,7 @@ def test_progress_rises_and_cancel_stops_between_batches(tiny, tiny_case, monkey
         source,
         [None] * len(source),
         target,
-        cancelled=lambda: len(calls) > 1,
-        progress=lambda fraction, message="": calls.append(fraction),
+        hooks=Hooks(cancelled=lambda: len(calls) > 1, progress=lambda fraction, message="": calls.append(fraction)),
     )
     with pytest.raises(Cancelled):
         get_method(SIG).attribute(cancelling, {"steps": 4, "template_tokens": True})

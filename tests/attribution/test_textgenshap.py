@@ -4,12 +4,14 @@ and on the embedded model, the rag example's relevant document."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from salience.attribution import get_method
 from salience.attribution.errors import Cancelled
-from salience.attribution.methods import AttributionInput
+from salience.attribution.methods import AttributionInput, Hooks
 from salience.attribution.methods.shapley.coalitions import Coalitions
 from salience.attribution.methods.shapley.games import Game
 from salience.attribution.targets import Target
@@ -201,14 +203,13 @@ def test_budget_progress_and_cancel(tiny):
     assert result.extras["budget_spent"] or result.extras["forwards"] >= 30
     assert "max_forwards" in result.warnings()[0]
     seen = []
-    inputs = case(tiny)
-    inputs.progress = lambda fraction, message="": seen.append((fraction, message))
+    inputs = replace(case(tiny), hooks=Hooks(progress=lambda fraction, message="": seen.append((fraction, message))))
     get_method("textgenshap").attribute(
         inputs, {"level": "token", "hierarchical": False, "exact_players": 0, "max_permutations": 8}
     )
     assert any("permutations" in m for _, m in seen) and seen[-1][0] == 1.0
     calls = []
-    inputs.cancelled = lambda: (calls.append(1), len(calls) > 3)[1]
+    inputs = replace(inputs, hooks=Hooks(cancelled=lambda: (calls.append(1), len(calls) > 3)[1]))
     with pytest.raises(Cancelled):
         get_method("textgenshap").attribute(inputs, {"level": "token", "hierarchical": False, "exact_players": 0})
 

@@ -10,14 +10,14 @@ import pytest
 
 from salience.attribution import Request, explain, get_method, method_names, parse_prompt
 from salience.attribution.errors import Cancelled
-from salience.attribution.methods import AttributionInput
+from salience.attribution.methods import AttributionInput, Hooks
 
 ONE_PASS = [name for name in method_names() if get_method(name).one_pass]
 
 
 def inputs(tiny, tiny_case, **kw) -> AttributionInput:
     source, target = tiny_case
-    return AttributionInput(tiny, source, [(i, i + 1) for i in range(len(source))], target, **kw)
+    return AttributionInput(tiny, source, [(i, i + 1) for i in range(len(source))], target, hooks=Hooks(**kw))
 
 
 def test_the_one_pass_methods_are_the_linear_gradient_ones():

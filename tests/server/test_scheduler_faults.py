@@ -68,7 +68,7 @@ class Endless(Saliency):
 
     def scores(self, inputs, params):
         type(self).started.set()
-        while not inputs.cancelled():  # a long run that checks cancellation between its batches
+        while not inputs.hooks.cancelled():  # a long run that checks cancellation between its batches
             threading.Event().wait(0.01)
         from salience.attribution.errors import Cancelled
 

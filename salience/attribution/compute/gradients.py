@@ -73,12 +73,12 @@ def gradient_batches(
     size = items_per_batch(loaded, seq_len, n_target, budget_mb, vjps=n_target, layers_held=held)
     batches = chunks(n_items, size)
     for done, items in enumerate(batches):
-        check_cancel(inputs.cancelled)
+        check_cancel(inputs.hooks.cancelled)
         embeds = embeds_for(items).detach().requires_grad_(True)
         with torch.enable_grad(), long_pass(loaded.model, seq_len) if checkpointing else nullcontext():
             f = quantity(target_logits(inputs.loaded, embeds, n_target), inputs.target)  # [B, T]
             grad = step_gradients(f, embeds)
-        inputs.progress((done + 1) / len(batches), "gradients")
+        inputs.hooks.progress((done + 1) / len(batches), "gradients")
         yield items, grad
 
 
@@ -99,26 +99,28 @@ def target_gradients(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Input embeddings [N, d] and d f_t / d e for every target step t: [T, N, d] (fp32), from one forward.
 
-    The forward first checks a draft target (`inputs.draft_check`). With `heatmap` and a listener for
-    the first stage (`inputs.deliver`), one backward pass of sum_t f_t gives the heatmap, handed over
-    before the rows (one batched backward over the same graph). `inputs.stop` can end any of these
+    The forward first checks a draft target (`inputs.hooks.draft_check`). With `heatmap` and a listener for
+    the first stage (`inputs.hooks.deliver`), one backward pass of sum_t f_t gives the heatmap, handed over
+    before the rows (one batched backward over the same graph). `inputs.hooks.stop` can end any of these
     passes at a decoder layer.
     """
-    loaded, n_target, timings = inputs.loaded, inputs.n_target, inputs.timings
+    loaded, n_target, timings = inputs.loaded, inputs.n_target, inputs.hooks.timings
     embeds = inputs.embeddings().requires_grad_(True)  # [1, N, d]
     checkpointing = embeds.shape[1] >= batching.CHECKPOINT_TOKENS
-    staged = heatmap is not None and inputs.deliver is not None
+    staged = heatmap is not None and inputs.hooks.deliver is not None
     with torch.enable_grad(), long_pass(loaded.model, embeds.shape[1]) if checkpointing else nullcontext():
-        with interruptible_layers(loaded.model, inputs.stop or inputs.cancelled):  # one pass: stop inside it
+        with interruptible_layers(
+            loaded.model, inputs.hooks.stop or inputs.hooks.cancelled
+        ):  # one pass: stop inside it
             start = time.perf_counter()
-            checking = inputs.target.draft and inputs.draft_check is not None
+            checking = inputs.target.draft and inputs.hooks.draft_check is not None
             out = loaded.model(
                 inputs_embeds=embeds,
                 logits_to_keep=n_target + 1 if inputs.target.draft else n_target,
                 use_cache=checking and not checkpointing,
             )  # a rejected draft decodes on from it
             if checking:
-                inputs.draft_check(out.logits[0].detach(), inputs.target.ids, out.cache)
+                inputs.hooks.draft_check(out.logits[0].detach(), inputs.target.ids, out.cache)
             f = quantity(out.logits[:, :n_target], inputs.target)  # [1, T]
             start = _timed(timings, "attribute/forward", start)
             if staged:
@@ -127,8 +129,8 @@ def target_gradients(
                 grads = step_gradients(f, embeds)[0]
             start = _timed(timings, "attribute/backward", start)
         if staged:
-            inputs.deliver(heatmap(embeds[0].detach().float(), total[0].float())[: inputs.n_source])
-            check_cancel(inputs.cancelled)
+            inputs.hooks.deliver(heatmap(embeds[0].detach().float(), total[0].float())[: inputs.n_source])
+            check_cancel(inputs.hooks.cancelled)
             grads = step_gradients(f, embeds)[0]  # the layers' gradient hooks still stop it inside
             _timed(timings, "attribute/rows", start)
     return embeds[0].detach().float(), grads

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from salience.attribution.errors import UnknownMethodError
 from salience.attribution.methods.attention import Attention
-from salience.attribution.methods.base import AttributionInput, Method, MethodParams
+from salience.attribution.methods.base import AttributionInput, Hooks, Method, MethodParams
 from salience.attribution.methods.input_x_gradient import InputXGradient
 from salience.attribution.methods.integrated_gradients import IntegratedGradients
 from salience.attribution.methods.lrp.attnlrp import AttnLRP
@@ -79,6 +79,7 @@ __all__ = [
     "DEFAULT_ALIAS",
     "DEFAULT_METHOD",
     "FALLBACK_METHOD",
+    "Hooks",
     "Method",
     "MethodParams",
     "default_method",

@@ -38,9 +38,30 @@ class MethodParams(BaseModel):
     memory_budget_mb: int = Field(default=2048, ge=16, description="activation memory per batch")
 
 
-@dataclass
+@dataclass(frozen=True)
+class Hooks:
+    """How a method reaches its caller while it runs: progress, cancellation, the first stage's listener, the
+    draft check, and where it records the seconds of its parts."""
+
+    progress: Progress = no_progress
+    cancelled: CancelCheck = no_cancel
+    """Checked between batches, where a shared server may also let another run take its turn."""
+    stop: CancelCheck | None = None
+    """Checked inside a pass, at every decoder layer; None: `cancelled`."""
+    on_heatmap: Callable[[AttributionResult], None] | None = None
+    """Listens for the first stage: the heatmap alone, before the per-step rows (`Method.one_pass`)."""
+    draft_check: Callable[[torch.Tensor, list[int], Any], None] | None = None
+    """Checks a draft target on the logits [T + 1, V] of the forward over x ++ y, given with its KV cache
+    (or None), and ends the method where the draft is not the greedy continuation (`attempt.DraftCheck`)."""
+    deliver: Callable[[torch.Tensor], None] | None = field(default=None, repr=False)
+    """Set by `Method.attribute` while a listener waits: hands the one-pass heatmap over."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per part of the run (`attribute/forward`, …), written as the parts end."""
+
+
+@dataclass(frozen=True)
 class AttributionInput:
-    """What a method explains: source ids with their file ranges, and the target."""
+    """What a method explains: source ids with their file ranges, and the target; `hooks` reach the caller."""
 
     loaded: LoadedModel
     source_ids: list[int]
@@ -50,21 +71,7 @@ class AttributionInput:
     contrast: str | None = None
     text: str | None = None
     """The file `ranges` point into (where words break, `file_text`); None: laid out from the tokens."""
-    progress: Progress = no_progress
-    cancelled: CancelCheck = no_cancel
-    timings: dict[str, float] = field(default_factory=dict)
-    draft_check: Callable[[torch.Tensor, list[int], Any], None] | None = None
-    """Checks a draft target on the logits [T + 1, V] of the forward over x ++ y, given with its KV cache
-    (or None), and raises `DraftRejected` where the draft is not the greedy continuation."""
-    on_heatmap: Callable[[AttributionResult], None] | None = None
-    """Listens for the first stage: the heatmap alone, before the per-step rows (`Method.one_pass`)."""
-    heatmap: torch.Tensor | None = None
-    """The heatmap a one-pass method delivered (the result's aggregate, equal to the rows' sum)."""
-    deliver: Callable[[torch.Tensor], None] | None = field(default=None, repr=False)
-    """Set by `Method.attribute` while a listener waits: hands the one-pass heatmap over."""
-    stop: CancelCheck | None = None
-    """Checked inside a pass, at every decoder layer (`cancelled` is checked between batches, where a
-    shared server may also let another run take its turn); None: `cancelled`."""
+    hooks: Hooks = field(default_factory=Hooks)
 
     @property
     def n_source(self) -> int:
@@ -135,23 +142,29 @@ class Method(ABC):
             known = ", ".join(self.Params.model_fields)
             raise ParameterError(f"{self.name}: {problems} (parameters: {known})") from err
 
-    def attribute(self, inputs: AttributionInput, params: dict[str, Any] | None = None) -> AttributionResult:
-        """Explain `inputs.target` by `inputs.source_ids`; the one signature all methods share."""
-        parsed = self.parse_params(params)
-        check_cancel(inputs.cancelled)
+    def attribute(
+        self, inputs: AttributionInput, params: dict[str, Any] | MethodParams | None = None
+    ) -> AttributionResult:
+        """Explain `inputs.target` by `inputs.source_ids`; the one signature all methods share. `params` as a
+        dict (checked here) or as this method's `Params` (checked already)."""
+        parsed = params if type(params) is self.Params else self.parse_params(params)  # type: ignore[arg-type]
+        hooks = inputs.hooks
+        check_cancel(hooks.cancelled)
         start = time.perf_counter()
+        first: list[torch.Tensor] = []
 
         def deliver(heatmap: torch.Tensor) -> None:  # the first stage, while the rows are still to come
-            inputs.heatmap = heatmap.detach().float().cpu()
-            if inputs.on_heatmap is not None:
-                timings = {**inputs.timings, "attribute": time.perf_counter() - start}
-                inputs.on_heatmap(build_result(replace(inputs, timings=timings), self, parsed, None, {}))
+            first.append(heatmap.detach().float().cpu())
+            timings = {**hooks.timings, "attribute": time.perf_counter() - start}
+            hooks.on_heatmap(build_result(inputs, self, parsed, None, {}, first[0], timings))
 
-        inputs.heatmap, inputs.deliver = None, deliver if self.one_pass and inputs.on_heatmap else None
+        if self.one_pass and hooks.on_heatmap is not None:
+            inputs = replace(inputs, hooks=replace(hooks, deliver=deliver))
         matrix, extras = self.scores(inputs, parsed)
-        inputs.timings["attribute"] = time.perf_counter() - start
-        inputs.progress(1.0, self.name)
-        return build_result(inputs, self, parsed, matrix.detach().float().cpu(), extras)
+        hooks.timings["attribute"] = time.perf_counter() - start
+        hooks.progress(1.0, self.name)
+        heatmap = first[0] if first else None
+        return build_result(inputs, self, parsed, matrix.detach().float().cpu(), extras, heatmap, dict(hooks.timings))
 
     @abstractmethod
     def scores(self, inputs: AttributionInput, params: Any) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -159,12 +172,19 @@ class Method(ABC):
 
 
 def build_result(
-    inputs: AttributionInput, method: Method, params: MethodParams, matrix: torch.Tensor | None, extras: dict[str, Any]
+    inputs: AttributionInput,
+    method: Method,
+    params: MethodParams,
+    matrix: torch.Tensor | None,
+    extras: dict[str, Any],
+    heatmap: torch.Tensor | None,
+    timings: dict[str, float],
 ) -> AttributionResult:
-    """The result of a run; with no `matrix`, the first stage of a one-pass method (rows pending)."""
+    """The result of a run; with no `matrix`, the first stage of a one-pass method (rows pending). `heatmap`:
+    the one a one-pass method delivered (equal to the rows' sum), else the rows' sum."""
     tokenizer = inputs.loaded.tokenizer
     source = [SourceToken(i, tokenizer.decode([i]), r) for i, r in zip(inputs.source_ids, inputs.ranges)]
-    heatmap = inputs.heatmap if inputs.heatmap is not None else heatmap_of(matrix)
+    heatmap = heatmap if heatmap is not None else heatmap_of(matrix)
     return AttributionResult(
         source=source,
         target_ids=list(inputs.target.ids),
@@ -179,6 +199,6 @@ def build_result(
         chat=inputs.chat,
         contrast=inputs.contrast,
         generated=inputs.target.generated,
-        timings=dict(inputs.timings),
-        extras={**extras, "target": "draft verified" if inputs.target.draft else inputs.target.origin},
+        timings=timings,
+        extras={**extras, "target": inputs.target.origin},
     )

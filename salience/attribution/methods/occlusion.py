@@ -57,7 +57,7 @@ class Occlusion(Method):
         drops = torch.empty((n_windows, t), dtype=torch.float32)
         batches = chunks(n_windows, size)
         for done, starts in enumerate(batches):
-            check_cancel(inputs.cancelled)
+            check_cancel(inputs.hooks.cancelled)
             prefix = starts.start
             suffix = embeds[:, prefix:].expand(len(starts), -1, -1).clone()
             for row, start in enumerate(starts):
@@ -65,5 +65,5 @@ class Occlusion(Method):
             cache = prefix_cache(full.cache, prefix, len(starts))
             logits = loaded.model(inputs_embeds=suffix, cache=cache, use_cache=True, logits_to_keep=t).logits
             drops[starts.start : starts.stop] = (reference - explained_quantity(logits, inputs.target)).cpu()
-            inputs.progress((done + 1) / len(batches), "occlusion")
+            inputs.hooks.progress((done + 1) / len(batches), "occlusion")
         return drops

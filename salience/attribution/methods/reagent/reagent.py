@@ -175,7 +175,7 @@ class _Run:
         """Advance every chain until it stops or `max_steps` updates are spent; the [T, N] mean scores."""
         chains, params = self.chains, self.params
         for step in range(1, params.max_steps + 2):
-            check_cancel(self.inputs.cancelled)
+            check_cancel(self.inputs.hooks.cancelled)
             if chains.stopped.all():
                 break
             rows = self._rows(updating=step <= params.max_steps, checking=step > 1)
@@ -183,7 +183,7 @@ class _Run:
             self._stop(rows, hits)
             self._update(rows, values)
             done = float(chains.stopped.float().mean())
-            self.inputs.progress(max(done, step / (params.max_steps + 1)), f"ReAGent step {step}")
+            self.inputs.hooks.progress(max(done, step / (params.max_steps + 1)), f"ReAGent step {step}")
         converged = chains.stopped.any(dim=1)
         self.converged = converged
         final = torch.where(chains.stopped.unsqueeze(-1), self.final, chains.scores())

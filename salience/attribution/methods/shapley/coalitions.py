@@ -139,7 +139,7 @@ class Coalitions:
         positions = (~absent[prefix.end : end]).nonzero()[:, 0] + prefix.end
         if not len(positions):
             return _Prefix(prefix.cache, end, prefix.length, prefix.last, False)
-        check_cancel(self.inputs.cancelled)
+        check_cancel(self.inputs.hooks.cancelled)
         out = self._forward(
             self.ids[positions][None], positions[None], copy.deepcopy(prefix.cache), prefix.length, keep_cache=True
         )
@@ -151,7 +151,7 @@ class Coalitions:
         order = sorted(range(len(rows)), key=lambda r: len(rows[r][0]))
         size = items_per_batch(self.loaded, len(self.ids), self.n_target, self.budget_mb, layers_held=1)
         for batch in chunks(len(order), size):
-            check_cancel(self.inputs.cancelled)
+            check_cancel(self.inputs.hooks.cancelled)
             chosen = [order[i] for i in batch]
             hidden = self._batch_hidden([rows[r] for r in chosen], prefix)
             values, kept = self._read(hidden)

@@ -98,7 +98,7 @@ def surrogate_scores(
     weights = weigh(masks)
     coalitions = Coalitions(inputs, params.memory_budget_mb)
     game = Game(coalitions, players, params.value)
-    values = game(masks, lambda done, total: inputs.progress(done / total, f"{label}: {done} of {total} samples"))
+    values = game(masks, lambda done, total: inputs.hooks.progress(done / total, f"{label}: {done} of {total} samples"))
     coef, intercept = fit_linear(masks, values, weights, alpha)
     scores = spread(coef, players, torch.zeros((inputs.n_target, inputs.n_source)))
     extras = {

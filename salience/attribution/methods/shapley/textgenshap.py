@@ -132,7 +132,7 @@ class _Run:
 
         def report(permutations: int, stderr: float, share: float) -> None:
             done = min(0.99, max(share, self.coalitions.forwards / params.max_forwards))
-            self.inputs.progress(done, f"TextGenSHAP {level}s: {permutations} permutations, ±{stderr:.3g}")
+            self.inputs.hooks.progress(done, f"TextGenSHAP {level}s: {permutations} permutations, ±{stderr:.3g}")
 
         # Rounds of at least ~64 coalitions: a round's coalitions share their prefixes' keys and values.
         pairs = max(2, -(-32 // (n + 1)))

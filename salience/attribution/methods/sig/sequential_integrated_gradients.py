@@ -119,14 +119,14 @@ class SequentialIntegratedGradients(Method):
         size = items_per_batch(loaded, embeds.shape[1], n_target, params.memory_budget_mb, vjps=1, layers_held=2)
         batches = chunks(len(items.word), size)
         for done, rows in enumerate(batches):
-            check_cancel(inputs.cancelled)
+            check_cancel(inputs.hooks.cancelled)
             with freed_blocks_returned(embeds.shape[1]):
                 f, df = self._batch(inputs, items, rows, embeds, base, alphas, full.cache, head)
             step = items.step[rows.start : rows.stop]
             raw.index_add_(1, items.token[rows.start : rows.stop], (weights[step].unsqueeze(1) * df).T)
             ends = step == params.steps
             at_baseline[items.word[rows.start : rows.stop][ends]] = f[ends]
-            inputs.progress((done + 1) / len(batches), "sequential integrated gradients")
+            inputs.hooks.progress((done + 1) / len(batches), "sequential integrated gradients")
         gaps = self._completeness_gaps(raw, items.words, f_full[0].cpu(), at_baseline)
         extras = {
             "baseline": baseline,
