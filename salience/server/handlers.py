@@ -1,4 +1,4 @@
-"""LSP handlers: translate requests and notifications to scheduler calls and rendered views.
+"""LSP handlers: translate requests and notifications to calls on the features and rendered views.
 
 Each handler is thin and never touches torch; they are named after the LSP method they serve.
 """
@@ -11,14 +11,12 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
-from pygls.protocol import LanguageServerProtocol
 
 from salience.attribution import Cancelled, SalienceError, method_classes, method_names
 from salience.server import compare_mode
 from salience.server.layers import heatmap
-from salience.server.positions import apply_changes
-from salience.server.server import SalienceServer
-from salience.server.settings import SECTION, USER_ONLY, ModelPolicy, merge_settings, section_of
+from salience.server.server import SalienceProtocol, SalienceServer
+from salience.server.settings import SECTION, section_of
 from salience.server.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -32,14 +30,14 @@ def is_prompt(server: SalienceServer, uri: str, language_id: str | None = None) 
     path = unquote(urlparse(uri).path)
     return any(
         fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path, glob.removeprefix("**/"))
-        for glob in server.scheduler.settings.file_globs
+        for glob in server.features.config.settings.file_globs
     )
 
 
 def create_server(
     worker: ModelWorker | None = None,
     client: str = "",
-    protocol_cls: type[LanguageServerProtocol] = LanguageServerProtocol,
+    protocol_cls: type[SalienceProtocol] = SalienceProtocol,
 ) -> SalienceServer:
     """A server with every feature; on a shared host, many of them over one `worker`."""
     server = SalienceServer(worker, client, protocol_cls)
@@ -60,16 +58,16 @@ def _lifecycle(server: SalienceServer) -> None:
     def initialize(ls: SalienceServer, params: types.InitializeParams) -> None:
         """Read settings from initializationOptions and the negotiated position encoding."""
         ls.initialization_options = section_of(params.initialization_options)
-        ls.scheduler.encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding))
+        ls.features.encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding))
         _apply_settings(ls, None)
-        ls.scheduler.spawn(ls.scheduler.preload())  # the first file opens right after: have the model ready
+        ls.features.preload()  # the first file opens right after: have the model ready
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: SalienceServer, params: types.InitializedParams) -> None:
         """Pull workspace settings and watch prompt files on disk."""
         await _pull_configuration(ls)
         if ls.supports("workspace", "did_change_watched_files", "dynamic_registration"):
-            watchers = [types.FileSystemWatcher(glob_pattern=g) for g in ls.scheduler.settings.file_globs]
+            watchers = [types.FileSystemWatcher(glob_pattern=g) for g in ls.features.config.settings.file_globs]
             await ls.client_register_capability_async(
                 types.RegistrationParams(
                     [
@@ -97,12 +95,12 @@ def _lifecycle(server: SalienceServer) -> None:
     def workspace_did_change_watched_files(ls: SalienceServer, params: types.DidChangeWatchedFilesParams) -> None:
         """A prompt file changed on disk: re-run it if open, else drop its cached results."""
         for change in params.changes:
-            ls.scheduler.file_changed_on_disk(change.uri)
+            ls.features.file_changed_on_disk(change.uri)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: SalienceServer, params: None) -> None:
         """Stop the model worker."""
-        ls.scheduler.shutdown()
+        ls.features.shutdown()
 
 
 async def _pull_configuration(ls: SalienceServer) -> None:
@@ -120,15 +118,8 @@ async def _pull_configuration(ls: SalienceServer) -> None:
 
 def _apply_settings(ls: SalienceServer, workspace: dict[str, Any] | None) -> None:
     """Merge user (initializationOptions) and workspace settings; only the user's can allow workspace models."""
-    user, _ = merge_settings(ls.initialization_options)
-    workspace = {k: v for k, v in (workspace or {}).items() if k not in USER_ONLY}
-    settings, problems = merge_settings(ls.initialization_options, workspace)
-    settings = settings.model_copy(update={"allow_workspace_models": user.allow_workspace_models})
-    for problem in problems:
+    for problem in ls.features.apply_settings(ls.initialization_options, workspace):
         ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, problem))
-    policy = ModelPolicy.of(user)
-    if settings != ls.scheduler.settings or policy != ls.scheduler.policy:
-        ls.scheduler.update_settings(settings, policy)
 
 
 def _sync(server: SalienceServer) -> None:
@@ -137,31 +128,27 @@ def _sync(server: SalienceServer) -> None:
         """Attribute a prompt file as soon as it opens."""
         doc = params.text_document
         if is_prompt(ls, doc.uri, doc.language_id):
-            ls.scheduler.open(doc.uri, doc.text, doc.version)
+            ls.features.opened(doc.uri, doc.version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def text_document_did_change(ls: SalienceServer, params: types.DidChangeTextDocumentParams) -> None:
         """Shift the shown spans through the edits and debounce a new run."""
         uri = params.text_document.uri
-        current = ls.scheduler.documents.get(uri)
-        if current is None:
-            return
-        text, edits = apply_changes(current.text, list(params.content_changes), ls.scheduler.encoding)
-        truth = ls.workspace.get_text_document(uri).source
-        ls.scheduler.change(uri, truth, params.text_document.version, edits if text == truth else None)
+        edits = ls.protocol.edits.pop(uri, None) if isinstance(ls.protocol, SalienceProtocol) else None
+        ls.features.edited(uri, params.text_document.version, edits)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def text_document_did_save(ls: SalienceServer, params: types.DidSaveTextDocumentParams) -> None:
         """Run at once on save."""
-        if params.text_document.uri in ls.scheduler.documents:
-            ls.scheduler.run_now(params.text_document.uri)
+        if params.text_document.uri in ls.features.documents:
+            ls.features.runs.schedule(params.text_document.uri, 0.0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def text_document_did_close(ls: SalienceServer, params: types.DidCloseTextDocumentParams) -> None:
         """Stop work for a closed document and clear its diagnostics."""
         uri = params.text_document.uri
-        if uri in ls.scheduler.documents:
-            ls.scheduler.close(uri)
+        if uri in ls.features.documents:
+            ls.features.closed(uri)
             ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
 
 
@@ -169,13 +156,13 @@ def _layers(server: SalienceServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, heatmap.LEGEND)
     def text_document_semantic_tokens_full(ls: SalienceServer, params: types.SemanticTokensParams):
         """The heatmap as semantic tokens for the whole document."""
-        view = ls.scheduler.view(params.text_document.uri)
+        view = ls.features.view(params.text_document.uri)
         return types.SemanticTokens(data=heatmap.semantic_tokens(view) if view else [])
 
     @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, heatmap.LEGEND)
     def text_document_semantic_tokens_range(ls: SalienceServer, params: types.SemanticTokensRangeParams):
         """The heatmap as semantic tokens inside a range."""
-        view = ls.scheduler.view(params.text_document.uri)
+        view = ls.features.view(params.text_document.uri)
         if view is None:
             return types.SemanticTokens(data=[])
         start, end = view.lines.offset(params.range.start), view.lines.offset(params.range.end)
@@ -184,13 +171,13 @@ def _layers(server: SalienceServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     def text_document_hover(ls: SalienceServer, params: types.HoverParams) -> types.Hover | None:
         """Score, share and rank of the token under the cursor."""
-        view = ls.scheduler.view(params.text_document.uri)
+        view = ls.features.view(params.text_document.uri)
         return heatmap.hover(view, view.lines.offset(params.position)) if view else None
 
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
     def text_document_inlay_hint(ls: SalienceServer, params: types.InlayHintParams):
         """Score labels after the top-k tokens."""
-        view = ls.scheduler.view(params.text_document.uri)
+        view = ls.features.view(params.text_document.uri)
         if view is None:
             return []
         return heatmap.inlay_hints(view, view.lines.offset(params.range.start), view.lines.offset(params.range.end))
@@ -198,20 +185,20 @@ def _layers(server: SalienceServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def text_document_code_lens(ls: SalienceServer, params: types.CodeLensParams):
         """What is explained and the commands, on line 0."""
-        view = ls.scheduler.view(params.text_document.uri)
+        view = ls.features.view(params.text_document.uri)
         return heatmap.code_lenses(view, params.text_document.uri) if view else []
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def window_work_done_progress_cancel(ls: SalienceServer, params: types.WorkDoneProgressCancelParams) -> None:
         """The user cancelled a run from its progress notification."""
-        ls.scheduler.cancel_progress(str(params.token))
+        ls.features.runs.cancel_progress(str(params.token))
 
 
 def _commands(server: SalienceServer) -> None:
     @server.command("salience.run")
     def run(ls: SalienceServer, *args: Any) -> None:
         """Run now: salience.run(uri)."""
-        ls.scheduler.run_now(_document(ls, args))
+        ls.features.runs.schedule(_document(ls, args), 0.0)
 
     @server.command("salience.setMethod")
     async def set_method(ls: SalienceServer, *args: Any) -> None:
@@ -219,19 +206,19 @@ def _commands(server: SalienceServer) -> None:
         uri = _document(ls, args)
         method = args[1] if len(args) > 1 else await _choose_method(ls)
         if method is not None:
-            ls.scheduler.set_method(uri, method or None)
+            ls.features.set_method(uri, method or None)
 
     @server.command("salience.setTarget")
     def set_target(ls: SalienceServer, *args: Any) -> None:
         """Explain this text instead of the continuation: salience.setTarget(uri, text); no text resets it."""
-        ls.scheduler.set_target(_document(ls, args), args[1] if len(args) > 1 else None)
+        ls.features.set_target(_document(ls, args), args[1] if len(args) > 1 else None)
 
     @server.command("salience.faithfulness")
     async def faithfulness(ls: SalienceServer, *args: Any) -> dict[str, Any] | None:
         """Measure how faithful the shown scores are: salience.faithfulness(uri); the summary is shown."""
         uri = _document(ls, args)
         try:
-            figures = await ls.scheduler.faithfulness(uri)
+            figures = await ls.features.faithfulness(uri)
         except Cancelled:
             return None
         except SalienceError as err:
@@ -248,7 +235,7 @@ def _commands(server: SalienceServer) -> None:
     @server.command("salience.pin")
     def pin(ls: SalienceServer, *args: Any) -> None:
         """Keep the current result, to compare later versions with: salience.pin(uri)."""
-        _tell(ls, compare_mode.pin(ls.scheduler, _document(ls, args)))
+        _tell(ls, ls.features.compare.pin(_document(ls, args)))
 
     @server.command("salience.compare")
     async def compare_with(ls: SalienceServer, *args: Any) -> None:
@@ -259,7 +246,7 @@ def _commands(server: SalienceServer) -> None:
         if against is None:
             return
         try:
-            _tell(ls, await compare_mode.start(ls.scheduler, uri, against))
+            _tell(ls, await ls.features.compare.start(uri, against))
         except Cancelled:
             return
         except SalienceError as err:
@@ -268,7 +255,7 @@ def _commands(server: SalienceServer) -> None:
     @server.command("salience.clear")
     def clear(ls: SalienceServer, *args: Any) -> None:
         """Remove the heatmap from a document: salience.clear(uri)."""
-        ls.scheduler.clear(_document(ls, args))
+        ls.features.clear(_document(ls, args))
 
 
 def _document(ls: SalienceServer, args: tuple[Any, ...]) -> str:
@@ -279,8 +266,8 @@ def _document(ls: SalienceServer, args: tuple[Any, ...]) -> str:
     first = args[0] if args else None
     uri = first.get("uri") if isinstance(first, dict) else first
     if uri is None:
-        uri = ls.scheduler.latest
-    if not isinstance(uri, str) or uri not in ls.scheduler.documents:
+        uri = ls.features.documents.latest
+    if not isinstance(uri, str) or uri not in ls.features.documents:
         raise SalienceError(f"salience: no open prompt document {uri!r}; pass the document URI as the argument")
     return uri
 

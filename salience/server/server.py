@@ -1,19 +1,20 @@
-"""The pygls server object and how it reaches the client (`LspOutput`); `start` starts it."""
+"""The pygls server object, its protocol, and how it reaches the client (`LspOutput`); `start` starts it."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from salience import __version__
 from salience.server.documents import Job
+from salience.server.features import Features
 from salience.server.layers import heatmap
-from salience.server.scheduler import Scheduler
-from salience.server.settings import Settings
+from salience.server.positions import Edit, apply_changes
 from salience.server.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -21,14 +22,33 @@ log = logging.getLogger(__name__)
 SCORES_NOTIFICATION = "salience/scores"
 
 
+class SalienceProtocol(LanguageServerProtocol):
+    """pygls' protocol, which also notes where the changes of a `didChange` land in the text before them (pygls
+    then applies them to its workspace), so that the heatmap shown moves with the text."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.edits: dict[str, list[Edit] | None] = {}
+        """Per URI, the last change's edits as (start, end, inserted length); None: the text was replaced."""
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
+        uri = params.text_document.uri
+        before = self.workspace.get_text_document(uri).source
+        encoding = str(getattr(self.workspace.position_encoding, "value", self.workspace.position_encoding))
+        self.edits[uri] = apply_changes(before, list(params.content_changes), encoding)[1]
+        yield from super().lsp_text_document__did_change(params)
+
+
 class SalienceServer(LanguageServer):
-    """A language server with one scheduler; features are registered by `handlers.register_features`."""
+    """A language server over one connection: its `Features`; handlers are registered by
+    `handlers.register_features`."""
 
     def __init__(
         self,
         worker: ModelWorker | None = None,
         client: str = "",
-        protocol_cls: type[LanguageServerProtocol] = LanguageServerProtocol,
+        protocol_cls: type[SalienceProtocol] = SalienceProtocol,
     ) -> None:
         super().__init__(
             "salience",
@@ -37,12 +57,16 @@ class SalienceServer(LanguageServer):
             protocol_cls=protocol_cls,
         )
         self.output = LspOutput(self)
-        self.scheduler = Scheduler(self.output, Settings(), worker=worker, client=client)
+        self.features = Features(self.output, self.text_of, worker, client=client)
         self.initialization_options: dict[str, Any] | None = None
+
+    def text_of(self, uri: str) -> str:
+        """An open document's current text, as pygls' workspace keeps it."""
+        return self.workspace.get_text_document(uri).source
 
     def shutdown(self) -> None:
         """The client left (exit, or its end of the pipe closed): stop the run at its next batch, then stop."""
-        self.scheduler.shutdown()
+        self.features.shutdown()
         super().shutdown()
 
     @property
@@ -60,17 +84,17 @@ class SalienceServer(LanguageServer):
 
 
 class LspOutput:
-    """The scheduler's `Output` over LSP: diagnostics, `salience/scores`, refreshes, progress, messages."""
+    """The features' `Output` over LSP: diagnostics, `salience/scores`, refreshes, progress, messages."""
 
     def __init__(self, server: SalienceServer) -> None:
         self.server = server
         self._ready: set[str] = set()
 
     def published(self, uri: str, new_result: bool) -> None:
-        view = self.server.scheduler.view(uri)
+        view = self.server.features.view(uri)
         if view is None:
             return
-        version = self.server.scheduler.documents[uri].version
+        version = self.server.features.documents[uri].version
         self.server.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri, heatmap.diagnostics(view), version=version)
         )
@@ -89,7 +113,7 @@ class LspOutput:
 
     def begin_progress(self, job: Job) -> None:
         if self.server.supports("window", "work_done_progress"):
-            self.server.scheduler.spawn(self._begin(job))
+            self.server.features.runs.tasks.spawn(self._begin(job))
 
     async def _begin(self, job: Job) -> None:
         try:

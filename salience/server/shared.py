@@ -17,9 +17,10 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.io_ import run_async
-from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol import lsp_method
 
 from salience.server.handlers import create_server
+from salience.server.server import SalienceProtocol
 from salience.server.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ RUN_THREADS = 8
 """Runs that can be in progress at once (one uses the model at a time; the others wait their turn)."""
 
 
-class ConnectionProtocol(LanguageServerProtocol):
+class ConnectionProtocol(SalienceProtocol):
     """One client of a shared host."""
 
     @lsp_method(types.EXIT)
@@ -66,7 +67,7 @@ class SharedHost:
         except (ConnectionError, OSError) as err:
             log.info("%s: connection lost: %s", client, err)
         finally:
-            server.scheduler.shutdown()
+            server.features.shutdown()
             self.connected.discard(client)
             writer.close()
             log.info("%s left", client)

@@ -1,28 +1,24 @@
-"""Compare mode, drawn: the change of each word's relevance since another version (`compare`), as the
+"""Compare mode, drawn: the change of each word's relevance since another version (`compared`), as the
 semantic tokens, hovers, diagnostics and code lenses of a `View`. Pure functions.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 from lsprotocol import types
 
 from salience.attribution import parse_prompt
 from salience.prompt.sections import find_sections
+from salience.server.documents import Baseline
 from salience.server.layers.view import SOURCE, View
-from salience.views.comparison import compare, share_text
+from salience.views.comparison import Comparison, compare, share_text
 from salience.views.reading import Reading
 from salience.views.section_shares import section_reading
 from salience.views.spans import LEVELS, Scale, ScoredSpan, span_at
 
 
-def compared(view: View) -> View:
-    """The view in compare mode: its drawn spans carry the change of each word's relevance (on a diverging
-    robust scale) and `comparison` the whole comparison; the plain view when not comparing."""
-    baseline = view.baseline
-    if baseline is None or view.result is None:
-        return view
+def compared(view: View, baseline: Baseline) -> tuple[Comparison, list[ScoredSpan]]:
+    """Compare mode for a view with a result: the comparison with `baseline`, and the spans drawn, which carry
+    the change of each word's relevance (on a diverging robust scale)."""
     old = Reading.of(baseline.result, baseline.text)
     old_sections = section_reading(old, find_sections(parse_prompt(baseline.text)))
     comparison = compare(old, view.reading, old_sections, view.section_reading)
@@ -34,7 +30,7 @@ def compared(view: View) -> View:
         if word is not None and (strength := scale.strength(word.change)):
             level = max(1, round(abs(strength) * LEVELS))
             drawn.append(ScoredSpan(span.start, span.end, word.change, span.tokens, level, strength, span.parts))
-    return dataclasses.replace(view, comparison=comparison, drawn=drawn)
+    return comparison, drawn
 
 
 def hover(view: View, offset: int) -> types.Hover | None:

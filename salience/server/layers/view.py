@@ -1,6 +1,6 @@
 """What one open document shows now (`View`): the text, the result on it, its problems and sections.
 
-Every layer of the editor (`render`, `sections`) is a pure function of a View.
+Every layer of the editor (`heatmap`, `section_lenses`, `compare`) is a pure function of a View.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from lsprotocol import types
 
 from salience.attribution import AttributionResult, Expect, Problem, parse_prompt
 from salience.prompt.sections import Sections, find_sections
-from salience.server.documents import Baseline
+from salience.server.documents import Baseline, Document
 from salience.server.positions import LineIndex
 from salience.server.settings import Settings
 from salience.views.comparison import Comparison
@@ -49,7 +49,7 @@ class View:
     baseline: Baseline | None = None
     """In compare mode, the version compared with: the heatmap shows the change of relevance since it."""
     comparison: Comparison | None = None
-    """In compare mode, the comparison with `baseline` (`compare_view.compared` sets it and `drawn`)."""
+    """In compare mode, the comparison with `baseline` (`CompareFeature.drawn` sets it and `drawn`)."""
     drawn: list[ScoredSpan] | None = None
     """In compare mode, the spans drawn: each word's change of relevance on a diverging scale."""
     expect: Expect | None = None
@@ -86,3 +86,24 @@ class View:
     def shown(self) -> list[ScoredSpan]:
         """What the heatmap draws: the spans, or in compare mode each word's change of relevance."""
         return self.drawn if self.comparison is not None and self.drawn is not None else self.spans
+
+
+def view_of(doc: Document, text: str, settings: Settings, encoding: str, pending: bool) -> View:
+    """What an open document shows now (`text` is its current text)."""
+    parsed = doc.parsed
+    return View(
+        text,
+        settings,
+        encoding,
+        doc.result,
+        doc.spans,
+        parsed.problems,
+        doc.error,
+        parsed.body_start,
+        pending=pending,
+        preview_of=doc.preview_of,
+        computed_version=doc.result_version,
+        timings=doc.timings,
+        sections=doc.sections,
+        expect=parsed.front_matter.expect,
+    )
