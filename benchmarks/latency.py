@@ -191,18 +191,10 @@ async def request_latency(requests: int) -> dict[str, list[float]]:
     await client.result(uri, 1, time.perf_counter())
     slow = open_doc(client, "slow.prompt", SLOW)
     await asyncio.sleep(1.5)  # past the fast preview: the slow method is now on the worker
-    doc = types.TextDocumentIdentifier(uri)
-    timings: dict[str, list[float]] = {"hover": [], "semanticTokens/full": []}
-    for i in range(requests):
-        start_at = time.perf_counter()
-        await client.text_document_hover_async(types.HoverParams(doc, types.Position(i % 5, 3)))
-        timings["hover"].append(time.perf_counter() - start_at)
-        start_at = time.perf_counter()
-        await client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(doc))
-        timings["semanticTokens/full"].append(time.perf_counter() - start_at)
-        await asyncio.sleep(0.01)
+    timings = await _requests(client, uri, requests, pause=0.01)
+    ended = time.perf_counter()
     busy = not any(
-        p.uri == slow and p.method == "integrated_gradients" and p.ranges for at, p in client.scores if at < start_at
+        p.uri == slow and p.method == "integrated_gradients" and p.ranges for at, p in client.scores if at < ended
     )
     timings["slow run still busy at the end"] = [float(busy)]
     await stop(client)
@@ -226,7 +218,8 @@ async def compare_latency(requests: int) -> dict[str, dict[str, list[float]]]:
     return found
 
 
-async def _requests(client: Client, uri: str, requests: int) -> dict[str, list[float]]:
+async def _requests(client: Client, uri: str, requests: int, pause: float = 0.0) -> dict[str, list[float]]:
+    """Seconds per hover and per semantic-tokens request, `requests` of each in turn, `pause` after each pair."""
     doc = types.TextDocumentIdentifier(uri)
     timings: dict[str, list[float]] = {"hover": [], "semanticTokens/full": []}
     for i in range(requests):
@@ -236,6 +229,7 @@ async def _requests(client: Client, uri: str, requests: int) -> dict[str, list[f
         start_at = time.perf_counter()
         await client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(doc))
         timings["semanticTokens/full"].append(time.perf_counter() - start_at)
+        await asyncio.sleep(pause)
     return timings
 
 

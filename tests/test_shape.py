@@ -13,14 +13,12 @@ ROOT = Path(__file__).parents[1]
 OUTSIDE = [
     "salience/server",
     "salience/views",
-    "salience/cli.py",
-    "salience/batch.py",
-    "salience/check.py",
-    "salience/diff.py",
+    "salience/cli",
     "salience/revisions.py",
     "benchmarks",
 ]
 """Code that uses the engine: it imports `salience.attribution` (and `salience.evaluation`) only."""
+MAX_LINES = 300
 
 
 def python_files(*places: str) -> list[Path]:
@@ -100,6 +98,21 @@ def test_each_module_imports_on_its_own():
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         if not module.endswith("__main__"):  # (that one runs the CLI)
             importlib.import_module(module)
+
+
+def test_each_module_has_a_name_of_its_own_and_a_readable_length():
+    """No two modules share a base name (one name per concept), and none is over MAX_LINES lines."""
+    modules = [p for p in python_files("salience") if p.name not in {"__init__.py", "__main__.py"}]
+    seen: dict[str, list[str]] = {}
+    for path in modules:
+        seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    twins = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in python_files("salience")
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not twins and not long, (twins, long)
 
 
 def test_the_readme_layout_names_every_module():

@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from salience.prompt.document import Problem, PromptDocument
+from salience.prompt.named_sections import HEADING, heading_name, placed_sections
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*\r?$", re.MULTILINE)
 _FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
 _LABEL = re.compile(
     r"^[ \t]*(?:\*\*)?((?:document|doc|passage|source|context|article|chunk|snippet|review|example|shot)"
@@ -75,7 +75,7 @@ def find_sections(doc: PromptDocument) -> Sections:
     text, start, end = doc.text, doc.body_start, len(doc.text)
     problems: list[Problem] = []
     if doc.front_matter.sections:
-        top = _explicit(doc, problems)
+        top = [Section(name, "explicit", start, end) for name, start, end in placed_sections(doc, problems)]
     elif doc.messages:
         top = _messages(doc)
     else:
@@ -126,7 +126,7 @@ def _messages(doc: PromptDocument) -> list[Section]:
 def _headings(text: str, start: int, end: int) -> list[Section]:
     """A section per heading of the shallowest level in [start, end), up to the next one (code fences skipped)."""
     fenced = _fenced(text, start, end)
-    found = [m for m in _HEADING.finditer(text, start, end) if not any(a <= m.start() < b for a, b in fenced)]
+    found = [m for m in HEADING.finditer(text, start, end) if not any(a <= m.start() < b for a, b in fenced)]
     if not found:
         return []
     levels = sorted({len(m.group(1)) for m in found})
@@ -134,7 +134,7 @@ def _headings(text: str, start: int, end: int) -> list[Section]:
     if len(heads) == 1 and len(levels) > 1 and not text[start : heads[0].start()].strip():
         # One title over deeper headings: the deeper ones are the sections, the title names the text before them.
         deeper = [m for m in found if len(m.group(1)) == levels[1]]
-        title = Section(_name(heads[0]), "heading", heads[0].start(), deeper[0].start())
+        title = Section(heading_name(heads[0]), "heading", heads[0].start(), deeper[0].start())
         return ([title] if text[heads[0].end() : deeper[0].start()].strip() else []) + _cut(deeper, end)
     return _cut(heads, end)
 
@@ -142,13 +142,9 @@ def _headings(text: str, start: int, end: int) -> list[Section]:
 def _cut(heads: list[re.Match[str]], end: int) -> list[Section]:
     """A section from each heading to the next."""
     return [
-        Section(_name(m), "heading", m.start(), heads[i + 1].start() if i + 1 < len(heads) else end)
+        Section(heading_name(m), "heading", m.start(), heads[i + 1].start() if i + 1 < len(heads) else end)
         for i, m in enumerate(heads)
     ]
-
-
-def _name(heading: re.Match[str]) -> str:
-    return " ".join(heading.group(2).split())
 
 
 def _fenced(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -257,54 +253,3 @@ def _unique(top: list[Section]) -> None:
         seen[key] += 1
         if seen[key] > 1:
             section.name = f"{section.name} {seen[key]}"
-
-
-def _explicit(doc: PromptDocument, problems: list[Problem]) -> list[Section]:
-    """The front matter's `sections:`, placed by line range or heading; one that cannot be placed is a problem."""
-    text, ends = doc.text, _line_starts(doc.text)
-    headings = _every_heading(text, doc.body_start, len(text))
-    placed: list[Section] = []
-    for name, spec in (doc.front_matter.sections or {}).items():
-        where = key_span(text, doc.body_start, name)
-        if spec.heading is not None:
-            found = headings.get(" ".join(spec.heading.split()).casefold())
-            if found is None:
-                problems.append(Problem("warning", f"section {name!r}: no heading {spec.heading!r}", *where))
-                continue
-            placed.append(Section(name, "explicit", found.start, found.end))
-            continue
-        first, last = spec.line_range() or (1, 1)
-        if last > len(ends) - 1 or ends[last] <= doc.body_start:
-            problems.append(Problem("warning", f"section {name!r}: lines {first}-{last} are not in the body", *where))
-            continue
-        placed.append(Section(name, "explicit", max(doc.body_start, ends[first - 1]), ends[last]))
-    placed.sort(key=lambda s: s.start)
-    for before, after in zip(placed, placed[1:]):
-        if after.start < before.end:
-            problems.append(
-                Problem("warning", f"sections {before.name!r} and {after.name!r} overlap", 0, doc.body_start)
-            )
-            after.start = before.end
-    return [s for s in placed if s.start < s.end]
-
-
-def _every_heading(text: str, start: int, end: int) -> dict[str, Section]:
-    """Each heading's section by its casefolded text, at any level: up to the next heading as deep or shallower."""
-    found = list(_HEADING.finditer(text, start, end))
-    sections: dict[str, Section] = {}
-    for i, m in enumerate(found):
-        depth = len(m.group(1))
-        stop = next((n.start() for n in found[i + 1 :] if len(n.group(1)) <= depth), end)
-        sections.setdefault(_name(m).casefold(), Section(_name(m), "heading", m.start(), stop))
-    return sections
-
-
-def _line_starts(text: str) -> list[int]:
-    """Offsets where each line starts, plus the text's end: line n (1-based) is [starts[n-1], starts[n])."""
-    return [0] + [m.end() for m in re.finditer(r"\n", text)] + ([len(text)] if not text.endswith("\n") else [])
-
-
-def key_span(text: str, limit: int, name: str) -> tuple[int, int]:
-    """Where `name:` is written as an indented key in the front matter (else the whole front matter)."""
-    found = re.search(rf"^[ \t]+[\"']?{re.escape(name)}[\"']?[ \t]*:", text[:limit], re.MULTILINE)
-    return (found.start(), found.end()) if found else (0, limit)

@@ -20,7 +20,7 @@ def colour(strength: float) -> str:
 
 
 class BatchEntry(Protocol):
-    """One prompt file of a batch run (`salience.batch.Outcome`)."""
+    """One prompt file of a batch run (`salience.cli.batch.Outcome`)."""
 
     relative: str
     text: str | None

@@ -189,7 +189,7 @@ def test_coalition_methods_run_offline_from_the_cli_with_a_table_of_parts(embedd
 
 def test_methods_lists_every_method_with_its_cost_in_80_columns():
     done = subprocess.run(
-        [sys.executable, "-m", "salience.cli", "methods"],
+        [sys.executable, "-m", "salience", "methods"],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "80"},

@@ -139,7 +139,7 @@ async def test_a_bare_port_listens_on_this_machine_only_and_says_so():
 
 def test_listening_elsewhere_is_a_warning_and_bad_ports_are_errors():
     from salience.attribution.errors import SalienceError
-    from salience.cli import listen_address, listening_notice
+    from salience.cli.serve import listen_address, listening_notice
 
     assert listen_address("tcp", "2087") == ("127.0.0.1", 2087)
     assert listen_address("ws", "0.0.0.0:9000") == ("0.0.0.0", 9000)

@@ -8,7 +8,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from salience.prompt.sections import key_span
+from salience.prompt.named_sections import key_span
 from salience.server.layers.compare import section_title
 from salience.server.layers.view import SOURCE, View
 from salience.views.section_shares import section_lens_title

@@ -12,13 +12,15 @@ import argparse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from salience.attribution import PromptDocument, ResultStore, SalienceError, parse_prompt, read_prompt_file
-from salience.batch import Outcome, RunOptions, prompt_files, run_batch
+from salience.cli.batch import Outcome, RunOptions, prompt_files, run_batch
+from salience.cli.options import add_run_options, notifier, run_options
 from salience.prompt.sections import find_sections
 from salience.views.reading import Reading
 from salience.views.section_shares import section_reading
@@ -152,8 +154,16 @@ def junit_xml(checks: list[FileCheck]) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
-def cmd_check(args: argparse.Namespace, options: RunOptions, out: Console, err: Console, notify) -> int:
-    checks = check_files(args.paths, options, ResultStore(), notify)
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("check", help="check the expect: block of prompt files (exit 1 when one fails)")
+    parser.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="prompt files, or folders of them")
+    add_run_options(parser)
+    parser.add_argument("--junit", type=Path, metavar="OUT.xml", help="also write the verdicts as JUnit XML")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    checks = check_files(args.paths, run_options(args), ResultStore(), notifier(err))
     if not checks:
         raise SalienceError("no prompt files to check")
     out.print(check_table(checks))

@@ -4,14 +4,14 @@ in what the answer relies on. Both versions are explained with one model (stored
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from salience.attribution import ResultStore
-from salience.batch import RunOptions, explain_text
+from salience.cli.batch import explain_text
+from salience.cli.options import add_run_options, notifier, run_options, write_json
 from salience.revisions import read_version, sides
 from salience.views.comparison import compare, comparison_view
 from salience.views.html import diff_page
@@ -20,7 +20,22 @@ from salience.views.section_shares import sections_of
 from salience.views.terminal import diff_report
 
 
-def cmd_diff(args: argparse.Namespace, options: RunOptions, out: Console, err: Console, notify) -> int:
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("diff", help="what an edit changed: relevance before and after, word by word")
+    parser.add_argument(
+        "versions",
+        nargs="+",
+        metavar="VERSION",
+        help="OLD NEW (each a file or REV:path, read with git), or one PATH: HEAD:PATH against the working file",
+    )
+    add_run_options(parser)
+    parser.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the comparison as JSON")
+    parser.add_argument("--html", metavar="OUT", type=Path, help="write the comparison as a page")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    options, notify = run_options(args), notifier(err)
     old_spec, new_spec = sides(args.versions)
     old, new = read_version(old_spec), read_version(new_spec)  # both read before any model loads
     store = ResultStore()
@@ -37,17 +52,8 @@ def cmd_diff(args: argparse.Namespace, options: RunOptions, out: Console, err: C
         args.html.write_text(diff_page(comparison, new_reading, new_doc.body_start, title), encoding="utf-8")
         err.print(f"salience: wrote {args.html}", highlight=False)
     if args.json:
-        return _write_json(args.json, {"old": old.label, "new": new.label, **comparison_view(comparison)}, err)
+        write_json(args.json, {"old": old.label, "new": new.label, **comparison_view(comparison)}, err)
+        return 0
     out.print(f"[bold]{title}[/] · {new_reading.result.method}", highlight=False)
     out.print(diff_report(comparison, new_reading, new_doc.body_start))
-    return 0
-
-
-def _write_json(where: str, data: dict, err: Console) -> int:
-    document = json.dumps(data, indent=2, ensure_ascii=False)
-    if where == "-":
-        sys.stdout.write(document + "\n")
-    else:
-        Path(where).write_text(document, encoding="utf-8")
-        err.print(f"salience: wrote {where}", highlight=False)
     return 0
