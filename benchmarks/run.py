@@ -33,6 +33,7 @@ from store import RESULTS, RowStore, row_key
 import salience.attribution as engine
 from salience.evaluation.faithfulness import faithfulness
 from salience.evaluation.reference import CAPTUM_METHODS, captum_rows, inseq_sig_rows
+from salience.prompt.words import word_starts
 from salience.views.reading import Reading
 
 ROOT = Path(__file__).parents[1]
@@ -177,7 +178,9 @@ def reading_figures(result: engine.AttributionResult, case: Case) -> dict:
 
 def compute_row(loaded, case: Case, name: str, variant: Variant, settings: dict, unit: float) -> dict:
     source = case.source(variant.sink)
-    inputs = engine.AttributionInput(loaded, *source, case.target, chat=case.chat, contrast=case.contrast)
+    inputs = engine.AttributionInput(
+        loaded, *source, case.target, chat=case.chat, contrast=case.contrast, text=case.text or None
+    )
     start = time.perf_counter()
     result = engine.get_method(variant.method).attribute(inputs, variant.params)
     seconds = time.perf_counter() - start
@@ -198,11 +201,14 @@ def compute_row(loaded, case: Case, name: str, variant: Variant, settings: dict,
 
 
 def case_key(loaded, case: Case, variant: Variant, settings: dict) -> str:
-    """What decides a row: the model's input and target, the method and its parameters, the metrics."""
+    """What decides a row: the model's input and target, the method and its parameters, the metrics, and for
+    a method whose players are words, where the words start (a change of the word rule re-keys its rows)."""
+    ids, ranges = case.source(variant.sink)
+    words = {"words": word_starts(case.text, ranges)} if engine.get_method(variant.method).word_players else {}
     return row_key(
-        ids=case.source(variant.sink)[0], target=case.target.ids, chat=case.chat, method=variant.method,
+        ids=ids, target=case.target.ids, chat=case.chat, method=variant.method,
         params=variant.params, settings=settings, model=loaded.model_id, dtype=str(loaded.dtype),
-        **({"contrast": case.contrast} if case.contrast else {}),
+        **({"contrast": case.contrast} if case.contrast else {}), **words,
     )  # fmt: skip
 
 

@@ -123,6 +123,8 @@ class Method(ABC):
     signed: ClassVar[bool] = True
     linear: ClassVar[bool] = False
     """Scores are linear in the explained quantity, so the heatmap (the rows' sum) explains sum_t f_t."""
+    word_players: ClassVar[bool] = False
+    """Scores depend on where the prompt's words break (`prompt.words`): SIG's paths, the coalitions' players."""
     one_pass: ClassVar[bool] = False
     """The heatmap comes from one backward pass of sum_t f_t, before the rows (a linear gradient method)."""
     checks_draft: ClassVar[bool] = False

@@ -29,6 +29,7 @@ class KernelShap(Method):
     cost = "expensive"
     linear = True
     stochastic = True
+    word_players = True
     Params = KernelShapParams
 
     @torch.inference_mode()

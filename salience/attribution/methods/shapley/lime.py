@@ -30,6 +30,7 @@ class Lime(Method):
     cost = "expensive"
     linear = True
     stochastic = True
+    word_players = True
     Params = LimeParams
 
     @torch.inference_mode()

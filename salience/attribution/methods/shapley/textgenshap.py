@@ -60,6 +60,7 @@ class TextGenShap(Method):
     cost = "expensive"
     linear = True
     stochastic = True
+    word_players = True
     Params = TextGenShapParams
 
     @torch.inference_mode()

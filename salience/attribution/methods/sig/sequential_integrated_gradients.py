@@ -95,6 +95,7 @@ class SequentialIntegratedGradients(Method):
     name = "sequential_integrated_gradients"
     description = "integrated gradients per word, the rest fixed (SIG); signed, words x steps"
     cost = "expensive"
+    word_players = True
     linear = True
     needs_gradients = True
     needs_baseline = True
