@@ -17,9 +17,9 @@ from urllib.parse import unquote, urlparse
 from salience.attribution import AttributionResult, Request, SalienceError, parse_prompt, read_prompt_file
 from salience.revisions import git_text
 from salience.server.configuration import Configuration
-from salience.server.documents import Baseline, Documents, Output
 from salience.server.layers.compare import compared
 from salience.server.layers.view import View
+from salience.server.open_documents import Baseline, Documents, Output
 from salience.server.runs import RunManager
 from salience.views.comparison import Comparison
 from salience.views.spans import ScoredSpan

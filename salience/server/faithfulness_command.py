@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from salience.attribution import SalienceError
 from salience.evaluation.faithfulness import Faithfulness, faithfulness
-from salience.server.documents import Documents
+from salience.server.open_documents import Documents
 from salience.server.runs import RunManager
 
 

@@ -12,9 +12,9 @@ from salience.attribution import get_method
 from salience.evaluation.faithfulness import Faithfulness
 from salience.server.compare_mode import CompareFeature
 from salience.server.configuration import Configuration
-from salience.server.documents import Documents, Output
 from salience.server.faithfulness_command import measure_faithfulness
 from salience.server.layers.view import View, view_of
+from salience.server.open_documents import Documents, Output
 from salience.server.positions import Edit
 from salience.server.runs import RunManager
 from salience.server.settings import Settings

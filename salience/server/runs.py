@@ -24,7 +24,7 @@ from salience.attribution import (
 )
 from salience.server.configuration import Configuration
 from salience.server.debounce import Debounce, Tasks
-from salience.server.documents import Document, Documents, Job, Output, unreadable
+from salience.server.open_documents import Document, Documents, Job, Output, unreadable
 from salience.server.work_done import progress_hook, progress_shown, report
 from salience.server.worker import ModelWorker
 

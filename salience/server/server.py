@@ -11,9 +11,9 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from salience import __version__
-from salience.server.documents import Job
 from salience.server.features import Features
 from salience.server.layers import heatmap
+from salience.server.open_documents import Job
 from salience.server.positions import Edit, apply_changes
 from salience.server.worker import ModelWorker
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 from salience.attribution import Progress
-from salience.server.documents import Job, Output
+from salience.server.open_documents import Job, Output
 
 PROGRESS_DELAY_S = 0.3
 """A run shorter than this shows no progress at all."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from salience.server.documents import Job
 from salience.server.features import Features
+from salience.server.open_documents import Job
 from salience.server.settings import Settings
 
 

@@ -8,8 +8,8 @@ from lsprotocol import types
 
 from salience.attribution import parse_prompt
 from salience.prompt.sections import find_sections
-from salience.server.documents import Baseline
 from salience.server.layers.view import SOURCE, View
+from salience.server.open_documents import Baseline
 from salience.views.comparison import Comparison, compare, share_text
 from salience.views.reading import Reading
 from salience.views.section_shares import section_reading

@@ -12,7 +12,7 @@ from lsprotocol import types
 
 from salience.attribution import AttributionResult, Expect, Problem, parse_prompt
 from salience.prompt.sections import Sections, find_sections
-from salience.server.documents import Baseline, Document
+from salience.server.open_documents import Baseline, Document
 from salience.server.positions import LineIndex
 from salience.server.settings import Settings
 from salience.views.comparison import Comparison
