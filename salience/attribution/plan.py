@@ -63,10 +63,14 @@ def requested_method(doc: PromptDocument, request: Request) -> Method:
 
     Callers run this before loading a model, so a bad name or parameter fails in milliseconds.
     """
-    name = request.method or doc.front_matter.method
-    method = get_method(DEFAULT_METHOD if is_default(name) else name)
+    method = _named(doc, request)
     method.parse_params(request.params)
     return method
+
+
+def _named(doc: PromptDocument, request: Request) -> Method:
+    name = request.method or doc.front_matter.method
+    return get_method(DEFAULT_METHOD if is_default(name) else name)
 
 
 def plan_run(loaded: LoadedModel, doc: PromptDocument, request: Request) -> Plan:
@@ -74,9 +78,10 @@ def plan_run(loaded: LoadedModel, doc: PromptDocument, request: Request) -> Plan
     if doc.is_blank:
         raise ParameterError("the prompt is empty: write some text to explain")
     front = doc.front_matter
-    method = requested_method(doc, request)
-    if is_default(request.method or front.method):
-        method = get_method(default_method(loaded))
+    method = _named(doc, request)
+    if is_default(request.method or front.method) and (supported := default_method(loaded)) != method.name:
+        method.parse_params(request.params)  # checked against the default named, as before a model loads
+        method = get_method(supported)
     params = method.parse_params(request.params)
     start = time.perf_counter()
     chat = use_chat(doc, loaded.has_chat_template)
@@ -97,7 +102,7 @@ def plan_run(loaded: LoadedModel, doc: PromptDocument, request: Request) -> Plan
         method.name,
         json.dumps(request.params or {}, sort_keys=True, default=str),
         tuple(source.ids),
-        tuple(word_starts(source.text, source.ranges)),  # the words that players are made of
+        tuple(word_starts(source.text, source.ranges)) if method.word_players else (),  # what players are made of
         target.text,
         target.contrast,
         max_new_tokens,

@@ -15,6 +15,7 @@ from lsprotocol import types
 from salience.attribution import Cancelled, SalienceError, method_classes, method_names
 from salience.server import compare_mode
 from salience.server.layers import heatmap
+from salience.server.positions import encoding_name
 from salience.server.server import SalienceProtocol, SalienceServer
 from salience.server.settings import SECTION, section_of
 from salience.server.worker import ModelWorker
@@ -58,7 +59,7 @@ def _lifecycle(server: SalienceServer) -> None:
     def initialize(ls: SalienceServer, params: types.InitializeParams) -> None:
         """Read settings from initializationOptions and the negotiated position encoding."""
         ls.initialization_options = section_of(params.initialization_options)
-        ls.features.encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding))
+        ls.features.encoding = encoding_name(ls.workspace.position_encoding)
         _apply_settings(ls, None)
         ls.features.preload()  # the first file opens right after: have the model ready
 
@@ -134,7 +135,7 @@ def _sync(server: SalienceServer) -> None:
     def text_document_did_change(ls: SalienceServer, params: types.DidChangeTextDocumentParams) -> None:
         """Shift the shown spans through the edits and debounce a new run."""
         uri = params.text_document.uri
-        edits = ls.protocol.edits.pop(uri, None) if isinstance(ls.protocol, SalienceProtocol) else None
+        edits = ls.protocol.edits.pop(uri, None)  # noted by SalienceProtocol before pygls applied the changes
         ls.features.edited(uri, params.text_document.version, edits)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)

@@ -110,3 +110,8 @@ def apply_changes(text: str, changes: list, encoding: str) -> tuple[str, list[Ed
         else:
             text, edits = change.text, None
     return text, edits
+
+
+def encoding_name(kind: object) -> str:
+    """A position encoding (lsprotocol's enum or its string) as its string: "utf-16", "utf-8" or "utf-32"."""
+    return str(getattr(kind, "value", kind))

@@ -14,7 +14,7 @@ from salience import __version__
 from salience.server.features import Features
 from salience.server.layers import heatmap
 from salience.server.open_documents import Job
-from salience.server.positions import Edit, apply_changes
+from salience.server.positions import Edit, apply_changes, encoding_name
 from salience.server.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class SalienceProtocol(LanguageServerProtocol):
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
         uri = params.text_document.uri
         before = self.workspace.get_text_document(uri).source
-        encoding = str(getattr(self.workspace.position_encoding, "value", self.workspace.position_encoding))
+        encoding = encoding_name(self.workspace.position_encoding)
         self.edits[uri] = apply_changes(before, list(params.content_changes), encoding)[1]
         yield from super().lsp_text_document__did_change(params)
 
