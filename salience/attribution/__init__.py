@@ -49,12 +49,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "result": ("COMPLETENESS_WARNING", "AttributionResult", "SourceToken"),
     "sources": (
         "EMBEDDED_NAMES",
+        "FRONT_MATTER_SERVER",
         "OFFLINE_FLAGS",
         "Notify",
+        "ServerOptions",
         "cache_root",
         "converted_gguf",
         "embedded_gguf_path",
         "go_offline",
+        "is_served",
         "model_directory",
     ),
     "store": ("ResultStore", "model_stamp", "result_key"),
@@ -116,12 +119,15 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
     from salience.attribution.result import COMPLETENESS_WARNING, AttributionResult, SourceToken
     from salience.attribution.sources import (
         EMBEDDED_NAMES,
+        FRONT_MATTER_SERVER,
         OFFLINE_FLAGS,
         Notify,
+        ServerOptions,
         cache_root,
         converted_gguf,
         embedded_gguf_path,
         go_offline,
+        is_served,
         model_directory,
     )
     from salience.attribution.store import ResultStore, model_stamp, result_key

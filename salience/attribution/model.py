@@ -9,13 +9,24 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from salience.attribution.errors import ModelLoadError, first_line
 from salience.attribution.placement import Placement, devices_used, input_device
-from salience.attribution.sources import Notify, cache_root, converted_from, converted_gguf, model_directory
+from salience.attribution.sources import (
+    Notify,
+    ServerOptions,
+    cache_root,
+    converted_from,
+    converted_gguf,
+    is_served,
+    model_directory,
+)
+
+if TYPE_CHECKING:
+    from salience.attribution.scoring import Scorer, ScoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +40,18 @@ class LoadedModel:
     model_id: str
     device: torch.device
     dtype: torch.dtype
+    served: ClassVar[bool] = False
+    """Weights on a server (`remote.ServedModel`): only the scoring boundary and generation reach them."""
+
+    @property
+    def context_length(self) -> int | None:
+        """How many tokens the model reads at most, where its config says."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    @property
+    def generation_eos_ids(self) -> set[int]:
+        """The ids that end a turn by the model's generation config."""
+        return eos_ids(getattr(self.model.generation_config, "eos_token_id", None))
 
     @property
     def has_chat_template(self) -> bool:
@@ -37,6 +60,18 @@ class LoadedModel:
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Input embeddings of token ids, as the model computes them."""
         return self.model.get_input_embeddings()(input_ids.to(self.device))
+
+    def scorer(self, asked: ScoreRequest) -> Scorer:
+        """The scoring boundary over this model, for perturbations of `asked.reference`."""
+        from salience.attribution.scoring import LocalScorer
+
+        return LocalScorer(self, asked)
+
+
+def eos_ids(value: Any) -> set[int]:
+    """A generation config's `eos_token_id` (an id, a list of them, or None) as a set."""
+    values = value if isinstance(value, list | tuple) else [value]
+    return {v for v in values if isinstance(v, int)}
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -76,11 +111,17 @@ def load_model(
     dtype: str = "auto",
     notify: Notify | None = None,
     placement: Placement | None = None,
+    server: ServerOptions | None = None,
 ) -> LoadedModel:
-    """Load `spec` (None or 'default' for the embedded model, a directory, or a .gguf file).
+    """Load `spec` (None or 'default' for the embedded model, a directory, or a .gguf file), or connect to the
+    server it names (http://HOST:PORT/v1, with `server`'s options).
 
     With a `placement` (accelerate's device_map), layers go to their devices instead of `device`.
     """
+    if is_served(spec):
+        from salience.attribution.remote.served import connect
+
+        return connect(str(spec), server)
     notify = notify or log.info
     placement = placement or Placement()
     directory, model_id = model_directory(spec, notify)

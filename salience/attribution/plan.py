@@ -9,7 +9,15 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 from salience.attribution.errors import ParameterError
-from salience.attribution.methods import DEFAULT_METHOD, Method, MethodParams, default_method, get_method, is_default
+from salience.attribution.methods import (
+    DEFAULT_METHOD,
+    Method,
+    MethodParams,
+    default_method,
+    get_method,
+    is_default,
+    served_methods,
+)
 from salience.attribution.model import LoadedModel
 from salience.attribution.request import Request
 from salience.attribution.tokens import encode_prompt, use_chat
@@ -83,6 +91,11 @@ def plan_run(loaded: LoadedModel, doc: PromptDocument, request: Request) -> Plan
         method.parse_params(request.params)  # checked against the default named, as before a model loads
         method = get_method(supported)
     params = method.parse_params(request.params)
+    if loaded.served and method.needs_weights:
+        raise ParameterError(
+            f"{method.name} needs the model's weights; a served model offers only perturbation methods: "
+            f"use {' or '.join(served_methods())}"
+        )
     start = time.perf_counter()
     chat = use_chat(doc, loaded.has_chat_template)
     source = _source(doc, loaded, chat, request.max_source_tokens)
@@ -121,7 +134,7 @@ def _source(doc: PromptDocument, loaded: LoadedModel, chat: bool, limit: int | N
 
 def source_limit(loaded: LoadedModel) -> int:
     """The most prompt tokens explained: MAX_SOURCE_TOKENS, or less where the model's context is shorter."""
-    context = getattr(loaded.model.config, "max_position_embeddings", None) or MAX_SOURCE_TOKENS
+    context = loaded.context_length or MAX_SOURCE_TOKENS
     return max(16, min(MAX_SOURCE_TOKENS, context - 64))  # room for the explained continuation
 
 

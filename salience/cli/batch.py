@@ -19,6 +19,7 @@ from typing import Any
 
 import salience.attribution as engine  # heavy names (torch) load on first use: --help stays instant
 from salience.attribution import (
+    FRONT_MATTER_SERVER,
     AttributionResult,
     Notify,
     Placement,
@@ -27,8 +28,10 @@ from salience.attribution import (
     Request,
     ResultStore,
     SalienceError,
+    ServerOptions,
     go_offline,
     is_prompt_path,
+    is_served,
     model_directory,
     model_stamp,
     parse_prompt,
@@ -52,9 +55,15 @@ class RunOptions:
     dtype: str = "auto"
     device_map: str | None = None
     max_memory: dict[str, str] | None = None
+    tokenizer: str | None = None
+    served_model: str | None = None
+    api_key_env: str | None = None
 
     def placement(self) -> Placement:
         return Placement.of(self.device_map, self.max_memory)
+
+    def server(self) -> ServerOptions:
+        return ServerOptions(self.tokenizer, self.served_model, self.api_key_env)
 
     def request(self) -> Request:
         return Request(
@@ -75,6 +84,8 @@ def checked(text: str, options: RunOptions) -> tuple[PromptDocument, Request, st
         raise PromptError("the prompt is empty: write some text to explain")
     request = options.request()
     engine.requested_method(doc, request)
+    if is_served(doc.front_matter.model):
+        raise PromptError(FRONT_MATTER_SERVER)
     return doc, request, options.model or doc.front_matter.model
 
 
@@ -100,16 +111,16 @@ def prompt_files(root: Path) -> list[Path]:
     )
 
 
-_loaded: dict[tuple[str | None, str, str], engine.LoadedModel] = {}
+_loaded: dict[tuple[str | None, str, str, ServerOptions], engine.LoadedModel] = {}
 
 
 def _model(spec: str | None, options: RunOptions, notify: Notify | None) -> engine.LoadedModel:
     """The model of `spec`, loaded once per process (one at a time)."""
-    key = (spec, options.device, options.dtype)
+    key = (spec, options.device, options.dtype, options.server())
     if key not in _loaded:
         _loaded.clear()
         _loaded[key] = engine.load_model(
-            spec, options.device, options.dtype, notify=notify, placement=options.placement()
+            spec, options.device, options.dtype, notify=notify, placement=options.placement(), server=options.server()
         )
     return _loaded[key]
 

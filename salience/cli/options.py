@@ -64,7 +64,13 @@ def add_granularity(parser: argparse.ArgumentParser) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", help="attribution method (see `salience methods`)")
-    parser.add_argument("--model", help="'default', a local model directory (safetensors) or a .gguf file")
+    parser.add_argument(
+        "--model",
+        help="'default', a local model directory (safetensors), a .gguf file, or a vLLM server: http://HOST:PORT/v1",
+    )
+    parser.add_argument("--tokenizer", metavar="DIR", help="a served model's tokenizer (a folder with tokenizer.json)")
+    parser.add_argument("--served-model", metavar="NAME", help="which of the server's models (if it serves several)")
+    parser.add_argument("--api-key-env", metavar="VAR", help="the environment variable holding the server's API key")
     parser.add_argument("--target", help="explain this text instead of the model's continuation")
     parser.add_argument("--contrast", help="explain the target rather than this foil")
     parser.add_argument("--max-new-tokens", type=int, help="length of the explained continuation")
@@ -110,7 +116,9 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
     for problem in doc.problems:
         if problem.severity == "warning":
             err.print(f"[yellow]warning:[/] {problem.message}", highlight=False)
-    loaded = engine.load_model(spec, args.device, args.dtype, notify=notifier(err), placement=options.placement())
+    loaded = engine.load_model(
+        spec, args.device, args.dtype, notify=notifier(err), placement=options.placement(), server=options.server()
+    )
     bar = ProgressBar(err)
     try:
         result = engine.explain(loaded, doc, request, progress=bar)
@@ -133,6 +141,9 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         dtype=args.dtype,
         device_map=args.device_map,
         max_memory=parse_max_memory(args.max_memory) if args.max_memory else None,
+        tokenizer=args.tokenizer,
+        served_model=args.served_model,
+        api_key_env=args.api_key_env,
     )
 
 

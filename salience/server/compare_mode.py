@@ -72,7 +72,7 @@ class CompareFeature:
             raise SalienceError(f"{title}: {parsed.errors[0].message if parsed.errors else 'the prompt is empty'}")
         method = doc.method or parsed.front_matter.method or settings.method
         request = Request(method=method, params=settings.method_params.get(method), target=doc.target)
-        key = self.config.allowed(settings.model_spec(parsed.front_matter.model))
+        key = self.config.allowed(parsed.front_matter.model)
         notify = self.runs.notifier()
         return await self.runs.side_job(
             uri,

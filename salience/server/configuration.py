@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from salience.attribution import SalienceError
+from salience.attribution import FRONT_MATTER_SERVER, ModelLoadError, SalienceError, is_served
 from salience.server.settings import USER_ONLY, ModelPolicy, Settings, merge_settings
 from salience.server.worker import ModelWorker
 
@@ -45,11 +45,15 @@ class Configuration:
             self.worker.unload()  # a shared worker swaps when a run needs another model
 
     def model_key(self, spec: str | None) -> ModelKey:
-        return (spec, self.settings.device, self.settings.dtype, self.settings.placement())
+        settings = self.settings
+        return (spec, settings.device, settings.dtype, settings.placement(), settings.server())
 
-    def allowed(self, spec: str | None, params: dict[str, Any] | None = None) -> ModelKey:
-        """The worker's key for `spec`; raises `ModelLoadError` unless the user's settings allow it (and the
-        models that `params` name)."""
+    def allowed(self, front_matter_model: str | None, params: dict[str, Any] | None = None) -> ModelKey:
+        """The worker's key for the model a file names (else the settings'); raises `ModelLoadError` unless the
+        user's settings allow it (and the models that `params` name). A file never names a server."""
+        if is_served(front_matter_model):
+            raise ModelLoadError(FRONT_MATTER_SERVER)
+        spec = self.settings.model_spec(front_matter_model)
         self.policy.check(spec)
         self.policy.check_params(params)
         return self.model_key(spec)
@@ -77,4 +81,5 @@ def _model_settings(settings: Settings) -> tuple:
         settings.dtype,
         settings.device_map,
         settings.max_memory,
+        settings.server(),
     )

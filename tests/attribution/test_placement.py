@@ -35,10 +35,9 @@ QUICK = {
 
 @pytest.fixture(scope="module")
 def models(tiny_model_dir, tmp_path_factory):
-    import os
-
-    os.environ["SALIENCE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    return load_model(str(tiny_model_dir)), load_model(str(tiny_model_dir), placement=Placement.of(SPLIT))
+    with pytest.MonkeyPatch.context() as patch:  # the offload folder; later tests keep the worker's cache
+        patch.setenv("SALIENCE_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield load_model(str(tiny_model_dir)), load_model(str(tiny_model_dir), placement=Placement.of(SPLIT))
 
 
 def test_the_split_model_really_is_offloaded(models):

@@ -21,6 +21,7 @@ from salience.attribution.methods.reagent.replacement import (
     uniform_replacements,
 )
 from salience.attribution.model import LoadedModel
+from salience.attribution.scoring import LocalScorer, ScoreRequest
 from salience.attribution.targets import Target
 
 QUICK = {"probes": 8, "max_steps": 60}
@@ -199,7 +200,8 @@ def test_replacements_stay_in_the_real_vocabulary(tiny, tiny_case):
     sequence = torch.tensor(tiny_case[0])
     generator = torch.Generator().manual_seed(0)
     positions = torch.arange(len(sequence)).repeat(200)
-    for replacements in (uniform_replacements(wide, sequence), model_replacements(wide, sequence, 8)):
+    scorer = LocalScorer(wide, ScoreRequest(tiny_case[0], [len(sequence) - 1]))
+    for replacements in (uniform_replacements(wide, sequence), model_replacements(wide, scorer, sequence, 8)):
         drawn = replacements.sample(positions, generator)
         assert set(drawn.tolist()) <= set(allowed.tolist())
         assert not (drawn == sequence[positions]).any()  # a replacement is never the token itself

@@ -15,6 +15,7 @@ from salience.attribution.compute.batching import chunks, items_per_batch, long_
 from salience.attribution.compute.patching import interruptible_layers
 from salience.attribution.errors import ParameterError
 from salience.attribution.progress import check_cancel
+from salience.attribution.scoring import ZERO_VECTOR
 from salience.attribution.targets import Target
 
 if TYPE_CHECKING:
@@ -148,8 +149,14 @@ def baseline_embedding(loaded: LoadedModel, baseline: str | int) -> torch.Tensor
     if baseline == "zero":
         dim = loaded.model.get_input_embeddings().embedding_dim
         return torch.zeros(dim, device=loaded.device, dtype=loaded.dtype)
-    token_id = baseline if isinstance(baseline, int) else _special_id(loaded, baseline)
-    return loaded.embed(torch.tensor([token_id]))[0].detach()
+    return loaded.embed(torch.tensor([baseline_id(loaded, baseline)]))[0].detach()
+
+
+def baseline_id(loaded: LoadedModel, baseline: str | int) -> int:
+    """The token id of a baseline (unk, pad, eos, mask or an id), or `scoring.ZERO_VECTOR` for zero."""
+    if baseline == "zero":
+        return ZERO_VECTOR
+    return baseline if isinstance(baseline, int) else _special_id(loaded, baseline)
 
 
 def _special_id(loaded: LoadedModel, name: str) -> int:

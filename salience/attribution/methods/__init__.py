@@ -23,6 +23,8 @@ DEFAULT_ALIAS = "default"
 """A method name (in a request, front matter or settings) meaning: the default this model supports."""
 FALLBACK_METHOD = "input_x_gradient"
 """The default where the model's architecture is one DEFAULT_METHOD does not support."""
+SERVED_METHOD = "occlusion"
+"""The default for a served model: the one method so far that asks only the scoring boundary."""
 _REGISTRY: dict[str, type[Method]] = {}
 
 
@@ -48,7 +50,14 @@ def is_default(name: str | None) -> bool:
 
 def default_method(loaded: LoadedModel) -> str:
     """The method used when none is named: the default, or its fallback for an architecture it lacks."""
+    if loaded.served:
+        return SERVED_METHOD
     return DEFAULT_METHOD if get_method(DEFAULT_METHOD).supports(loaded) else FALLBACK_METHOD
+
+
+def served_methods() -> list[str]:
+    """The methods that explain a served model (they ask only the scoring boundary)."""
+    return [name for name in method_names() if not _REGISTRY[name].needs_weights]
 
 
 def method_names() -> list[str]:
@@ -88,4 +97,5 @@ __all__ = [
     "method_classes",
     "method_names",
     "register",
+    "served_methods",
 ]

@@ -24,6 +24,7 @@ from salience.attribution.errors import ParameterError
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, check_cancel, no_cancel, no_progress
 from salience.attribution.result import AttributionResult, SourceToken
+from salience.attribution.scoring import Scorer, ScoreRequest
 from salience.attribution.targets import Target
 from salience.prompt.words import word_starts
 
@@ -105,6 +106,14 @@ class AttributionInput:
         ids = self.source_ids + (self.target.ids if self.target.draft else self.target.ids[:-1])
         return torch.tensor([ids], device=self.loaded.device)
 
+    def scorer(self, budget_mb: int) -> Scorer:
+        """The scoring boundary over x ++ y, read at y's positions (and its foil's, with a contrast): what a
+        perturbation method asks of the model, local or served."""
+        ids = self.source_ids + self.target.ids
+        foil = self.target.foil_ids if self.target.contrastive else None
+        positions = list(range(self.n_source, len(ids)))
+        return self.loaded.scorer(ScoreRequest(ids, positions, foil, budget_mb, self.hooks.cancelled))
+
     def embeddings(self) -> torch.Tensor:
         """Input embeddings of the teacher-forced sequence, [1, N, d]."""
         return self.loaded.embed(self.sequence_ids()).detach()
@@ -123,6 +132,9 @@ class Method(ABC):
     signed: ClassVar[bool] = True
     linear: ClassVar[bool] = False
     """Scores are linear in the explained quantity, so the heatmap (the rows' sum) explains sum_t f_t."""
+    needs_weights: ClassVar[bool] = True
+    """Reads the model's weights, activations or gradients; false: asks only the scoring boundary
+    (`AttributionInput.scorer`), so it also explains a served model."""
     word_players: ClassVar[bool] = False
     """Scores depend on where the prompt's words break (`prompt.words`): SIG's paths, the coalitions' players."""
     one_pass: ClassVar[bool] = False

@@ -1,9 +1,9 @@
 """Occlusion: replace a window of source tokens by a baseline and record the drop of every f_t.
 
-All target steps are read from the same teacher-forced forward. Windows are sorted by start and
-batched; positions before a batch's first window are unchanged, so their KV cache is computed once
-(the unperturbed forward) and shared: a batch runs only from its first window on. As in Captum,
-a token covered by several windows gets the mean of their drops.
+All target steps are read from the same teacher-forced sequence. Windows go to the scoring boundary sorted
+by start, so a local model's batch runs only from its first window on (the unperturbed forward's KV cache
+holds what comes before) and a served model's requests share their prefixes. As in Captum, a token covered
+by several windows gets the mean of their drops.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from salience.attribution.compute.batching import chunks, items_per_batch
-from salience.attribution.compute.gradients import baseline_embedding, explained_quantity
-from salience.attribution.compute.kv import prefix_cache
+from salience.attribution.compute.batching import chunks
+from salience.attribution.compute.gradients import baseline_id
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
-from salience.attribution.progress import check_cancel
+
+GROUP_IDS = 1 << 22
+"""Windows are handed to the scorer in groups of at most this many token ids (32 MB), not all at once."""
 
 
 class OcclusionParams(MethodParams):
@@ -31,6 +32,7 @@ class Occlusion(Method):
     cost = "moderate"
     linear = True
     needs_baseline = True
+    needs_weights = False
     Params = OcclusionParams
 
     def scores(self, inputs: AttributionInput, params: OcclusionParams) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -44,26 +46,22 @@ class Occlusion(Method):
             counts[start : start + window] += 1
         return totals / counts, {}
 
-    @torch.inference_mode()
     def _window_drops(self, inputs: AttributionInput, params: OcclusionParams, window: int) -> torch.Tensor:
-        loaded, t = inputs.loaded, inputs.n_target
-        embeds = inputs.embeddings()
-        base = baseline_embedding(loaded, params.baseline)
-        full = loaded.model(inputs_embeds=embeds, use_cache=True, logits_to_keep=t)
-        reference = explained_quantity(full.logits, inputs.target)[0]
+        """Each window's drop of every f_t [W, T], scored through the scoring boundary (local or served)."""
+        scorer = inputs.scorer(params.memory_budget_mb)
+        base = baseline_id(inputs.loaded, params.baseline)
+        ids = torch.tensor(inputs.source_ids + inputs.target.ids)
         n_windows = inputs.n_source - window + 1
-        seq_len = embeds.shape[1]
-        size = items_per_batch(loaded, seq_len, t, params.memory_budget_mb)
-        drops = torch.empty((n_windows, t), dtype=torch.float32)
-        batches = chunks(n_windows, size)
-        for done, starts in enumerate(batches):
-            check_cancel(inputs.hooks.cancelled)
-            prefix = starts.start
-            suffix = embeds[:, prefix:].expand(len(starts), -1, -1).clone()
+        drops = torch.empty((n_windows, inputs.n_target), dtype=torch.float32)
+        group = max(1, GROUP_IDS // len(ids))
+        for starts in chunks(n_windows, group):
+            sequences = ids.expand(len(starts), -1).clone()
             for row, start in enumerate(starts):
-                suffix[row, start - prefix : start - prefix + window] = base
-            cache = prefix_cache(full.cache, prefix, len(starts))
-            logits = loaded.model(inputs_embeds=suffix, cache=cache, use_cache=True, logits_to_keep=t).logits
-            drops[starts.start : starts.stop] = (reference - explained_quantity(logits, inputs.target)).cpu()
-            inputs.hooks.progress((done + 1) / len(batches), "occlusion")
+                sequences[row, start : start + window] = base
+
+            def report(done: int, _: int, first: int = starts.start) -> None:
+                inputs.hooks.progress((first + done) / n_windows, "occlusion")
+
+            scored = scorer.score(sequences, report)
+            drops[starts.start : starts.stop] = scorer.reference.explained - scored.explained
         return drops

@@ -27,8 +27,6 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, model_validator
 
-from salience.attribution.compute.batching import chunks, items_per_batch
-from salience.attribution.compute.kv import prefix_cache
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.reagent.replacement import (
     Replacements,
@@ -37,6 +35,7 @@ from salience.attribution.methods.reagent.replacement import (
     uniform_replacements,
 )
 from salience.attribution.progress import check_cancel
+from salience.attribution.scoring import Scored
 
 EPS = 1e-6
 """Keeps logit(0.5 +- 0.5 delta) finite when a replacement moves p(y_t) by exactly 1."""
@@ -97,6 +96,7 @@ class ReAGent(Method):
     cost = "expensive"
     stochastic = True
     signed = False
+    needs_weights = False
     Params = ReAGentParams
 
     def scores(self, inputs: AttributionInput, params: ReAGentParams) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -124,10 +124,17 @@ class _Run:
         self.inputs, self.params = inputs, params
         self.loaded = inputs.loaded
         self.generator = torch.Generator().manual_seed(params.seed)
-        self.sequence = inputs.sequence_ids()[0]
+        self.full = torch.tensor(inputs.source_ids + inputs.target.ids)  # x ++ y: what the scorer reads
+        self.sequence = self.full[:-1]  # x ++ y[:-1]: position n-1+t predicts y_t
         n, t = inputs.n_source, inputs.n_target
-        self.positions = torch.arange(n - 1, n - 1 + t)  # position n-1+t predicts y_t
-        self._unperturbed()
+        self.positions = torch.arange(n - 1, n - 1 + t)
+        target = inputs.target
+        self.has_foil = torch.tensor([f is not None for f in target.foil_ids]) if target.contrastive else None
+        self.scorer = inputs.scorer(params.memory_budget_mb)
+        reference = self.scorer.reference
+        self.reference = self._value(reference)[0]
+        self.stop_rank = torch.clamp(reference.outranked[0] + 1, min=params.stop_top_k)  # forced targets rank lower
+        self.sign = self._contrast_sign(reference)[0]
         self.replacements = self._replacements()
         visible = self._visible()
         logits = torch.rand((t, params.probes, len(self.sequence)), generator=self.generator)
@@ -138,28 +145,19 @@ class _Run:
             torch.zeros((t, params.probes), dtype=torch.long),
         )
         self.final = torch.zeros_like(logits)
-        self.rows_run = self.token_forwards = 0
+        self.rows_run = 0
 
-    @torch.inference_mode()
-    def _unperturbed(self) -> None:
-        out = self.loaded.model(
-            input_ids=self.sequence.unsqueeze(0), use_cache=True, logits_to_keep=self.positions.to(self.loaded.device)
-        )
-        self.cache = out.cache
-        logits = out.logits[0].float().cpu()  # [T, V]
-        self.reference = self._value(logits)
-        self.stop_rank = torch.clamp(
-            self._rank(logits) + 1, min=self.params.stop_top_k
-        )  # forced targets may rank lower
-        self.sign = self._contrast_sign(logits)
+    @property
+    def token_forwards(self) -> int:
+        return self.scorer.token_forwards
 
     def _replacements(self) -> Replacements:
-        params, sequence = self.params, self.sequence.cpu()
+        params, sequence = self.params, self.sequence
         if params.replacement == "uniform":
             return uniform_replacements(self.loaded, sequence)
         if params.replacement == "mlm":
             return mlm_replacements(self.loaded, sequence, str(params.mlm_path), params.candidates)
-        return model_replacements(self.loaded, self.sequence, params.candidates)
+        return model_replacements(self.loaded, self.scorer, sequence, params.candidates)
 
     def _visible(self) -> torch.Tensor:
         """[T, N]: chain t sees the file's tokens (and template tokens if asked) and y_<t."""
@@ -216,59 +214,33 @@ class _Run:
         ids[where] = self.replacements.sample(where[1], self.generator)
         return Rows(ids, mask, torch.tensor(probes), chain)
 
-    @torch.inference_mode()
     def _forward(self, rows: Rows) -> tuple[torch.Tensor, torch.Tensor]:
         """Per row, the explained value at each target position [B, T] and whether y_t is still ranked [B, T]."""
-        loaded, width = self.loaded, rows.ids.shape[1]
-        reading = self.positions[self.positions < width]
-        size = items_per_batch(loaded, width, len(reading), self.params.memory_budget_mb)
+        width = rows.ids.shape[1]
+        reading = int((self.positions < width).sum())
+        ahead = self.full[width : width + 1].expand(len(rows.ids), -1)  # the last read target token
+        scored = self.scorer.score(torch.cat([rows.ids, ahead], dim=1))
         values = torch.zeros((len(rows.ids), len(self.positions)))
         hits = torch.zeros((len(rows.ids), len(self.positions)), dtype=torch.bool)
-        for batch in chunks(len(rows.ids), size):
-            changed = rows.replaced[batch.start : batch.stop].any(dim=0)
-            first = int(changed.nonzero()[0]) if changed.any() else width
-            prefix = min(first, int(reading[0]))
-            ids = rows.ids[batch.start : batch.stop, prefix:].to(loaded.device)
-            cache = prefix_cache(self.cache, prefix, len(batch))
-            logits = loaded.model(
-                input_ids=ids,
-                cache=cache,
-                use_cache=cache is not None,
-                logits_to_keep=(reading - prefix).to(loaded.device),
-            ).logits.float()
-            values[batch.start : batch.stop, : len(reading)] = self._value(logits).cpu()
-            rank = self._rank(logits).cpu()
-            same = self._contrast_sign(logits).cpu() == self.sign[: len(reading)]
-            hits[batch.start : batch.stop, : len(reading)] = (rank < self.stop_rank[: len(reading)]) & same
-            self.rows_run += len(batch)
-            self.token_forwards += len(batch) * (width - prefix)
+        values[:, :reading] = self._value(scored)
+        same = self._contrast_sign(scored) == self.sign[:reading]
+        hits[:, :reading] = (scored.outranked < self.stop_rank[:reading]) & same
+        self.rows_run += len(rows.ids)
         return values, hits
 
-    def _value(self, logits: torch.Tensor) -> torch.Tensor:
-        """p(y_t) (minus p(foil_t), halved, with a contrast) from logits [..., R, V] of target steps 0..R-1."""
-        target = self.inputs.target
-        probs = torch.softmax(logits.float(), dim=-1)
-        value = self._pick(probs, target.ids)
-        return (value - self._pick(probs, target.foil_ids)) / 2 if target.contrastive else value
+    def _value(self, scored: Scored) -> torch.Tensor:
+        """p(y_t) (minus p(foil_t), halved, with a contrast) per target step read [B, R]."""
+        value = scored.logprobs.exp()
+        if self.has_foil is None or scored.also is None:
+            return value
+        foil = torch.where(self.has_foil[: value.shape[1]], scored.also.exp(), torch.zeros_like(value))
+        return (value - foil) / 2
 
-    def _rank(self, logits: torch.Tensor) -> torch.Tensor:
-        """How many tokens outrank y_t, per target step, from logits [..., R, V]."""
-        return (logits > self._pick(logits, self.inputs.target.ids).unsqueeze(-1)).sum(-1)
-
-    def _contrast_sign(self, logits: torch.Tensor) -> torch.Tensor:
-        """Whether y_t's logit is at least its foil's, per target step (always, where there is no foil)."""
-        target = self.inputs.target
-        foils = [f if f is not None else i for f, i in zip(target.foil_ids, target.ids)]
-        return self._pick(logits, target.ids) >= self._pick(logits, foils)
-
-    @staticmethod
-    def _pick(scores: torch.Tensor, ids: list[int | None]) -> torch.Tensor:
-        """scores[..., t, ids[t]] for t < R, 0 where ids[t] is None."""
-        steps = scores.shape[-2]
-        index = torch.tensor([i if i is not None else 0 for i in ids[:steps]], device=scores.device)
-        picked = scores.gather(-1, index.expand(*scores.shape[:-1]).unsqueeze(-1)).squeeze(-1)
-        present = torch.tensor([i is not None for i in ids[:steps]], device=scores.device)
-        return torch.where(present, picked, torch.zeros_like(picked))
+    def _contrast_sign(self, scored: Scored) -> torch.Tensor:
+        """Whether y_t is at least as likely as its foil, per target step read (always, where there is no foil)."""
+        if self.has_foil is None or scored.also is None:
+            return torch.ones_like(scored.logprobs, dtype=torch.bool)
+        return (scored.logprobs >= scored.also) | ~self.has_foil[: scored.logprobs.shape[1]]
 
     def _stop(self, rows: Rows, hits: torch.Tensor) -> None:
         """Chains whose check passed stop with the scores it checked (those of the previous step)."""

@@ -22,13 +22,15 @@ import torch
 
 from salience.attribution.errors import ParameterError
 from salience.attribution.model import LoadedModel
+from salience.attribution.scoring import Scorer
 
 _SPECIAL_NAMES = ("unk", "pad", "eos", "bos", "mask", "sep", "cls")
 
 
 def real_vocab_size(loaded: LoadedModel) -> int:
-    """How many ids the model can embed and the tokenizer can name (the smaller of the two)."""
-    sizes = [loaded.model.get_input_embeddings().weight.shape[0]]
+    """How many ids the model can embed and the tokenizer can name (the smaller of the two; a served model's
+    embedding is on its server: the tokenizer's)."""
+    sizes = [] if loaded.served else [loaded.model.get_input_embeddings().weight.shape[0]]
     try:
         sizes.append(len(loaded.tokenizer))
     except TypeError:
@@ -93,38 +95,14 @@ def uniform_replacements(loaded: LoadedModel, sequence: torch.Tensor) -> Replace
     return Replacements(empty, empty.float(), allowed_ids(loaded), sequence.cpu())
 
 
-def model_replacements(loaded: LoadedModel, sequence: torch.Tensor, candidates: int) -> Replacements:
-    """The explained model's own top `candidates` predictions for each position (position i-1 predicts i).
-
-    Position 0 has no prediction and draws uniformly. The LM head runs on chunks of positions, so a
-    long prompt never holds [N, V] logits at once.
-    """
+def model_replacements(loaded: LoadedModel, scorer: Scorer, sequence: torch.Tensor, candidates: int) -> Replacements:
+    """The explained model's own top `candidates` predictions for each position (position i-1 predicts i), from
+    the scoring boundary (`Scorer.candidates`), their probabilities renormalised among them. Position 0 has
+    no prediction and draws uniformly."""
     allowed = allowed_ids(loaded)
-    model = loaded.model
-    with torch.inference_mode():
-        hidden = model.base_model(input_ids=sequence.unsqueeze(0).to(loaded.device)).last_hidden_state[0, :-1]
-        head = model.get_output_embeddings()
-        found = [
-            _top_candidates(
-                head(hidden[i : i + 256]).float().cpu(), sequence[i + 1 : i + 257].cpu(), allowed, candidates
-            )
-            for i in range(0, len(hidden), 256)
-        ]
-    k = min(candidates, len(allowed) - 1)
-    ids = torch.cat([torch.zeros((1, k), dtype=torch.long)] + [f[0] for f in found])
-    probs = torch.cat([torch.zeros((1, k))] + [f[1] for f in found])
-    return Replacements(ids, probs, allowed, sequence.cpu())
-
-
-def _top_candidates(
-    logits: torch.Tensor, original: torch.Tensor, allowed: torch.Tensor, candidates: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top ids [n, k] and their renormalised probabilities among allowed ids other than the original."""
-    mask = torch.full((logits.shape[-1],), float("-inf"))
-    mask[allowed[allowed < logits.shape[-1]]] = 0.0
-    scores = (logits + mask).scatter(1, original.unsqueeze(1), float("-inf"))
-    top, ids = scores.topk(min(candidates, len(allowed) - 1), dim=1)
-    return ids, torch.softmax(top, dim=1).nan_to_num(0.0)
+    ids, logp = scorer.candidates(min(candidates, len(allowed) - 1), allowed)
+    probs = torch.softmax(logp[: len(sequence)], dim=1).nan_to_num(0.0)
+    return Replacements(ids[: len(sequence)], probs, allowed, sequence.cpu())
 
 
 def mlm_replacements(

@@ -1,0 +1,1 @@
+"""Served models: a vLLM server's prompt log-probabilities behind the scoring boundary (`scoring.Scorer`)."""

@@ -1,0 +1,74 @@
+"""Occlusion through a real vLLM server equals occlusion on the same weights here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from salience import cli
+from salience.attribution import ParameterError, Request, explain, parse_prompt
+from salience.attribution.targets import greedy_continuation
+
+pytestmark = [pytest.mark.embedded, pytest.mark.slow]
+ROOT = Path(__file__).parents[2]
+
+SCORE_TOLERANCE = 2e-3
+"""Largest |remote - local| occlusion score allowed (fp32 on both sides; measured: see the test's report)."""
+
+
+def test_served_continuation_is_local_greedy_decoding(served, embedded, example):
+    ids = embedded.tokenizer(example("door-codes.prompt"))["input_ids"][:40]
+    assert greedy_continuation(served, ids, 12) == greedy_continuation(embedded, ids, 12)
+
+
+def test_occlusion_through_vllm_equals_local(served, embedded, example, margin):
+    doc = parse_prompt(example("door-codes.prompt"))
+    request = Request(method="occlusion", max_new_tokens=8)
+    remote = explain(served, doc, request)
+    local = explain(embedded, doc, request)
+    assert remote.target_ids == local.target_ids
+    assert [t.id for t in remote.source] == [t.id for t in local.source]
+    largest = max(abs(a - b) for ra, rb in zip(remote.matrix, local.matrix) for a, b in zip(ra, rb))
+    margin("largest |remote - local| occlusion score", largest, below=SCORE_TOLERANCE)
+
+
+@pytest.mark.parametrize("replacement", ["model", "uniform"])
+def test_reagent_through_vllm_equals_local(served, embedded, example, margin, replacement):
+    """The same chains: replacements drawn from the server's own top tokens (8 of its 20) or uniformly, with
+    the same seed; a target token that a chain replaced is read from one more sequence."""
+    doc = parse_prompt(example("door-codes.prompt"))
+    params = {"probes": 2, "max_steps": 20, "candidates": 8, "replacement": replacement}
+    request = Request(method="reagent", params=params, max_new_tokens=4)
+    remote = explain(served, doc, request)
+    local = explain(embedded, doc, request)
+    assert remote.target_ids == local.target_ids
+    assert remote.extras["chain_steps"] == local.extras["chain_steps"]
+    largest = max(abs(a - b) for ra, rb in zip(remote.matrix, local.matrix) for a, b in zip(ra, rb))
+    margin(f"largest |remote - local| ReAGent score ({replacement})", largest, below=SCORE_TOLERANCE)
+
+
+def test_a_method_that_needs_weights_names_the_ones_that_work(served, example):
+    doc = parse_prompt(example("door-codes.prompt"))
+    with pytest.raises(ParameterError, match=r"attnlrp needs the model's weights.*use occlusion"):
+        explain(served, doc, Request(method="attnlrp"))
+
+
+def test_the_default_method_of_a_served_model_is_a_perturbation_method(served, example):
+    doc = parse_prompt(example("door-codes.prompt"))
+    assert explain(served, doc, Request(max_new_tokens=2)).method == "occlusion"
+
+
+def top_words(path, capsys, *args) -> list[str]:
+    """The five highest-scored words of `salience attribute --json`."""
+    assert cli.main(["attribute", str(path), "--method", "occlusion", "--max-new-tokens", "8", *args]) == 0
+    words = json.loads(capsys.readouterr().out)["words"]
+    return [w["text"] for w in sorted(words, key=lambda w: -w["score"])[:5]]
+
+
+def test_the_cli_explains_a_served_model_as_the_local_one(vllm_url, tmp_path, capsys):
+    """As a user types it: only the URL (the tokenizer is found where the server loaded the model from)."""
+    path = ROOT / "examples" / "door-codes.prompt"
+    remote = top_words(path, capsys, "--model", vllm_url, "--json", "-")
+    assert remote == top_words(path, capsys, "--model", "default", "--json", "-")
