@@ -35,6 +35,8 @@ class VLLM:
         """Prompt tokens per request at most (a request of one longer prompt goes alone)."""
         self.max_logprobs = 20
         """Top tokens per position the server gives at most (vLLM's `--max-logprobs`, 20 by default)."""
+        self.prompt_tokens = self.generated_tokens = 0
+        """Prompt and generated tokens the server says it computed for our scoring requests (its `usage`)."""
 
     def score(
         self,
@@ -53,6 +55,8 @@ class VLLM:
                 on_answer(done[0])
 
         answers = self.connection.post_many("/v1/completions", bodies, cancelled, answered)
+        self.prompt_tokens += sum(_usage(answer, "prompt_tokens") for answer in answers)
+        self.generated_tokens += sum(_usage(answer, "completion_tokens") for answer in answers)
         scores: list[list[TokenScore | None]] = [[] for _ in sequences]
         for group, answer in zip(groups, answers):
             for i, per_token in zip(group, self._prompt_logprobs(answer, [sequences[i] for i in group])):
@@ -173,3 +177,9 @@ class VLLM:
             return {str(m["id"]): m.get("root") for m in answer["data"]}
         except (KeyError, TypeError):
             raise RemoteError(f"{self.connection.base_url}/v1/models answered without a model list") from None
+
+
+def _usage(answer: Any, count: str) -> int:
+    """A count an answer's `usage` reports (0 where it reports none)."""
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    return int(usage.get(count) or 0) if isinstance(usage, dict) else 0
