@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import pytest_lsp
 from conftest import SERVER, Session, start_params
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
+from served.stub import Stub, serve
 from test_security import first_error
 
 TEXT = "The vault code is 7733. Repeat the vault code:"
@@ -54,3 +57,30 @@ async def test_a_url_in_workspace_settings_is_refused_even_where_workspace_model
     uri = session.open("workspace.prompt", TEXT)
     message = await first_error(session, uri)
     assert message and "sends your prompt only to servers in your user settings" in message
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER), scope="module")
+async def failing(lsp_client: LanguageClient, tiny_model_dir, tmp_path_factory):
+    """A server whose user settings name a stub server that fails its first run's scoring with HTTP 500."""
+    stub = Stub(healthy_calls=1, faults=[(500, json.dumps({"error": {"message": "boom"}}), 0.0)], repeat_last=False)
+    httpd = serve(stub)
+    root = tmp_path_factory.mktemp("failing")
+    lsp_client.session = Session(lsp_client, "neovim@v0.11.0", root)
+    options = {"model": stub.url, "tokenizer": str(tiny_model_dir), "debounceMs": 30}
+    lsp_client.set_configuration({"salience": options})
+    await lsp_client.initialize_session(start_params("neovim@v0.11.0", options, root))
+    yield
+    await lsp_client.shutdown_session()
+    httpd.shutdown()
+
+
+@ON_THE_MODULE_LOOP
+async def test_a_server_fault_is_one_diagnostic_and_the_next_edit_runs_again(failing):
+    session = failing.session
+    uri = session.open("vault.prompt", TEXT)
+    message = await first_error(session, uri)
+    assert message and "answered HTTP 500: boom" in message and "\n" not in message
+    end = types.Position(0, len(TEXT))
+    version = session.edit(uri, end, end, " ", TEXT + " ")
+    result = await session.result_for(uri, version)
+    assert result["model"] == "stub"
