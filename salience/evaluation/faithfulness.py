@@ -28,6 +28,7 @@ import torch
 
 from salience.attribution.compute.batching import chunks, items_per_batch
 from salience.attribution.compute.gradients import explained_quantity, target_logits
+from salience.attribution.errors import ParameterError
 from salience.attribution.model import LoadedModel
 from salience.attribution.progress import CancelCheck, Progress, check_cancel, no_cancel, no_progress
 from salience.attribution.result import AttributionResult
@@ -177,6 +178,11 @@ def faithfulness(
     cancelled: CancelCheck = no_cancel,
 ) -> Faithfulness:
     """Soft-NS, Soft-NC and the MoRF/LeRF area of `result`'s per-token scores, and of random placements."""
+    if loaded.served:
+        raise ParameterError(
+            "the faithfulness figures mask input embeddings and read the whole next-token distribution, which a "
+            "served model does not give: measure them on a local copy of the model"
+        )
     runner = _Runner(loaded, result, budget_mb, cancelled)
     generator = torch.Generator().manual_seed(seed)
     importance = normalised(torch.tensor(result.aggregate))

@@ -72,3 +72,11 @@ def test_the_cli_explains_a_served_model_as_the_local_one(vllm_url, tmp_path, ca
     path = ROOT / "examples" / "door-codes.prompt"
     remote = top_words(path, capsys, "--model", vllm_url, "--json", "-")
     assert remote == top_words(path, capsys, "--model", "default", "--json", "-")
+
+
+def test_faithfulness_on_a_served_model_says_why_it_cannot(served, example):
+    from salience.evaluation.faithfulness import faithfulness
+
+    result = explain(served, parse_prompt(example("door-codes.prompt")), Request(max_new_tokens=2))
+    with pytest.raises(ParameterError, match="measure them on a local copy of the model"):
+        faithfulness(served, result)
