@@ -35,7 +35,10 @@ SERVER_SCHEMES = ("http", "https", "vllm+http", "vllm+https")
 
 def is_served(spec: str | None) -> bool:
     """Whether a model spec names a server (http://HOST:PORT/v1 …) rather than weights on this machine."""
-    return bool(spec) and urlsplit(spec).scheme in SERVER_SCHEMES and bool(urlsplit(spec).netloc)  # type: ignore[arg-type]
+    if not spec:
+        return False
+    parts = urlsplit(spec)
+    return parts.scheme in SERVER_SCHEMES and bool(parts.netloc)
 
 
 FRONT_MATTER_SERVER = (
@@ -45,15 +48,29 @@ FRONT_MATTER_SERVER = (
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How hard salience leans on a server."""
+
+    concurrency: int = 4
+    """Requests in flight at once."""
+    timeout_s: float = 120.0
+    """Seconds a request may take (connecting: at most 10)."""
+    retries: int = 4
+    """Tries after the first on 429/502/503/504, backing off 0.5 s, 1 s, 2 s, ... (at most 8 s, or what
+    Retry-After asks, up to 30 s)."""
+    reconnects: int = 2
+    """Tries after the first where the connection fails or drops (a server that is down stays down)."""
+
+
+@dataclass(frozen=True)
 class ServerOptions:
-    """How to reach a served model: its tokenizer here, its name there, the variable holding its API key."""
+    """How to reach a served model: its tokenizer here, its name there, the variable holding its API key, and
+    how hard to lean on it."""
 
     tokenizer: str | None = None
     served_model: str | None = None
     api_key_env: str | None = None
-    timeout_s: float = 120.0
-    concurrency: int = 4
-    retries: int = 4
+    limits: Limits = Limits()
 
 
 OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")

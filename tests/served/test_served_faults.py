@@ -12,9 +12,10 @@ from stub import Stub, serve
 
 from salience.attribution import Cancelled, Request, ServerOptions, explain, load_model, parse_prompt
 from salience.attribution.remote.connection import RemoteError
+from salience.attribution.sources import Limits
 
 OK = json.dumps({"choices": []})
-FAST = ServerOptions(timeout_s=1.0, retries=1)
+FAST = ServerOptions(limits=Limits(timeout_s=1.0, retries=1))
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_a_fault_during_a_run_is_one_line(stub, tiny_model_dir, fault, said):
 
 def test_a_busy_server_is_asked_again(stub, tiny_model_dir):
     busy = stub(healthy_calls=1, faults=[(429, "{}", 0.0), (503, "{}", 0.0)], repeat_last=False)
-    model = connect(busy, tiny_model_dir, ServerOptions(timeout_s=5.0, retries=3))
+    model = connect(busy, tiny_model_dir, ServerOptions(limits=Limits(timeout_s=5.0, retries=3)))
     run(model)  # refused twice, answered the third time
     assert not busy.faults
     model.close()
@@ -107,7 +108,7 @@ def test_a_server_without_prompt_logprobs_is_refused_at_connect(stub, tiny_model
 
 def test_a_cancel_stops_waiting_for_requests_in_flight(stub, tiny_model_dir):
     slow = stub(healthy_calls=1, faults=[(200, OK, 10.0)])
-    model = connect(slow, tiny_model_dir, ServerOptions(timeout_s=30.0, retries=1))
+    model = connect(slow, tiny_model_dir, ServerOptions(limits=Limits(timeout_s=30.0, retries=1)))
     asked = threading.Event()
     threading.Timer(0.5, asked.set).start()
     start = time.perf_counter()

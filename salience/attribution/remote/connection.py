@@ -14,13 +14,13 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as WaitTimeout
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx2 as httpx
 
 from salience.attribution.errors import Cancelled, ModelLoadError, first_line
 from salience.attribution.progress import CancelCheck, no_cancel
+from salience.attribution.sources import Limits
 
 T = TypeVar("T")
 RETRIED = (429, 502, 503, 504)
@@ -29,21 +29,6 @@ RETRIED = (429, 502, 503, 504)
 
 class RemoteError(ModelLoadError):
     """A served model failed to answer, or answered what salience cannot use: one line, naming the fix."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How hard salience leans on a server."""
-
-    concurrency: int = 4
-    """Requests in flight at once."""
-    timeout_s: float = 120.0
-    """Seconds a request may take (connecting: at most 10)."""
-    retries: int = 4
-    """Tries after the first on 429/502/503/504, backing off 0.5 s, 1 s, 2 s, ... (at most 8 s, or what
-    Retry-After asks, up to 30 s)."""
-    reconnects: int = 2
-    """Tries after the first where the connection fails or drops (a server that is down stays down)."""
 
 
 class Connection:
@@ -60,7 +45,6 @@ class Connection:
         pool = httpx.Limits(max_connections=self.limits.concurrency, max_keepalive_connections=self.limits.concurrency)
         self._client: httpx.AsyncClient = self._on_loop(self._make_client(headers, timeout, pool))
         self._gate = asyncio.Semaphore(self.limits.concurrency)
-        self.requests = 0
 
     async def _make_client(self, headers: dict[str, str], timeout: Any, pool: Any) -> Any:
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, limits=pool, verify=True)
@@ -123,7 +107,6 @@ class Connection:
         where = f"{self.base_url}{path}"
         attempt = failed = 0
         while True:
-            self.requests += 1
             try:
                 response = await self._client.request(method, path, json=body)
             except httpx.TimeoutException:

@@ -18,7 +18,7 @@ import torch
 from salience.attribution.errors import ParameterError
 from salience.attribution.model import LoadedModel, eos_ids
 from salience.attribution.progress import CancelCheck, no_cancel
-from salience.attribution.remote.connection import Connection, Limits, RemoteError
+from salience.attribution.remote.connection import Connection, RemoteError
 from salience.attribution.remote.vllm import VLLM
 from salience.attribution.scoring import ZERO_VECTOR, OnBatch, Scored, Scorer, ScoreRequest
 from salience.attribution.sources import ServerOptions, is_served
@@ -122,7 +122,7 @@ def connect(url: str, options: ServerOptions | None = None) -> ServedModel:
     options = options or ServerOptions()
     base = _base_url(url)
     api_key = _api_key(options.api_key_env)
-    connection = Connection(base, api_key, Limits(options.concurrency, options.timeout_s, options.retries))
+    connection = Connection(base, api_key, options.limits)
     try:
         return _checked(connection, base, options.tokenizer, options.served_model)
     except BaseException:
