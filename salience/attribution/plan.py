@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from salience.attribution.errors import ParameterError
 from salience.attribution.methods import (
     DEFAULT_METHOD,
+    SERVED_METHOD,
     Method,
     MethodParams,
     default_method,
@@ -94,7 +95,7 @@ def plan_run(loaded: LoadedModel, doc: PromptDocument, request: Request) -> Plan
     if loaded.served and method.needs_weights:
         raise ParameterError(
             f"{method.name} needs the model's weights; a served model offers only perturbation methods: "
-            f"use {' or '.join(served_methods())}"
+            f"use {SERVED_METHOD} (its default) or {', '.join(m for m in served_methods() if m != SERVED_METHOD)}"
         )
     start = time.perf_counter()
     chat = use_chat(doc, loaded.has_chat_template)

@@ -3,8 +3,8 @@
 "For these token-id sequences, how likely is the token at each of these positions, and how many tokens does
 the model rank above it there?" `LocalScorer` answers it with the loaded model, computing only what follows
 the prefix a batch shares with the unperturbed sequence (whose KV cache it keeps); a served model answers it
-over HTTP (`attribution.remote`). Occlusion and ReAGent ask nothing else of a model, so they run unchanged on
-both.
+over HTTP (`attribution.remote`). Occlusion, ReAGent and the coalition methods with `masking: baseline`
+(`shapley.replaced`) ask nothing else of a model, so they run unchanged on both.
 """
 
 from __future__ import annotations

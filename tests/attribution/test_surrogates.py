@@ -10,7 +10,7 @@ from captum.attr import KernelShap, Lime
 
 from salience.attribution import get_method
 from salience.attribution.methods import AttributionInput
-from salience.attribution.methods.shapley.coalitions import Coalitions
+from salience.attribution.methods.shapley.coalitions import AttentionCoalitions
 from salience.attribution.methods.shapley.games import Game
 from salience.attribution.methods.shapley.surrogate import fit_linear, kernel_weights, lime_weights
 from salience.attribution.targets import Target
@@ -28,7 +28,7 @@ def inputs(loaded) -> AttributionInput:
 def captum_run(explainer_class, tiny, n_samples: int, **init):
     """Captum's explainer on the coalition game (inputs: all players present; baseline: none), and the
     masks it evaluated, in order."""
-    game = Game(Coalitions(inputs(tiny), 2048), PLAYERS, "logprob")
+    game = Game(AttentionCoalitions(inputs(tiny), 2048), PLAYERS, "logprob")
     seen = []
 
     def forward(present: torch.Tensor) -> torch.Tensor:
@@ -73,6 +73,6 @@ def test_seeded_per_target_rows_on_word_players(tiny, name):
 
 def test_kernel_shap_method_is_efficient(tiny):
     result = get_method("kernelshap").attribute(inputs(tiny), {"n_samples": 64, "level": "token"})
-    game = Game(Coalitions(inputs(tiny), 2048), [[i] for i in range(1, len(SOURCE))], "logprob")
+    game = Game(AttentionCoalitions(inputs(tiny), 2048), [[i] for i in range(1, len(SOURCE))], "logprob")
     ends = game(torch.tensor([[True] * 8, [False] * 8]))
     assert torch.allclose(torch.tensor(result.matrix).sum(dim=1), ends[0] - ends[1], atol=1e-3)

@@ -12,8 +12,9 @@ import torch
 from salience.attribution import get_method
 from salience.attribution.errors import Cancelled
 from salience.attribution.methods import AttributionInput, Hooks
-from salience.attribution.methods.shapley.coalitions import Coalitions
+from salience.attribution.methods.shapley.coalitions import AttentionCoalitions
 from salience.attribution.methods.shapley.games import Game
+from salience.attribution.methods.shapley.replaced import ReplacedCoalitions
 from salience.attribution.targets import Target
 
 SOURCE = [3, 5, 17, 23, 8, 42, 11, 30, 7, 19, 25, 9]
@@ -52,7 +53,7 @@ def test_absent_tokens_equal_attention_masking_with_kv_prefix_and_any_batch(tiny
     absent[3] = False
     absent[4, 6:] = True  # y_1 read from position 5
     for budget in (16, 2048):  # one row per batch, or all in one
-        coalitions = Coalitions(case(tiny), budget)
+        coalitions = AttentionCoalitions(case(tiny), budget)
         outcome = coalitions.evaluate(absent)
         for row, expected in zip(outcome.values, (masked_oracle(case(tiny), a) for a in absent)):
             assert torch.allclose(row, expected, atol=1e-5), (row, expected)
@@ -70,17 +71,19 @@ def test_the_prefix_trie_shares_and_splits_without_changing_any_value(tiny, monk
     present = torch.rand((40, 10), generator=torch.Generator().manual_seed(4)) < 0.6
     present[:8, 0], present[:8, 1:4] = False, True  # a group sharing a prefix the unperturbed cache lacks
     monkeypatch.setattr(runner, "MIN_SPLIT_TOKENS", 16)  # a short prompt: split where a long one would
-    trie = Coalitions(inputs, 2048)
+    trie = AttentionCoalitions(inputs, 2048)
     calls = []  # per model call: True where it grew a group's shared prefix, False where it ran coalitions
     monkeypatch.setattr(
-        trie, "_forward", lambda *a, **k: calls.append(k.get("keep_cache", False)) or Coalitions._forward(trie, *a, **k)
+        trie,
+        "_forward",
+        lambda *a, **k: calls.append(k.get("keep_cache", False)) or AttentionCoalitions._forward(trie, *a, **k),
     )
     shared = Game(trie, players, "logprob")(present)
     assert calls.count(True) >= 1  # a prefix the unperturbed cache lacks was computed once for its group
     assert calls.count(False) > 3  # the coalitions ran in several groups, each on its own prefix
     monkeypatch.setattr(runner, "MIN_SHARED_TOKENS", 10**9)
     monkeypatch.setattr(runner, "MIN_SPLIT_TOKENS", 10**9)
-    flat = Coalitions(inputs, 2048)
+    flat = AttentionCoalitions(inputs, 2048)
     assert torch.allclose(Game(flat, players, "logprob")(present), shared, atol=1e-5)
     assert flat.token_forwards > trie.token_forwards
     for row in range(0, 40, 7):
@@ -98,7 +101,7 @@ def test_the_runner_reads_the_models_own_logits_in_every_family(family):
 
     loaded = tiny_family(family)
     inputs = case(loaded)
-    coalitions = Coalitions(inputs, 2048)
+    coalitions = AttentionCoalitions(inputs, 2048)
     with torch.no_grad():
         logits = loaded.model(input_ids=inputs.sequence_ids()).logits[0, len(SOURCE) - 1 :].float()
     expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
@@ -121,7 +124,7 @@ def test_the_runner_reads_the_models_own_logits_in_every_family(family):
 
 
 def test_no_source_token_reads_after_the_start_token(tiny):
-    coalitions = Coalitions(case(tiny, ranges=[(i, i + 1) for i in range(len(SOURCE))]), 2048)
+    coalitions = AttentionCoalitions(case(tiny, ranges=[(i, i + 1) for i in range(len(SOURCE))]), 2048)
     outcome = coalitions.evaluate(torch.ones((1, len(SOURCE)), dtype=torch.bool))
     ids = torch.tensor([[tiny.tokenizer.bos_token_id] + TARGET.ids[:-1]])
     positions = torch.arange(len(SOURCE) - 1, len(SOURCE) + 2)[None]
@@ -131,12 +134,42 @@ def test_no_source_token_reads_after_the_start_token(tiny):
     assert torch.allclose(outcome.values[0], expected, atol=1e-5)
 
 
+def test_replaced_coalitions_score_the_sequence_with_the_baseline_in_place(tiny):
+    """The scoring boundary's game (what a served model plays): each coalition is x ++ y with its absent source
+    tokens replaced by the baseline id, positions unchanged; f_t and 'still greedy' as the full model reads them."""
+    inputs = case(tiny)
+    absent = torch.rand((9, len(SOURCE)), generator=torch.Generator().manual_seed(1)) < 0.4
+    absent[:, 0], absent[2] = False, False
+    absent[5, 1:] = True
+    outcome = ReplacedCoalitions(inputs, 2048, 2).evaluate(absent)
+    for row, gone in enumerate(absent):
+        ids = torch.tensor(SOURCE + TARGET.ids[:-1])
+        ids[: len(SOURCE)][gone] = 2
+        with torch.no_grad():
+            logp = torch.log_softmax(tiny.model(input_ids=ids[None]).logits[0, len(SOURCE) - 1 :].float(), -1)
+        expected = logp.gather(-1, torch.tensor(TARGET.ids)[:, None])[:, 0]
+        assert torch.allclose(outcome.values[row], expected, atol=1e-5), row
+        assert outcome.kept[row].tolist() == (logp.argmax(-1) == torch.tensor(TARGET.ids)).tolist()
+    assert torch.equal(outcome.values[2], ReplacedCoalitions(inputs, 2048, 2).full.values[0])
+
+
+@pytest.mark.parametrize("name", ["textgenshap", "lime", "kernelshap"])
+def test_masking_is_chosen_and_reported(tiny, name):
+    """auto: attention where the weights are; baseline on request, with a different game's values."""
+    params = {"level": "segment"} if name == "textgenshap" else {"n_samples": 16}
+    inputs = case(tiny, three_segments())
+    auto = get_method(name).attribute(inputs, params)
+    replaced = get_method(name).attribute(inputs, {**params, "masking": "baseline", "baseline": 2})
+    assert auto.extras["masking"] == "attention" and replaced.extras["masking"] == "baseline"
+    assert not torch.allclose(torch.tensor(auto.matrix), torch.tensor(replaced.matrix), atol=1e-3)
+
+
 def shap(loaded, ranges=None, **params):
     return get_method("textgenshap").attribute(case(loaded, ranges), params)
 
 
 def game_ends(loaded, players):
-    game = Game(Coalitions(case(loaded, three_segments()), 2048), players, "logprob")
+    game = Game(AttentionCoalitions(case(loaded, three_segments()), 2048), players, "logprob")
     values = game(torch.tensor([[True] * len(players), [False] * len(players)]))
     return values[0] - values[1]
 
@@ -191,9 +224,9 @@ def test_greedy_output_unchanged_is_a_zero_one_game(tiny):
         case(tiny, three_segments(), greedy), {"level": "segment", "value": "unchanged"}
     )
     values = [p["value"] for p in result.extras["players"]]
-    none = Game(Coalitions(case(tiny, three_segments(), greedy), 2048), [[1, 2, 3, 5, 6, 7, 9, 10, 11]], "unchanged")(
-        torch.tensor([[False]])
-    )
+    none = Game(
+        AttentionCoalitions(case(tiny, three_segments(), greedy), 2048), [[1, 2, 3, 5, 6, 7, 9, 10, 11]], "unchanged"
+    )(torch.tensor([[False]]))
     assert sum(values) == pytest.approx(1.0 - float(none), abs=1e-6)
     assert result.matrix[0] == result.matrix[2]  # one game for the whole output: every row alike
 

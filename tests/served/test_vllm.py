@@ -1,4 +1,4 @@
-"""Occlusion through a real vLLM server equals occlusion on the same weights here."""
+"""Perturbation methods through a real vLLM server equal the same methods on the same weights here."""
 
 from __future__ import annotations
 
@@ -49,9 +49,36 @@ def test_reagent_through_vllm_equals_local(served, embedded, example, margin, re
     margin(f"largest |remote - local| ReAGent score ({replacement})", largest, below=SCORE_TOLERANCE)
 
 
+COALITION_RUNS = {
+    "lime": {"level": "sentence", "n_samples": 24},
+    "kernelshap": {"level": "sentence", "n_samples": 24},
+    "textgenshap": {"level": "sentence", "hierarchical": False, "exact_players": 0, "max_permutations": 4},
+}
+
+
+@pytest.mark.parametrize("name", sorted(COALITION_RUNS))
+def test_coalition_methods_through_vllm_equal_local_baseline_masking(served, embedded, example, margin, name):
+    """On a served model an absent sentence is replaced by the baseline token (it cannot be hidden from
+    attention): the same game as `masking: baseline` here, so the same coalitions give the same scores."""
+    doc = parse_prompt(example("door-codes.prompt"))
+    params = {**COALITION_RUNS[name], "tolerance": 1e-9} if name == "textgenshap" else COALITION_RUNS[name]
+    remote = explain(served, doc, Request(method=name, params=params, max_new_tokens=4))
+    local = explain(embedded, doc, Request(method=name, params={**params, "masking": "baseline"}, max_new_tokens=4))
+    assert remote.extras["masking"] == local.extras["masking"] == "baseline"
+    assert remote.extras["forwards"] == local.extras["forwards"] > 8
+    largest = max(abs(a - b) for ra, rb in zip(remote.matrix, local.matrix) for a, b in zip(ra, rb))
+    margin(f"largest |remote - local| {name} score", largest, below=SCORE_TOLERANCE)
+
+
+def test_attention_masking_on_a_served_model_says_what_works(served, example):
+    doc = parse_prompt(example("door-codes.prompt"))
+    with pytest.raises(ParameterError, match=r"masking 'attention' needs the model's weights.*'baseline'"):
+        explain(served, doc, Request(method="lime", params={"masking": "attention"}, max_new_tokens=2))
+
+
 def test_a_method_that_needs_weights_names_the_ones_that_work(served, example):
     doc = parse_prompt(example("door-codes.prompt"))
-    with pytest.raises(ParameterError, match=r"attnlrp needs the model's weights.*use occlusion"):
+    with pytest.raises(ParameterError, match=r"attnlrp needs the model's weights.*use occlusion \(its default\)"):
         explain(served, doc, Request(method="attnlrp"))
 
 

@@ -25,7 +25,10 @@ FALLBACK_METHOD = "input_x_gradient"
 """The default where the model's architecture is one DEFAULT_METHOD does not support."""
 SERVED_METHOD = "occlusion"
 """The default for a served model, of the methods that ask only the scoring boundary: by docs/BENCHMARKS.md the
-more faithful and the cheaper (NC log ratio +0.35 at 19 forwards a prompt, against ReAGent's +0.09 at 286)."""
+cheapest of them (one sequence per source token; NC log ratio +0.35 at 19 forward equivalents a prompt, against
+ReAGent's +0.09 at 286). TextGenSHAP, LIME and KernelSHAP score higher there, but with attention masking, which a
+served model cannot do, and they send hundreds of sequences (up to `max_forwards`) where occlusion sends one per
+token."""
 _REGISTRY: dict[str, type[Method]] = {}
 
 

@@ -1,5 +1,8 @@
 """Run coalitions (sets of absent source positions) through the model: the value of every target step.
 
+`Coalitions` is what the games ask: outcomes of coalitions, memoised. Here, `AttentionCoalitions`, which
+needs the model's weights; `replaced.ReplacedCoalitions` asks the scoring boundary instead.
+
 Positions in no player (template tokens) are present in every coalition. An absent token is taken
 out of attention: the forward runs only the present tokens, each at its own position id, so no
 position shifts. That is the attention-mask form of masking (tested against transformers' own mask)
@@ -18,6 +21,7 @@ for twice runs once. Progress and cancellation between forwards.
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -64,29 +68,22 @@ class _Prefix:
     unperturbed: bool
 
 
-class Coalitions:
-    """Evaluates coalitions of one input, memoised. `forwards` counts coalitions run (the budget's unit),
-    `calls` model calls and `token_forwards` the tokens they computed."""
+class Coalitions(ABC):
+    """Evaluates coalitions of one input, memoised (a coalition asked for twice runs once), in the order of
+    their absent patterns so that neighbours share prefixes. `forwards` counts coalitions run (the budget's
+    unit), `calls` model calls and `token_forwards` the tokens they computed; `full` is the outcome with
+    every token present."""
 
-    def __init__(self, inputs: AttributionInput, budget_mb: int) -> None:
-        self.inputs, self.loaded, self.budget_mb = inputs, inputs.loaded, budget_mb
+    full: CoalitionOutcome
+    forwards: int
+    calls: int
+    token_forwards: int
+
+    def __init__(self, inputs: AttributionInput) -> None:
+        self.inputs, self.loaded = inputs, inputs.loaded
         self.ids = inputs.sequence_ids()[0].cpu()
         self.n_source, self.n_target = inputs.n_source, inputs.n_target
-        self.target = torch.tensor(inputs.target.ids)
-        tokenizer = self.loaded.tokenizer
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-        self.start_id = int(start or 0)
         self._memo: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._unperturbed()
-
-    @torch.inference_mode()
-    def _unperturbed(self) -> None:
-        out = self.loaded.model.base_model(input_ids=self.ids[None].to(self.loaded.device), use_cache=True)
-        self.cache, self.hidden = out.cache, out.last_hidden_state[0]
-        values, kept = self._read(self.hidden[None, self.n_source - 1 :])
-        self.full = CoalitionOutcome(values, kept)
-        self._memo[self._key(torch.zeros(self.n_source, dtype=torch.bool))] = (values[0], kept[0])
-        self.forwards, self.calls, self.token_forwards = 1, 1, len(self.ids)
 
     def evaluate(self, absent: torch.Tensor, on_batch: OnBatch | None = None) -> CoalitionOutcome:
         """Outcomes of coalitions given as absent source positions [M, L] (bool)."""
@@ -95,14 +92,47 @@ class Coalitions:
             {k: i for i, k in enumerate(keys) if k not in self._memo}.values(), key=lambda i: tuple(absent[i].tolist())
         )
         if todo:
-            self._done, self._total, self._on_batch = 0, len(todo), on_batch
             with torch.inference_mode():
-                self._run(absent[todo], [keys[i] for i in todo])
+                self._run(absent[todo], [keys[i] for i in todo], on_batch)
         values = torch.stack([self._memo[k][0] for k in keys])
         kept = torch.stack([self._memo[k][1] for k in keys])
         return CoalitionOutcome(values, kept)
 
-    def _run(self, absent: torch.Tensor, keys: list[bytes]) -> None:
+    @abstractmethod
+    def _run(self, absent: torch.Tensor, keys: list[bytes], on_batch: OnBatch | None) -> None:
+        """Compute the outcome of each coalition in `absent` [M, L] into the memo under `keys`."""
+
+    def _remember(self, key: bytes, values: torch.Tensor, kept: torch.Tensor) -> None:
+        self._memo[key] = (values, kept)
+
+    @staticmethod
+    def _key(absent: torch.Tensor) -> bytes:
+        return absent.to(torch.uint8).numpy().tobytes()
+
+
+class AttentionCoalitions(Coalitions):
+    """Absent tokens taken out of attention (the module's docstring): needs the model's weights."""
+
+    def __init__(self, inputs: AttributionInput, budget_mb: int) -> None:
+        super().__init__(inputs)
+        self.budget_mb = budget_mb
+        self.target = torch.tensor(inputs.target.ids)
+        tokenizer = self.loaded.tokenizer
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        self.start_id = int(start or 0)
+        self._unperturbed()
+
+    @torch.inference_mode()
+    def _unperturbed(self) -> None:
+        out = self.loaded.model.base_model(input_ids=self.ids[None].to(self.loaded.device), use_cache=True)
+        self.cache, self.hidden = out.cache, out.last_hidden_state[0]
+        values, kept = self._read(self.hidden[None, self.n_source - 1 :])
+        self.full = CoalitionOutcome(values, kept)
+        self._remember(self._key(torch.zeros(self.n_source, dtype=torch.bool)), values[0], kept[0])
+        self.forwards, self.calls, self.token_forwards = 1, 1, len(self.ids)
+
+    def _run(self, absent: torch.Tensor, keys: list[bytes], on_batch: OnBatch | None) -> None:
+        self._done, self._total, self._on_batch = 0, len(keys), on_batch
         """Walk the prefix trie depth first: each group shares what it agrees on, splits, or runs what is left."""
         blocks = _blocks(absent)
         stack = [(torch.arange(len(keys)), _Prefix(None, 0, 0, None, unperturbed=True), 0)]
@@ -156,7 +186,7 @@ class Coalitions:
             hidden = self._batch_hidden([rows[r] for r in chosen], prefix)
             values, kept = self._read(hidden)
             for row, r in enumerate(chosen):
-                self._memo[keys[r]] = (values[row], kept[row])
+                self._remember(keys[r], values[row], kept[row])
             self._done += len(chosen)
             self.forwards += len(chosen)
             if self._on_batch:
@@ -233,10 +263,6 @@ class Coalitions:
         values = explained_quantity(logits, self.inputs.target).cpu()
         kept = logits.argmax(dim=-1).cpu() == self.target
         return values, kept
-
-    @staticmethod
-    def _key(absent: torch.Tensor) -> bytes:
-        return absent.to(torch.uint8).numpy().tobytes()
 
 
 def _blocks(absent: torch.Tensor) -> list[range]:

@@ -13,12 +13,15 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from salience.attribution.errors import ParameterError
 from salience.attribution.methods.base import AttributionInput, MethodParams
-from salience.attribution.methods.shapley.coalitions import Coalitions, OnBatch
+from salience.attribution.methods.shapley.coalitions import AttentionCoalitions, Coalitions, OnBatch
 from salience.attribution.methods.shapley.players import Boundaries, Level, file_tokens, label
+from salience.attribution.methods.shapley.replaced import ReplacedCoalitions
 from salience.attribution.methods.shapley.surrogate import fit_linear
 
 Value = Literal["logprob", "unchanged"]
+Masking = Literal["auto", "attention", "baseline"]
 
 
 class PerturbationParams(MethodParams):
@@ -32,6 +35,26 @@ class PerturbationParams(MethodParams):
     )
     seed: int = 0
     max_forwards: int = Field(default=2000, ge=2, description="coalitions evaluated at most (the budget)")
+    masking: Masking = Field(
+        default="auto",
+        description="how a player is made absent: attention (its tokens are not attended; needs the weights), "
+        "baseline (replaced by the baseline token; a served model too), auto (attention where the weights are)",
+    )
+    baseline: str | int = Field(default="unk", description="masking=baseline: unk, pad, eos, mask or a token id")
+
+
+def coalitions_for(inputs: AttributionInput, params: PerturbationParams) -> tuple[Coalitions, str]:
+    """The coalition runner `params.masking` asks for on this model, and the masking it plays."""
+    served = inputs.loaded.served
+    masking = ("baseline" if served else "attention") if params.masking == "auto" else params.masking
+    if masking == "attention" and served:
+        raise ParameterError(
+            "masking 'attention' needs the model's weights; on a served model an absent word is replaced "
+            "by a baseline token: use masking 'baseline' (or 'auto')"
+        )
+    if masking == "attention":
+        return AttentionCoalitions(inputs, params.memory_budget_mb), masking
+    return ReplacedCoalitions(inputs, params.memory_budget_mb, params.baseline), masking
 
 
 class Game:
@@ -96,7 +119,7 @@ def surrogate_scores(
     generator = torch.Generator().manual_seed(params.seed)
     masks = sample(min(params.n_samples, params.max_forwards), len(players), generator)
     weights = weigh(masks)
-    coalitions = Coalitions(inputs, params.memory_budget_mb)
+    coalitions, masking = coalitions_for(inputs, params)
     game = Game(coalitions, players, params.value)
     values = game(masks, lambda done, total: inputs.hooks.progress(done / total, f"{label}: {done} of {total} samples"))
     coef, intercept = fit_linear(masks, values, weights, alpha)
@@ -105,6 +128,7 @@ def surrogate_scores(
         "players": player_records(players, pieces, params.level, coef.sum(dim=1)),
         "samples": len(masks),
         "intercept": intercept.sum().item(),
+        "masking": masking,
         **cost_extras(coalitions),
     }
     return scores, extras

@@ -30,6 +30,7 @@ class KernelShap(Method):
     linear = True
     stochastic = True
     word_players = True
+    needs_weights = False
     Params = KernelShapParams
 
     @torch.inference_mode()

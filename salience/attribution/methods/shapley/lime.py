@@ -31,6 +31,7 @@ class Lime(Method):
     linear = True
     stochastic = True
     word_players = True
+    needs_weights = False
     Params = LimeParams
 
     @torch.inference_mode()

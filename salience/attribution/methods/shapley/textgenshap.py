@@ -31,9 +31,9 @@ from salience.attribution.methods.shapley.estimators import (
     permutation_shapley,
 )
 from salience.attribution.methods.shapley.games import (
-    Coalitions,
     Game,
     PerturbationParams,
+    coalitions_for,
     cost_extras,
     player_records,
     prompt_units,
@@ -61,6 +61,7 @@ class TextGenShap(Method):
     linear = True
     stochastic = True
     word_players = True
+    needs_weights = False
     Params = TextGenShapParams
 
     @torch.inference_mode()
@@ -75,7 +76,7 @@ class _Run:
 
     def __init__(self, inputs: AttributionInput, params: TextGenShapParams) -> None:
         self.inputs, self.params = inputs, params
-        self.coalitions = Coalitions(inputs, params.memory_budget_mb)
+        self.coalitions, self.masking = coalitions_for(inputs, params)
         self.pieces, self.boundaries = prompt_units(inputs)
         self.generator = torch.Generator().manual_seed(params.seed)
         self.matrix = torch.zeros((inputs.n_target, inputs.n_source), dtype=torch.float32)
@@ -158,6 +159,7 @@ class _Run:
         return {
             "players": self.records,
             "value": self.params.value,
+            "masking": self.masking,
             "tolerance_met": met,
             "max_stderr": max(stderr, default=0.0),
             "budget_spent": self.budget_spent,
