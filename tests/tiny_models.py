@@ -73,8 +73,70 @@ FAMILY_CONFIGS = {
     "gemma": ("GemmaConfig", dict(num_key_value_heads=2, head_dim=8, hidden_act="gelu_pytorch_tanh")),
     "phi": ("PhiConfig", dict(partial_rotary_factor=0.5, resid_pdrop=0.1)),
     "gpt2": ("GPT2Config", dict(n_embd=32, n_layer=2, n_head=4, n_positions=128, resid_pdrop=0.1)),
+    "gemma2": (
+        "Gemma2Config",
+        dict(
+            num_key_value_heads=2,
+            head_dim=8,
+            sliding_window=4,
+            final_logit_softcapping=0.1,
+            attn_logit_softcapping=0.02,
+        ),
+    ),
+    "gemma3_text": (
+        "Gemma3TextConfig",
+        dict(num_key_value_heads=2, head_dim=8, sliding_window=4, final_logit_softcapping=0.1),
+    ),
+    "gemma3": (
+        "Gemma3Config",
+        dict(
+            text_config=dict(num_key_value_heads=2, head_dim=8, sliding_window=4),
+            vision_config=dict(
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                image_size=32,
+                patch_size=8,
+            ),
+            mm_tokens_per_image=4,
+        ),
+    ),
+    "phi3": ("Phi3Config", dict(num_key_value_heads=2, resid_pdrop=0.1)),
+    "smollm3": ("SmolLM3Config", dict(num_key_value_heads=2, no_rope_layer_interval=2)),
+    "olmo2": ("Olmo2Config", dict(num_key_value_heads=2)),
+    "granite": (
+        "GraniteConfig",
+        dict(
+            num_key_value_heads=2,
+            embedding_multiplier=2.0,
+            residual_multiplier=0.5,
+            attention_multiplier=0.3,
+            logits_scaling=4.0,
+        ),
+    ),
+    "qwen3_moe": (
+        "Qwen3MoeConfig",
+        dict(num_key_value_heads=2, head_dim=8, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16),
+    ),
+    "mixtral": ("MixtralConfig", dict(num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2)),
+    "gpt_oss": (
+        "GptOssConfig",
+        dict(num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=2, sliding_window=4),
+    ),
+    "olmoe": ("OlmoeConfig", dict(num_key_value_heads=2, num_experts=4, num_experts_per_tok=2)),
 }
-"""Tiny random configs of every family AttnLRP supports (dropout set where the family has it)."""
+"""Tiny random configs of every family AttnLRP supports (dropout set where the family has it; Gemma 2 and 3
+with a sliding window shorter than the tests' sequences, and caps near a tiny model's logits (about 0.1) and
+attention scores (about 0.02), so that the soft-caps bend them)."""
+MIXTURES = ("qwen3_moe", "mixtral", "olmoe", "gpt_oss")
+"""Mixture-of-experts families: their experts run grouped matmuls, which have no forward-mode AD (SIG)."""
+EAGER_ONLY = ("gemma2", "gpt_oss")
+"""Attention SDPA cannot compute (soft-capped scores, learned sinks): eager attention only."""
+MULTIMODAL = ("gemma3",)
+"""A checkpoint with an image encoder beside its text model (its config nests the text model's)."""
+DENSE_SDPA_FAMILIES = sorted(set(FAMILY_CONFIGS) - set(MIXTURES + EAGER_ONLY + MULTIMODAL))
+"""The families that the methods written for dense SDPA decoders (SIG, attention rows, chunked attention) test on."""
 
 
 def tiny_family(family: str, seed: int = 0) -> LoadedModel:
@@ -83,9 +145,11 @@ def tiny_family(family: str, seed: int = 0) -> LoadedModel:
 
     config_name, extra = FAMILY_CONFIGS[family]
     common = dict(TINY, num_hidden_layers=2, max_position_embeddings=128)
-    config = getattr(transformers, config_name)(**{**common, **extra})
+    if "text_config" in extra:  # a multimodal checkpoint: the tiny sizes are its text model's
+        extra = {**extra, "text_config": {**common, **extra["text_config"]}}
+    config = getattr(transformers, config_name)(**extra if "text_config" in extra else {**common, **extra})
     torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+    model = transformers.AutoModelForCausalLM.from_config(config)  # SDPA where the family has it, else eager
     return LoadedModel(
         model.eval().requires_grad_(False), TinyTokenizer(), f"tiny-{family}", torch.device("cpu"), torch.float32
     )

@@ -8,7 +8,7 @@ from tiny_models import FAMILY_CONFIGS, tiny_family
 
 from salience.attribution.errors import ModelLoadError
 from salience.attribution.methods import AttributionInput, get_method
-from salience.attribution.methods.lrp.rules import attnlrp_rules
+from salience.attribution.methods.lrp.architectures import attnlrp_rules
 from salience.attribution.targets import Target
 
 FAMILIES = sorted(FAMILY_CONFIGS)
@@ -76,8 +76,10 @@ def test_rules_stay_on_their_model_and_are_undone_after_an_error():
     assert explained.model.config._attn_implementation == "sdpa"
 
 
-def test_rules_change_the_gradient_not_the_forward():
-    loaded = tiny_family("gemma")
+@pytest.mark.parametrize("family", FAMILIES)
+def test_rules_change_the_gradient_not_the_forward(family):
+    """The rules' own forwards (explicit attention, experts, soft-caps) compute what the model's do."""
+    loaded = tiny_family(family)
     sequence = SOURCE + TARGET.ids
     before = logits_of(loaded, sequence)
     with attnlrp_rules(loaded.model):
@@ -109,6 +111,17 @@ def test_unsupported_architecture_names_the_supported_ones():
     model = transformers.AutoModelForCausalLM.from_config(config).eval()
     with pytest.raises(ModelLoadError, match="gpt_neox.*supported: llama, mistral"), attnlrp_rules(model):
         pass
+
+
+def test_a_module_class_without_a_rule_is_an_error_not_a_plain_gradient(monkeypatch):
+    """A supported architecture whose module class is missing from its table (a renamed norm, a new block in
+    another transformers version) is refused by name, before anything runs."""
+    from salience.attribution.methods.lrp import architectures
+
+    table = {k: v for k, v in architectures.ARCHITECTURES["llama"].items() if k != "LlamaRMSNorm"}
+    monkeypatch.setitem(architectures.ARCHITECTURES, "llama", table)
+    with pytest.raises(ModelLoadError, match="no rule for LlamaRMSNorm in this llama model"):
+        attnlrp(tiny_family("llama"))
 
 
 @pytest.mark.embedded

@@ -16,7 +16,7 @@ from pydantic import Field
 from salience.attribution.compute.gradients import explained_logit, target_gradients
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.input_x_gradient import input_x_gradient
-from salience.attribution.methods.lrp.rules import attnlrp_rules, supported
+from salience.attribution.methods.lrp.architectures import attnlrp_rules, supported
 from salience.attribution.model import LoadedModel
 
 

@@ -1,39 +1,35 @@
-"""AttnLRP's propagation rules (Achtibat et al. 2024) as modified gradients, on one model for one call.
+"""AttnLRP's propagation rules (Achtibat et al. 2024) as modified gradients, one per kind of operation.
 
 Input x modified gradient of the target logit then gives relevance that is (nearly) conserved:
-- element-wise non-linearities and RMSNorm: identity rule, forward f(x), backward x gradient f(x)/x
-  (for RMSNorm that is exactly "treat the normaliser as a constant");
+- element-wise non-linearities, RMSNorm (q/k norms too), soft-capping and clamps: identity rule, forward
+  f(x), backward x gradient f(x)/x (for RMSNorm that is exactly "treat the normaliser as a constant");
 - LayerNorm: the normaliser 1/sigma is a constant, the mean subtraction stays linear;
-- gated MLP products act(gate) * up: uniform rule, the gradient to each factor halved;
-- attention: gradient into query and key divided by 4, into value by 2;
-- linear layers, embeddings, residuals and rotary embeddings: plain gradient.
-`attnlrp_rules(model)` installs them on that model instance only (wrapped forwards and an attention
-function of its own) and restores everything on exit, whatever happens inside.
+- gated products act(gate) * up (separate, fused or per expert): uniform rule, each factor's gradient halved;
+- attention: gradient into query and key divided by 4, into value by 2; a soft-cap on its logits is
+  linearised and learned sink logits are constants;
+- a mixture of experts: the routing weights are constants, relevance flows through the chosen experts;
+- linear layers, embeddings, residuals, multipliers and rotary embeddings: plain gradient.
+A rule takes a module and returns the scoped changes (context managers) that install it on that instance;
+`architectures.py` maps each architecture's module classes to these rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from salience.attribution.compute.patching import (
-    attention_implementation,
-    checkpointed_layers,
-    forward_replaced,
-)
-from salience.attribution.errors import ModelLoadError
+from salience.attribution.compute.patching import forward_replaced
 
-SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2", "phi")
-"""Model types whose modules the rules below cover (SmolLM is a Llama)."""
-ACTIVATION_ATTRIBUTES = ("act_fn", "act", "activation_fn")
 ATTENTION = "salience_attnlrp"
+Rule = Callable[[nn.Module], list[AbstractContextManager[Any]]]
+"""The changes that install one rule on one module instance."""
 
 
 def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -48,78 +44,63 @@ def linearised(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return y.detach() + ratio.detach() * (x - x.detach())
 
 
+def soft_cap(x: torch.Tensor, cap: float) -> torch.Tensor:
+    """cap * tanh(x / cap) (Gemma 2's logits and attention scores), linearised: the identity rule."""
+    return linearised(cap * torch.tanh(x / cap), x)
+
+
 def attnlrp_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                       attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, Any]:  # fmt: skip
     """Scaled dot-product attention with AttnLRP's gradient split over query, key and value."""
-    return sdpa_attention_forward(
-        module,
-        scale_gradient(query, 0.25),
-        scale_gradient(key, 0.25),
-        scale_gradient(value, 0.5),
-        attention_mask,
-        **kwargs,
-    )
+    query, key, value = scale_gradient(query, 0.25), scale_gradient(key, 0.25), scale_gradient(value, 0.5)
+    softcap, sinks = kwargs.pop("softcap", None), getattr(module, "sinks", None)
+    if softcap is None and sinks is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    return _explicit_attention(module, query, key, value, attention_mask, kwargs.get("scaling"), softcap, sinks)
+
+
+def _explicit_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                        mask: torch.Tensor | None, scaling: float | None, softcap: float | None,
+                        sinks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Attention written out, for what SDPA cannot do: soft-capped scores (the identity rule) and learned
+    sink logits (gpt-oss: a constant column in the softmax, dropped after it)."""
+    groups = query.shape[1] // key.shape[1]
+    key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    scores = query @ key.transpose(2, 3) * (scaling if scaling is not None else query.shape[-1] ** -0.5)
+    if softcap is not None:
+        scores = soft_cap(scores, softcap)
+    if mask is None:
+        q, k = scores.shape[-2:]
+        mask = torch.ones((q, k), dtype=torch.bool, device=scores.device).tril(k - q)
+    if mask.dtype == torch.bool:
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    else:
+        scores = scores + mask[..., : key.shape[-2]]
+    if sinks is not None:
+        column = sinks.detach().reshape(1, -1, 1, 1).expand(*scores.shape[:-1], 1).to(scores.dtype)
+        scores = torch.cat([scores, column], dim=-1)
+    weights = torch.softmax(scores.float(), dim=-1).to(query.dtype)
+    weights = weights[..., :-1] if sinks is not None else weights
+    return (weights @ value).transpose(1, 2).contiguous(), weights
 
 
 AttentionInterface.register(ATTENTION, attnlrp_attention)
 AttentionMaskInterface.register(ATTENTION, sdpa_mask)
 
 
-def supported(model: nn.Module) -> bool:
-    """Whether the rules below cover `model`'s architecture."""
-    return getattr(model.config, "model_type", None) in SUPPORTED_TYPES
+def identity(module: nn.Module) -> list[AbstractContextManager[Any]]:
+    """Element-wise non-linearities and RMSNorm: forward f(x), backward gradient x f(x)/x."""
+    forward = module.forward
 
-
-def check_supported(model: nn.Module) -> None:
-    if not supported(model):
-        model_type = getattr(model.config, "model_type", None)
-        raise ModelLoadError(
-            f"attnlrp does not support model type {model_type!r}; supported: "
-            f"{', '.join(SUPPORTED_TYPES)} (SmolLM is llama)"
-        )
-
-
-@contextmanager
-def attnlrp_rules(model: nn.Module, checkpointing: bool = False) -> Iterator[None]:
-    """Apply the rules to `model` (and optionally checkpoint each layer) inside the block only."""
-    check_supported(model)
-    with ExitStack() as stack:
-        for module in model.modules():
-            for forward in _rule_forwards(module):
-                stack.enter_context(forward_replaced(*forward))
-        if checkpointing:
-            stack.enter_context(checkpointed_layers(model))
-        stack.enter_context(attention_implementation(model, ATTENTION))
-        stack.enter_context(_eval_mode(model))
-        yield
-
-
-def _rule_forwards(module: nn.Module) -> list[tuple[nn.Module, Callable[..., Any]]]:
-    """(module, new forward) pairs for the rule that applies to `module`, if any."""
-    name = type(module).__name__
-    if isinstance(module, nn.LayerNorm):
-        return [(module, _layer_norm(module))]
-    if name.endswith("RMSNorm"):
-        return [(module, _identity_rule(module.forward))]
-    if not name.endswith("MLP"):
-        return []
-    activation = next((getattr(module, a) for a in ACTIVATION_ATTRIBUTES if hasattr(module, a)), None)
-    if not isinstance(activation, nn.Module):
-        raise ModelLoadError(f"attnlrp: {name} has no activation module it knows ({', '.join(ACTIVATION_ATTRIBUTES)})")
-    forwards = [(activation, _identity_rule(activation.forward))]
-    if all(hasattr(module, a) for a in ("gate_proj", "up_proj", "down_proj")):
-        forwards.append((module, _gated_mlp(module, activation)))
-    return forwards
-
-
-def _identity_rule(forward: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     def rule(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return linearised(forward(x, *args, **kwargs), x)
 
-    return rule
+    return [forward_replaced(module, rule)]
 
 
-def _layer_norm(module: nn.LayerNorm) -> Callable[[torch.Tensor], torch.Tensor]:
+def layer_norm(module: nn.Module) -> list[AbstractContextManager[Any]]:
+    """LayerNorm with its normaliser held constant."""
+
     def rule(x: torch.Tensor) -> torch.Tensor:
         centred = x - x.mean(-1, keepdim=True)
         y = centred * torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + module.eps).detach()
@@ -127,22 +108,101 @@ def _layer_norm(module: nn.LayerNorm) -> Callable[[torch.Tensor], torch.Tensor]:
             y = y * module.weight
         return y + module.bias if module.bias is not None else y
 
-    return rule
+    return [forward_replaced(module, rule)]
 
 
-def _gated_mlp(module: nn.Module, activation: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+def gated_mlp(module: nn.Module) -> list[AbstractContextManager[Any]]:
+    """down(act(gate(x)) * up(x)) with the product's gradient halved (the activation has its own rule)."""
+
     def rule(x: torch.Tensor) -> torch.Tensor:
-        return module.down_proj(scale_gradient(activation(module.gate_proj(x)) * module.up_proj(x), 0.5))
+        return module.down_proj(scale_gradient(module.act_fn(module.gate_proj(x)) * module.up_proj(x), 0.5))
 
-    return rule
+    return [forward_replaced(module, rule)]
+
+
+def fused_gated_mlp(module: nn.Module) -> list[AbstractContextManager[Any]]:
+    """Phi-3's MLP: gate and up from one fused projection, then as `gated_mlp`."""
+
+    def rule(x: torch.Tensor) -> torch.Tensor:
+        gate, up = module.gate_up_proj(x).chunk(2, dim=-1)
+        return module.down_proj(scale_gradient(up * module.activation_fn(gate), 0.5))
+
+    return [forward_replaced(module, rule)]
+
+
+def fused_experts(module: nn.Module) -> list[AbstractContextManager[Any]]:
+    """Experts stored as [E, 2I, d] gate-up and [E, d, I] down tensors (Qwen3-MoE, Mixtral, OLMoE): each chosen
+    expert is a gated MLP (`gated_mlp`'s rule), weighted by its routing weight held constant."""
+
+    def rule(hidden: torch.Tensor, top_k_index: torch.Tensor, top_k_weights: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(hidden)
+        weights = top_k_weights.detach()
+        for expert in top_k_index.unique().tolist():
+            if expert >= module.num_experts:
+                continue
+            token, slot = torch.where(top_k_index == expert)
+            gate, up = nn.functional.linear(hidden[token], module.gate_up_proj[expert]).chunk(2, dim=-1)
+            gated = scale_gradient(module.act_fn(gate) * up, 0.5)
+            expert_out = nn.functional.linear(gated, module.down_proj[expert]) * weights[token, slot, None]
+            out = out.index_add(0, token, expert_out.to(out.dtype))
+        return out
+
+    return [forward_replaced(module, rule)]
+
+
+def interleaved_experts(module: nn.Module) -> list[AbstractContextManager[Any]]:
+    """gpt-oss's experts: gate and up interleaved in one [E, d, 2I] tensor with biases, both clamped, and
+    (up + 1) * gate * sigmoid(alpha * gate). Clamps and the gate's activation take the identity rule; of
+    (up + 1) * glu = up * glu + glu, the product takes the uniform rule and glu passes as it is, so the
+    expert conserves what its biases do not absorb. Routing weights are constants, as in `fused_experts`."""
+
+    def rule(hidden: torch.Tensor, router_indices: torch.Tensor, routing_weights: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(hidden)
+        weights = routing_weights.detach()
+        for expert in router_indices.unique().tolist():
+            token, slot = torch.where(router_indices == expert)
+            gate_up = hidden[token] @ module.gate_up_proj[expert] + module.gate_up_proj_bias[expert]
+            gate, up = gate_up[..., ::2], gate_up[..., 1::2]
+            gate = linearised(gate.clamp(max=module.limit), gate)
+            up = linearised(up.clamp(min=-module.limit, max=module.limit), up)
+            glu = linearised(gate * torch.sigmoid(gate * module.alpha), gate)
+            gated = scale_gradient(up * glu, 0.5) + glu
+            expert_out = (gated @ module.down_proj[expert] + module.down_proj_bias[expert]) * weights[token, slot, None]
+            out = out.index_add(0, token, expert_out.to(out.dtype))
+        return out
+
+    return [forward_replaced(module, rule)]
+
+
+def constant_router(module: nn.Module) -> list[AbstractContextManager[Any]]:
+    """A mixture's router: its routing weights are constants (no relevance flows into the routing)."""
+    forward = module.forward
+
+    def rule(*args: Any, **kwargs: Any) -> Any:
+        return tuple(out.detach() if isinstance(out, torch.Tensor) else out for out in forward(*args, **kwargs))
+
+    return [forward_replaced(module, rule)]
+
+
+def soft_capped_head(module: nn.Module) -> list[AbstractContextManager[Any]]:
+    """A model whose logits are soft-capped (Gemma 2 and 3): the cap moves into the head, linearised."""
+    cap = getattr(module.config, "final_logit_softcapping", None)
+    if cap is None:
+        return []
+    head = module.get_output_embeddings()
+    forward = head.forward
+    return [
+        _config_value(module.config, "final_logit_softcapping", None),
+        forward_replaced(head, lambda x: soft_cap(forward(x), cap)),
+    ]
 
 
 @contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Dropout off for the call."""
-    was_training = model.training
-    model.eval()
+def _config_value(config: Any, name: str, value: Any) -> Iterator[None]:
+    """`config.name` set to `value` inside the block."""
+    previous = getattr(config, name)
+    setattr(config, name, value)
     try:
         yield
     finally:
-        model.train(was_training)
+        setattr(config, name, previous)
