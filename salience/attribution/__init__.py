@@ -14,6 +14,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "aggregation": ("heatmap_of", "mean_of_normalised", "sum_of_rows"),
     "compute.batching": ("CHECKPOINT_TOKENS",),
     "compute.patching": ("patched",),
+    "methods.lrp.architectures": ("attnlrp_rules",),
     "cache": ("ResultCache",),
     "engine": ("explain",),
     "plan": ("requested_method",),
@@ -111,6 +112,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time each name l
         method_classes,
         method_names,
     )
+    from salience.attribution.methods.lrp.architectures import attnlrp_rules
     from salience.attribution.model import LoadedModel, load_model
     from salience.attribution.placement import Placement, parse_max_memory
     from salience.attribution.plan import requested_method

@@ -114,6 +114,7 @@ def assemble(plan: Plan, found: Found, result: AttributionResult, rung: Rung, lo
         out_of_memory=rung.warning(loaded.device),
         truncated_tokens=plan.source.dropped,
         sink_tokens=plan.source.sink,
+        fallback=plan.stand_in,
     )
     timings = {"tokenize": plan.seconds, "target": found.seconds, **result.timings}
     return replace(result, timings=timings, extras={**result.extras, **notes.extras()})

@@ -15,6 +15,7 @@ from salience.attribution.methods import (
     Method,
     MethodParams,
     default_method,
+    fallback_note,
     get_method,
     is_default,
     served_methods,
@@ -65,6 +66,8 @@ class Plan:
     """The result cache's key: exact token ids, their words, and every setting that decides the scores."""
     seconds: float
     """How long tokenising took."""
+    stand_in: str | None = None
+    """Where the default method does not cover the model: the line saying which method stands in."""
 
 
 def requested_method(doc: PromptDocument, request: Request) -> Method:
@@ -88,9 +91,11 @@ def plan_run(loaded: LoadedModel, doc: PromptDocument, request: Request) -> Plan
         raise ParameterError("the prompt is empty: write some text to explain")
     front = doc.front_matter
     method = _named(doc, request)
+    stand_in = None
     if is_default(request.method or front.method) and (supported := default_method(loaded)) != method.name:
         method.parse_params(request.params)  # checked against the default named, as before a model loads
         method = get_method(supported)
+        stand_in = None if loaded.served else fallback_note(loaded)
     params = method.parse_params(request.params)
     if loaded.served and method.needs_weights:
         raise ParameterError(
@@ -122,7 +127,7 @@ def plan_run(loaded: LoadedModel, doc: PromptDocument, request: Request) -> Plan
         max_new_tokens,
         chat,
     )
-    return Plan(method, params, source, chat, target, key, seconds)
+    return Plan(method, params, source, chat, target, key, seconds, stand_in)
 
 
 def _source(doc: PromptDocument, loaded: LoadedModel, chat: bool, limit: int | None) -> Source:

@@ -8,6 +8,8 @@ from typing import Any
 
 COMPLETENESS_WARNING = 0.5
 """A path method's largest completeness gap (in units of f: nats for log p) worth a warning."""
+CONSERVED = (0.8, 1.2)
+"""A conserving method's heatmap total, as a share of the explained value, that needs no note."""
 
 
 @dataclass
@@ -105,9 +107,31 @@ class AttributionResult:
             f"(largest ±{self.extras.get('max_stderr', float('nan')):.3g}); the values are estimates"
         )
 
+    def conservation_note(self) -> str | None:
+        """For a method that reports its explained value (AttnLRP's logit), where that value is far from what
+        the heatmap holds: the heatmap's share, what earlier completion tokens hold, what the rules absorbed."""
+        explained, prompt = self.extras.get("explained"), self.extras.get("prompt_relevance")
+        if not explained or not prompt or abs(total := sum(explained)) < 1e-6:
+            return None
+        share = sum(prompt) / total
+        if CONSERVED[0] <= share <= CONSERVED[1]:
+            return None
+        completion = (sum(self.extras.get("relevance_sum", prompt)) - sum(prompt)) / total
+        held = f", earlier completion tokens {completion:.0%}" if abs(completion) >= 0.005 else ""
+        return (
+            f"{self.method}: the prompt holds {share:.0%} of the explained logit{'s' * (len(explained) > 1)}"
+            f"{held}; its rules absorbed {1 - share - completion:.0%} (attention's softmax, biases)"
+        )
+
+    def notes(self) -> list[str]:
+        """What every view shows beside the scores: the default method's stand-in where it does not cover the
+        model, and how much of the explained value a conserving method's heatmap holds."""
+        return [note for note in (self.extras.get("fallback"), self.conservation_note()) if note]
+
     def warnings(self) -> list[str]:
         """Every warning about how far these scores can be trusted (shown by the CLI and the server)."""
         found = (
+            self.extras.get("fallback"),
             self.extras.get("out_of_memory"),
             self.completeness_warning(),
             self.convergence_warning(),
@@ -136,6 +160,8 @@ class RunNotes:
     """Prompt tokens left out (`maxPromptTokens`)."""
     sink_tokens: int = 0
     """Leading tokens added as an attention sink."""
+    fallback: str | None = None
+    """Set when the default method does not cover the model and a weaker one stands in: the line to show."""
 
     def extras(self) -> dict[str, Any]:
         """The notes under their `extras` keys; the ones that did not happen are left out (the target never)."""
@@ -144,5 +170,6 @@ class RunNotes:
             "out_of_memory": self.out_of_memory,
             "truncated_tokens": self.truncated_tokens,
             "sink_tokens": self.sink_tokens,
+            "fallback": self.fallback,
         }
         return {"target": self.target, **{k: v for k, v in notes.items() if v}}

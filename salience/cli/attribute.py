@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
 def json_view(text: str, doc: PromptDocument, result: engine.AttributionResult) -> dict[str, Any]:
     """What `--json` writes: the result (the token matrix), the file's words and its sections."""
     sections = section_view(sections_of(Reading.of(result, text), doc), text)
-    return {**result.to_dict(), "words": word_view(result, text), "sections": sections}
+    return {**result.to_dict(), "notes": result.notes(), "words": word_view(result, text), "sections": sections}
 
 
 def run_folder(args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -125,7 +125,8 @@ def run_attribution(text: str, args: argparse.Namespace, err: Console, keep_mode
     finally:
         bar.close()
     for warning in result.warnings():
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        if warning not in result.notes():  # those every output shows itself (the report, the page, the JSON)
+            err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     return (doc, result, loaded) if keep_model else (doc, result)
 
 

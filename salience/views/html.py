@@ -46,7 +46,7 @@ def html_page(
     return PAGE.format(
         title=html.escape(title),
         back=f'<p><a href="{html.escape(back, quote=True)}">← all prompts</a></p>' if back else "",
-        summary=html.escape(reading.summary_line()),
+        summary="<br>".join(html.escape(line) for line in [reading.summary_line(), *result.notes()]),
         legend=legend(reading.granularity),
         sections=section_bar(sections_of(reading)),
         body=heatmap_body(reading, body_start),

@@ -118,6 +118,7 @@ def terminal_report(
         TerminalHeatmap(reading, body_start),
         Text(""),
         Text(reading.summary_line(), style="dim"),
+        *(Text(note, style="yellow") for note in result.notes()),
         sections_table(sections_of(reading)) if by == "section" else top_table(reading),
     ]
     players = players_table(reading)

@@ -137,6 +137,27 @@ def test_on_the_embedded_model_attnlrp_is_not_input_x_gradient(embedded, margin)
     margin("AttnLRP vs input x gradient, Pearson", float(torch.corrcoef(torch.stack([lrp, ixg]))[0, 1]), below=0.99)
 
 
+@pytest.mark.embedded
+def test_on_the_embedded_model_only_the_softmax_absorbs_relevance(embedded, margin):
+    """Layer by layer (benchmarks/conservation.py): the value path, the MLPs, the norms, the head and the
+    embeddings hand on all they receive; what the heatmap lacks of the logit is the softmax rule's."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    from conservation import measure
+
+    ids = embedded.tokenizer(
+        "The code for the red door is 7733. The code for the blue door is 4812. The code for the red door is"
+    )["input_ids"]
+    target = [embedded.tokenizer(" 7")["input_ids"][0]]
+    m = measure(embedded, ids, target, 0)
+    exact = sum(m["values"]) + sum(m["mlp"]) + m["head"] + m["below"]
+    margin("relevance lost outside the softmax, share of the logit", abs(exact) / abs(m["logit"]), below=1e-3)
+    unexplained = (m["logit"] - m["embeddings"] - sum(m["softmax"])) / m["logit"]
+    margin("logit - heatmap total - softmax's loss, share of the logit", abs(unexplained), below=1e-3)
+
+
 def test_attention_splits_the_gradient_over_query_key_and_value():
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 

@@ -23,6 +23,8 @@ DEFAULT_ALIAS = "default"
 """A method name (in a request, front matter or settings) meaning: the default this model supports."""
 FALLBACK_METHOD = "input_x_gradient"
 """The default where the model's architecture is one DEFAULT_METHOD does not support."""
+FALLBACK_WEAKER = "the answer in its top 5 on 50% of docs/BENCHMARKS.md's needle prompts, against 100%"
+"""How much weaker FALLBACK_METHOD is than DEFAULT_METHOD, by the benchmark that chose the default."""
 SERVED_METHOD = "occlusion"
 """The default for a served model, of the methods that ask only the scoring boundary: by docs/BENCHMARKS.md the
 cheapest of them (one sequence per source token; NC log ratio +0.35 at 19 forward equivalents a prompt, against
@@ -57,6 +59,12 @@ def default_method(loaded: LoadedModel) -> str:
     if loaded.served:
         return SERVED_METHOD
     return DEFAULT_METHOD if get_method(DEFAULT_METHOD).supports(loaded) else FALLBACK_METHOD
+
+
+def fallback_note(loaded: LoadedModel) -> str:
+    """The line every view shows where FALLBACK_METHOD stands in for DEFAULT_METHOD."""
+    kind = getattr(loaded.model.config, "model_type", None) or type(loaded.model).__name__
+    return f"{DEFAULT_METHOD} does not cover {kind}; showing input × gradient (weaker: {FALLBACK_WEAKER})"
 
 
 def served_methods() -> list[str]:
@@ -102,4 +110,5 @@ __all__ = [
     "method_names",
     "register",
     "served_methods",
+    "fallback_note",
 ]

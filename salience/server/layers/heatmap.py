@@ -106,7 +106,8 @@ def summary_markdown(view: View) -> str:
     top = ", ".join(
         f"`{_inline(reading.span_text(s))}` {signed(s.score)} ({percent(reading.share(s))})" for s in reading.top(5)
     )
-    parts = [f"**salience** {_inline(reading.summary_line())}", f"top {reading.granularity}s: {top or 'none'}"]
+    parts = [f"**salience** {_inline(reading.summary_line())}", *(_inline(n) for n in reading.result.notes())]
+    parts.append(f"top {reading.granularity}s: {top or 'none'}")
     sections = view.section_reading
     if len(sections.top) > 1:
         parts.append(
@@ -124,7 +125,8 @@ def _footer(view: View) -> str:
     assert result is not None
     hidden = f" · {note}" if (note := view.reading.hidden_note()) else ""
     preview = f" · preview; {view.preview_of} is running" if view.preview_of else ""
-    return f"{result.method} · {result.model_id} · {run_time(result)}{hidden}{preview}"
+    notes = "".join(f"\n\n{_inline(note)}" for note in result.notes())
+    return f"{result.method} · {result.model_id} · {run_time(result)}{hidden}{preview}{notes}"
 
 
 def _inline(text: str) -> str:
@@ -260,4 +262,5 @@ def scores_payload(view: View, uri: str, version: int | None) -> dict[str, Any]:
         "timings": {k.rpartition("/")[2]: round(v, 4) for k, v in view.timings.items()} if result else {},
         "sections": section_payload(view) if result else [],
         "compare": view.baseline.label if view.comparison is not None and view.baseline else None,
+        "notes": result.notes() if result else [],
     }
