@@ -109,3 +109,15 @@ def test_the_embedded_models_attnlrp_reports_its_logits_and_their_share(embedded
     for t, row in enumerate(result.matrix):
         assert sum(row) == pytest.approx(extras["prompt_relevance"][t], rel=1e-4, abs=1e-4)
     assert result.conservation_note() is None or "the prompt holds" in result.conservation_note()
+
+
+def test_salience_methods_says_which_methods_explain_a_model(neox_dir, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli.main(["methods", "--model", str(neox_dir)]) == 0
+    rows = {
+        line.split("│")[0].strip(): line.split("│")[2].strip()
+        for line in capsys.readouterr().out.splitlines()
+        if "│" in line
+    }
+    assert rows["attnlrp"] == "no: no rules for gpt_neox"
+    assert rows["input_x_gradient"] == "default" and rows["occlusion"] == "yes"
