@@ -50,7 +50,6 @@ def coverage(method: engine.Method, loaded: engine.LoadedModel) -> str:
     """Whether `method` explains `loaded`: "default", "yes", or "no" and why."""
     if loaded.served and method.needs_weights:
         return "no: needs the weights"
-    if not method.supports(loaded):
-        kind = getattr(loaded.model.config, "model_type", None) or type(loaded.model).__name__
-        return f"no: no rules for {kind}"
+    if (gap := method.coverage_gap(loaded)) is not None:
+        return f"no: {gap}"
     return "default" if engine.default_method(loaded) == method.name else "yes"

@@ -109,7 +109,8 @@ def test_unsupported_architecture_names_the_supported_ones():
         vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4
     )
     model = transformers.AutoModelForCausalLM.from_config(config).eval()
-    with pytest.raises(ModelLoadError, match="gpt_neox.*supported: llama, mistral"), attnlrp_rules(model):
+    covered = "attnlrp does not cover gpt_neox; it covers llama, mistral"
+    with pytest.raises(ModelLoadError, match=covered), attnlrp_rules(model):
         pass
 
 
@@ -120,8 +121,13 @@ def test_a_module_class_without_a_rule_is_an_error_not_a_plain_gradient(monkeypa
 
     table = {k: v for k, v in architectures.ARCHITECTURES["llama"].items() if k != "LlamaRMSNorm"}
     monkeypatch.setitem(architectures.ARCHITECTURES, "llama", table)
-    with pytest.raises(ModelLoadError, match="no rule for LlamaRMSNorm in this llama model"):
-        attnlrp(tiny_family("llama"))
+    loaded = tiny_family("llama")
+    with pytest.raises(ModelLoadError, match="attnlrp has no rule for LlamaRMSNorm in this llama model"):
+        attnlrp(loaded)
+    from salience.attribution.methods import default_method, fallback_note
+
+    assert default_method(loaded) == "input_x_gradient"
+    assert fallback_note(loaded).startswith("attnlrp has no rule for LlamaRMSNorm in this llama model; showing")
 
 
 @pytest.mark.embedded

@@ -119,5 +119,5 @@ def test_salience_methods_says_which_methods_explain_a_model(neox_dir, capsys, m
         for line in capsys.readouterr().out.splitlines()
         if "│" in line
     }
-    assert rows["attnlrp"] == "no: no rules for gpt_neox"
+    assert rows["attnlrp"] == "no: does not cover gpt_neox"
     assert rows["input_x_gradient"] == "default" and rows["occlusion"] == "yes"

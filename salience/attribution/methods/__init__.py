@@ -63,8 +63,8 @@ def default_method(loaded: LoadedModel) -> str:
 
 def fallback_note(loaded: LoadedModel) -> str:
     """The line every view shows where FALLBACK_METHOD stands in for DEFAULT_METHOD."""
-    kind = getattr(loaded.model.config, "model_type", None) or type(loaded.model).__name__
-    return f"{DEFAULT_METHOD} does not cover {kind}; showing input × gradient (weaker: {FALLBACK_WEAKER})"
+    gap = get_method(DEFAULT_METHOD).coverage_gap(loaded) or "does not cover this model"
+    return f"{DEFAULT_METHOD} {gap}; showing input × gradient (weaker: {FALLBACK_WEAKER})"
 
 
 def served_methods() -> list[str]:

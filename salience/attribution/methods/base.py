@@ -145,8 +145,13 @@ class Method(ABC):
     Params: ClassVar[type[MethodParams]] = MethodParams
 
     def supports(self, loaded: LoadedModel) -> bool:
-        """Whether this method can explain `loaded` (all can, unless a method says otherwise)."""
-        return True
+        """Whether this method can explain `loaded`."""
+        return self.coverage_gap(loaded) is None
+
+    def coverage_gap(self, loaded: LoadedModel) -> str | None:
+        """Why this method cannot explain `loaded` ("does not cover gpt_neox"), or None: all can, unless a
+        method says otherwise."""
+        return None
 
     def parse_params(self, params: dict[str, Any] | None) -> MethodParams:
         try:

@@ -121,25 +121,22 @@ def model_type(model: nn.Module) -> str | None:
     return getattr(model.config, "model_type", None)
 
 
-def supported(model: nn.Module) -> bool:
-    """Whether the rules cover `model`'s architecture."""
-    return model_type(model) in ARCHITECTURES
+def coverage_gap(model: nn.Module) -> str | None:
+    """Why the rules do not cover `model` ("does not cover gpt_neox", "has no rule for X in this llama
+    model"), or None where they do."""
+    kind = model_type(model)
+    if kind not in ARCHITECTURES:
+        return f"does not cover {kind or type(model).__name__}"
+    unknown = sorted({type(m).__name__ for m in model.modules()} - {**COMMON, **ARCHITECTURES[kind]}.keys())
+    return f"has no rule for {', '.join(unknown)} in this {kind} model" if unknown else None
 
 
 def rules_of(model: nn.Module) -> list[tuple[nn.Module, Rule]]:
-    """Each module of `model` with a rule, from its architecture's table; an error names a model type without
-    a table, or a module class in neither its table nor `COMMON`."""
-    kind = model_type(model)
-    if kind not in ARCHITECTURES:
-        raise ModelLoadError(
-            f"attnlrp does not support model type {kind!r}; supported: {', '.join(SUPPORTED_TYPES)} (SmolLM2 is llama)"
-        )
-    table = {**COMMON, **ARCHITECTURES[kind]}
-    unknown = sorted({type(m).__name__ for m in model.modules()} - table.keys())
-    if unknown:
-        raise ModelLoadError(
-            f"attnlrp has no rule for {', '.join(unknown)} in this {kind} model (its transformers version?)"
-        )
+    """Each module of `model` with a rule, from its architecture's table; an error says what is not covered."""
+    gap = coverage_gap(model)
+    if gap is not None:
+        raise ModelLoadError(f"attnlrp {gap}; it covers {', '.join(SUPPORTED_TYPES)} (SmolLM2 is llama)")
+    table = {**COMMON, **ARCHITECTURES[model_type(model) or ""]}
     return [(m, rule) for m in model.modules() if (rule := table[type(m).__name__]) is not None]
 
 

@@ -18,7 +18,7 @@ from pydantic import Field
 from salience.attribution.compute.gradients import explained_logit, target_gradients
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.input_x_gradient import input_x_gradient
-from salience.attribution.methods.lrp.architectures import attnlrp_rules, supported
+from salience.attribution.methods.lrp.architectures import attnlrp_rules, coverage_gap
 from salience.attribution.model import LoadedModel
 from salience.attribution.targets import Target
 
@@ -38,8 +38,8 @@ class AttnLRP(Method):
     linear = one_pass = checks_draft = True
     Params = AttnLRPParams
 
-    def supports(self, loaded: LoadedModel) -> bool:
-        return supported(loaded.model)
+    def coverage_gap(self, loaded: LoadedModel) -> str | None:
+        return coverage_gap(loaded.model)
 
     def scores(self, inputs: AttributionInput, params: AttnLRPParams) -> tuple[torch.Tensor, dict[str, Any]]:
         explained: list[float] = []
