@@ -97,6 +97,8 @@ def plan_run(loaded: LoadedModel, doc: PromptDocument, request: Request) -> Plan
         method = get_method(supported)
         stand_in = None if loaded.served else fallback_note(loaded)
     params = method.parse_params(request.params)
+    if not loaded.served and (gap := method.coverage_gap(loaded)) is not None:
+        raise ParameterError(f"{method.name} {gap}; use {default_method(loaded)} (this model's default)")
     if loaded.served and method.needs_weights:
         raise ParameterError(
             f"{method.name} needs the model's weights; a served model offers only perturbation methods: "

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from salience.attribution.compute.batching import chunks, items_per_batch
-from salience.attribution.compute.kv import prefix_cache
+from salience.attribution.compute.kv import prefix_cache, recording_cache
 from salience.attribution.progress import CancelCheck, check_cancel, no_cancel
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class LocalScorer:
         self.also = asked.also
         end = int(self.positions.max())  # inputs run up to the last read position's predecessor
         with torch.inference_mode():
-            out = self._forward(self.ids[None, :end], 0, None, self.positions)
+            out = self._forward(self.ids[None, :end], 0, recording_cache(loaded.model), self.positions)
         self.cache = out.cache
         self.reference = self._read(out.logits, self.ids[None], self.positions)
         self.token_forwards = end

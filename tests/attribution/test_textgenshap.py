@@ -93,7 +93,7 @@ def test_the_prefix_trie_shares_and_splits_without_changing_any_value(tiny, monk
         assert torch.allclose(shared[row], masked_oracle(inputs, absent), atol=1e-5), row
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen3", "gemma", "phi", "gpt2"])
+@pytest.mark.parametrize("family", ["llama", "qwen3", "gemma", "phi", "gpt2", "gemma2", "gemma3_text", "gpt_oss"])
 def test_the_runner_reads_the_models_own_logits_in_every_family(family):
     """The runner applies the output head itself (hidden states gathered per row): the unperturbed values and
     a coalition's must equal the full model's, softcapping and final norms included."""

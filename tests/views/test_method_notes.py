@@ -11,7 +11,7 @@ from rich.console import Console
 from tiny_models import save_tiny_model
 
 from salience import cli
-from salience.attribution import Request, explain, load_model, parse_prompt
+from salience.attribution import ParameterError, Request, explain, load_model, parse_prompt
 from salience.attribution.result import AttributionResult, SourceToken
 from salience.server.layers import heatmap
 from salience.server.settings import Settings
@@ -121,3 +121,26 @@ def test_salience_methods_says_which_methods_explain_a_model(neox_dir, capsys, m
     }
     assert rows["attnlrp"] == "no: does not cover gpt_neox"
     assert rows["input_x_gradient"] == "default" and rows["occlusion"] == "yes"
+
+
+def test_a_method_asked_for_by_name_that_cannot_explain_the_model_says_why(neox_dir):
+    with pytest.raises(ParameterError, match=r"^attnlrp does not cover gpt_neox; use input_x_gradient"):
+        explain(load_model(str(neox_dir)), parse_prompt(TEXT), Request(method="attnlrp", max_new_tokens=2))
+
+
+@pytest.mark.parametrize(
+    "family, why",
+    [
+        ("gemma2", "soft-caps its scores"),
+        ("qwen3_moe", "grouped matmuls"),
+        ("gpt_oss", "grouped matmuls"),
+        ("llama", None),
+    ],
+)
+def test_sig_names_the_models_it_cannot_differentiate(family, why):
+    from tiny_models import tiny_family
+
+    from salience.attribution import get_method
+
+    gap = get_method("sequential_integrated_gradients").coverage_gap(tiny_family(family))
+    assert gap is None if why is None else why in gap

@@ -6,6 +6,17 @@ import copy
 from typing import Any
 
 
+def recording_cache(model: Any) -> Any:
+    """An empty KV cache for `model` that `prefix_cache` can shorten to any prefix later. A sliding-window
+    layer (Mistral, Gemma 2 and 3, gpt-oss) otherwise keeps only its window and cannot be cropped once a
+    prompt is longer; recording, it keeps every position, as a full-attention layer does."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    cache.activate_past_recording()
+    return cache
+
+
 def prefix_cache(cache: Any, length: int, repeats: int) -> Any | None:
     """A copy of `cache` shortened to its first `length` positions and repeated `repeats` times in the batch.
 

@@ -31,7 +31,7 @@ import torch
 
 from salience.attribution.compute.batching import chunks, items_per_batch
 from salience.attribution.compute.gradients import explained_quantity
-from salience.attribution.compute.kv import prefix_cache
+from salience.attribution.compute.kv import prefix_cache, recording_cache
 from salience.attribution.methods.base import AttributionInput
 from salience.attribution.progress import check_cancel
 
@@ -124,7 +124,8 @@ class AttentionCoalitions(Coalitions):
 
     @torch.inference_mode()
     def _unperturbed(self) -> None:
-        out = self.loaded.model.base_model(input_ids=self.ids[None].to(self.loaded.device), use_cache=True)
+        ids = self.ids[None].to(self.loaded.device)
+        out = self.loaded.model.base_model(input_ids=ids, cache=recording_cache(self.loaded.model), use_cache=True)
         self.cache, self.hidden = out.cache, out.last_hidden_state[0]
         values, kept = self._read(self.hidden[None, self.n_source - 1 :])
         self.full = CoalitionOutcome(values, kept)

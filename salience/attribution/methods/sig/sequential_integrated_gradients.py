@@ -25,10 +25,11 @@ from pydantic import Field
 
 from salience.attribution.compute.batching import chunks, freed_blocks_returned, items_per_batch
 from salience.attribution.compute.gradients import baseline_embedding, explained_quantity
-from salience.attribution.compute.kv import prefix_cache
+from salience.attribution.compute.kv import prefix_cache, recording_cache
 from salience.attribution.methods.base import AttributionInput, Method, MethodParams
 from salience.attribution.methods.integrated_gradients import path_points
 from salience.attribution.methods.sig.forward_mode import dual_mode, dual_quantity, plain_head
+from salience.attribution.model import LoadedModel
 from salience.attribution.progress import check_cancel
 
 AUTO_BASELINES = ("mask", "unk", "pad")
@@ -102,6 +103,15 @@ class SequentialIntegratedGradients(Method):
     has_convergence_delta = True
     Params = SIGParams
 
+    def coverage_gap(self, loaded: LoadedModel) -> str | None:
+        """SIG's forward-mode derivatives and its chunked SDPA attention leave out two kinds of model."""
+        kind = getattr(loaded.model.config, "model_type", None) or type(loaded.model).__name__
+        if getattr(loaded.model.config.get_text_config(), "attn_logit_softcapping", None) is not None:
+            return f"does not cover {kind}: its attention soft-caps its scores, which SDPA cannot"
+        if any(type(m).__name__.endswith("Experts") for m in loaded.model.modules()):
+            return f"does not cover {kind}: torch has no forward-mode derivative of a mixture's grouped matmuls"
+        return None
+
     def scores(self, inputs: AttributionInput, params: SIGParams) -> tuple[torch.Tensor, dict[str, Any]]:
         loaded, n_target = inputs.loaded, inputs.n_target
         baseline = resolve_baseline(loaded.tokenizer, params.baseline)
@@ -112,7 +122,9 @@ class SequentialIntegratedGradients(Method):
         alphas = torch.cat([alphas, torch.zeros(1, dtype=alphas.dtype)]).to(loaded.device, embeds.dtype)
         weights = torch.cat([weights, torch.zeros(1, dtype=weights.dtype)]).float()
         with torch.no_grad():
-            full = loaded.model(inputs_embeds=embeds, use_cache=True, logits_to_keep=n_target)
+            full = loaded.model(
+                inputs_embeds=embeds, cache=recording_cache(loaded.model), use_cache=True, logits_to_keep=n_target
+            )
         f_full = explained_quantity(full.logits, inputs.target)
         raw = torch.zeros((n_target, inputs.n_source), dtype=torch.float32)
         at_baseline = torch.zeros((len(items.words), n_target), dtype=torch.float32)
