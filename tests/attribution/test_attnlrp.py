@@ -202,3 +202,20 @@ def test_default_method_falls_back_where_attnlrp_cannot_explain_the_model():
         torch.float32,
     )
     assert default_method(neox) == FALLBACK_METHOD
+
+
+@pytest.mark.parametrize("family", ["gemma2", "gemma3_text", "qwen3_moe", "gpt_oss", "phi3", "olmo2"])
+def test_a_saved_model_of_a_new_family_loads_and_gets_attnlrp_by_default(family, tmp_path):
+    """As a user's folder: loading picks the attention each family has (eager for Gemma 2 and gpt-oss), and
+    the default method is AttnLRP, no fallback."""
+    from tiny_models import save_tiny_model
+
+    from salience.attribution import Request, explain, load_model, parse_prompt
+
+    config_name, extra = FAMILY_CONFIGS[family]
+    save_tiny_model(tmp_path, config_name, **extra)
+    loaded = load_model(str(tmp_path))
+    assert loaded.model.config._attn_implementation == ("eager" if family in ("gemma2", "gpt_oss") else "sdpa")
+    result = explain(loaded, parse_prompt("The door code is 7733. Which code?"), Request(target=" 7733"))
+    assert result.method == "attnlrp" and "fallback" not in result.extras
+    assert len(result.extras["explained"]) == len(result.target_ids)
