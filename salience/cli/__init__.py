@@ -12,6 +12,7 @@ from rich.console import Console
 
 import salience.cli.attribute as attribute
 import salience.cli.check as check
+import salience.cli.daemon_control as daemon_control
 import salience.cli.demo as demo
 import salience.cli.diff as diff
 import salience.cli.faithfulness_report as faithfulness_report
@@ -19,7 +20,7 @@ import salience.cli.method_list as method_list
 import salience.cli.serve as serve
 from salience.attribution import SalienceError, go_offline
 
-COMMANDS = (attribute, faithfulness_report, check, diff, method_list, serve, demo)
+COMMANDS = (attribute, faithfulness_report, check, diff, method_list, serve, daemon_control, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

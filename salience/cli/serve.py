@@ -4,6 +4,7 @@ or WebSocket."""
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from rich.console import Console
@@ -20,6 +21,11 @@ def add_parser(sub: Any) -> None:
         "--tcp", metavar="[HOST:]PORT", help=f"listen for editors over TCP, sharing one model ({where})"
     )
     transport.add_argument("--ws", metavar="[HOST:]PORT", help=f"listen for clients over WebSocket ({where})")
+    transport.add_argument(
+        "--daemon",
+        action="store_true",
+        help="relay stdio to this user's shared daemon (one model for every editor), starting it if needed",
+    )
     parser.add_argument("--log-file", help="write the server log here (stdout belongs to LSP)")
     parser.set_defaults(run=run)
 
@@ -28,6 +34,12 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.daemon:
+        if os.name != "posix":
+            raise SalienceError("--daemon needs Unix sockets; on this system, run `salience serve`")
+        from salience.server.forwarder import forward
+
+        return forward()
     addresses = (("tcp", args.tcp), ("ws", args.ws))
     listen = [(flag, *listen_address(flag, address)) for flag, address in addresses if address]
     from salience.server.start import serve  # after the address is checked: a typo is answered at once
